@@ -1,0 +1,268 @@
+//! [`Scope`]: the builder of a context, and [`Run`]: the future that runs a body in it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use super::{Ctx, slot};
+use crate::event::Recorder;
+use crate::runtime::{BoxFuture, Spawn};
+
+/// Builds a scope: a name, and optionally a spawner and a recorder.
+///
+/// [`Scope::run`] runs a future with the scope's [`Ctx`] current. A scope opened
+/// while another is current is nested in it: it shares its trace id, knows its parent,
+/// and inherits the parent's spawner and recorder unless it sets its own.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::{ctx, Ctx, MemoryRecorder, Scope};
+///
+/// let recorder = MemoryRecorder::new();
+/// # futures_lite::future::block_on(async {
+/// Scope::new("request")
+///     .recorder(recorder.clone())
+///     .run(async {
+///         Scope::new("db")
+///             .run(async {
+///                 assert_eq!(Ctx::current().parent().unwrap().name(), "request");
+///                 ctx::record_event(haiway::Event::debug("query"));
+///             })
+///             .await;
+///     })
+///     .await;
+/// # });
+/// assert_eq!(recorder.events()[0].scope_name.as_ref(), "db");
+/// ```
+#[must_use = "a Scope does nothing until you call `.run(future)` and await it"]
+pub struct Scope {
+    /// The scope's name.
+    name: Arc<str>,
+    /// Set explicitly; otherwise inherited.
+    spawner: Option<Arc<dyn Spawn>>,
+    /// Set explicitly; otherwise inherited.
+    recorder: Option<Arc<dyn Recorder>>,
+}
+
+impl Scope {
+    /// A scope named `name`, inheriting everything from the scope it opens in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _scope = haiway::Scope::new("request");
+    /// ```
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        Scope {
+            name: name.into(),
+            spawner: None,
+            recorder: None,
+        }
+    }
+
+    /// Runs the tasks spawned in this scope (and in scopes nested in it that do not set
+    /// their own) on `spawner`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{ctx, Scope};
+    /// use std::sync::Arc;
+    ///
+    /// let ex = Arc::new(async_executor::Executor::new());
+    /// # futures_lite::future::block_on(ex.run(async {
+    /// let out = Scope::new("job")
+    ///     .spawner(ex.clone())
+    ///     .run(async { ctx::spawn(async { 5 }).await })
+    ///     .await;
+    /// assert_eq!(out, 5);
+    /// # }));
+    /// ```
+    pub fn spawner(mut self, spawner: impl Spawn) -> Self {
+        self.spawner = Some(Arc::new(spawner));
+        self
+    }
+
+    /// Sends the events recorded in this scope (and in scopes nested in it that do not
+    /// set their own) to `recorder`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{MemoryRecorder, Scope};
+    ///
+    /// let recorder = MemoryRecorder::new();
+    /// let _scope = Scope::new("job").recorder(recorder.clone());
+    /// ```
+    pub fn recorder(mut self, recorder: impl Recorder) -> Self {
+        self.recorder = Some(Arc::new(recorder));
+        self
+    }
+
+    /// Runs `future` with this scope's [`Ctx`] current.
+    ///
+    /// The scope is nested in the scope current when `run` is called, if any. The
+    /// returned future completes with the body's output once the body **and every task
+    /// spawned in the scope** (including tasks spawned by those tasks) have finished.
+    /// Dropping it before then cancels the unfinished tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{ctx, Scope};
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// # futures_lite::future::block_on(async {
+    /// let d = done.clone();
+    /// Scope::new("job")
+    ///     .run(async move {
+    ///         for _ in 0..3 {
+    ///             let d = d.clone();
+    ///             ctx::spawn(async move { d.fetch_add(1, Ordering::SeqCst); }).detach();
+    ///         }
+    ///     })
+    ///     .await;
+    /// # });
+    /// assert_eq!(done.load(Ordering::SeqCst), 3);
+    /// ```
+    pub fn run<F: Future>(self, future: F) -> Run<F> {
+        let parent = Ctx::try_current();
+        let spawner = self
+            .spawner
+            .or_else(|| parent.as_ref().and_then(|p| p.spawner().cloned()));
+        let recorder = self
+            .recorder
+            .or_else(|| parent.as_ref().and_then(|p| p.recorder().cloned()));
+        let ctx = Ctx::new(self.name, parent, spawner, recorder);
+        let drives_tasks = ctx.spawner().is_none();
+        Run {
+            tasks: ctx.tasks().clone(),
+            ctx: Some(ctx),
+            body: Some(future),
+            output: None,
+            local: FuturesUnordered::new(),
+            drives_tasks,
+            scratch: Vec::new(),
+            finished: false,
+        }
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("name", &self.name)
+            .field("spawner", &self.spawner.is_some())
+            .field("recorder", &self.recorder.is_some())
+            .finish()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`Scope::run`].
+    ///
+    /// Completes with the body's output once the body and all the scope's tasks have
+    /// finished. Dropping it cancels the scope's unfinished tasks.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Run<F: Future> {
+        // The body; `None` once it has finished.
+        #[pin]
+        body: Option<F>,
+        // The body's output, kept until the tasks are done.
+        output: Option<F::Output>,
+        // The scope's context; moved into the slot for each poll.
+        ctx: Option<Ctx>,
+        // The scope's task set (also reachable through `ctx`, kept here so it is
+        // available while `ctx` sits in the slot).
+        tasks: Arc<super::task::TaskSet>,
+        // Tasks this scope drives itself (no spawner anywhere up the tree).
+        local: FuturesUnordered<BoxFuture>,
+        // Whether this scope drives its own tasks.
+        drives_tasks: bool,
+        // Reused buffer for taking queued tasks.
+        scratch: Vec<BoxFuture>,
+        // Returned its output: polling again is a bug.
+        finished: bool,
+    }
+
+    impl<F: Future> PinnedDrop for Run<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.finished {
+                this.tasks.cancel_all();
+            }
+            // Drop the tasks this scope drove (with their Ctx current; each runner
+            // enters its own) before the body, so nothing outlives the scope.
+            this.local.clear();
+        }
+    }
+}
+
+impl<F: Future> Future for Run<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut this = self.project();
+        assert!(
+            !*this.finished,
+            "haiway: Scope::run future polled after it completed"
+        );
+
+        // 1. The body, with the scope's Ctx current.
+        if let Some(body) = this.body.as_mut().as_pin_mut() {
+            let polled = {
+                let _entered = slot::enter(this.ctx);
+                body.poll(cx)
+            };
+            if let Poll::Ready(output) = polled {
+                *this.output = Some(output);
+                // Drop the finished body with the Ctx current, like any other poll.
+                let _entered = slot::enter(this.ctx);
+                this.body.set(None);
+            }
+        }
+
+        // 2. The tasks this scope drives itself, concurrently with the body.
+        if *this.drives_tasks {
+            // Tasks may spawn tasks while polled: pick those up too, but a bounded
+            // number of rounds, then yield so one scope cannot starve its executor.
+            for round in 0.. {
+                this.tasks.take_queued(cx.waker(), this.scratch);
+                let picked_up = !this.scratch.is_empty();
+                this.local.extend(this.scratch.drain(..));
+                while let Poll::Ready(Some(())) = this.local.poll_next_unpin(cx) {}
+                if !picked_up {
+                    break;
+                }
+                if round == 16 {
+                    cx.waker().wake_by_ref();
+                    break;
+                }
+            }
+        }
+
+        // 3. Done when the body is done and no task is left.
+        if this.output.is_some() && this.tasks.try_close(cx.waker()) {
+            *this.finished = true;
+            return Poll::Ready(this.output.take().expect("checked above"));
+        }
+        Poll::Pending
+    }
+}
+
+impl<F: Future> fmt::Debug for Run<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run")
+            .field("ctx", &self.ctx)
+            .field("body_finished", &self.body.is_none())
+            .field("tasks", &self.tasks)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,514 @@
+//! Spawned tasks: the per-scope task set, the runner that wraps each spawned future,
+//! and the [`Task`] handle.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use futures_util::task::AtomicWaker;
+use slab::Slab;
+
+use super::{Ctx, slot};
+use crate::event::Event;
+use crate::runtime::BoxFuture;
+
+/// The tasks of one scope: how many are alive, how to cancel them, and (for a scope
+/// without a spawner) the queue of tasks the scope has yet to start driving.
+pub(crate) struct TaskSet {
+    /// Everything, under one lock: spawning and finishing each take it once.
+    state: Mutex<SetState>,
+}
+
+/// The lock-protected part of a [`TaskSet`].
+struct SetState {
+    /// The scope has ended (or its future was dropped): no more spawning.
+    closed: bool,
+    /// Tasks spawned and not yet finished or dropped.
+    live: usize,
+    /// One cancel handle per live task, removed when the task finishes.
+    aborts: Slab<Arc<dyn Abort>>,
+    /// For a scope that drives its own tasks: spawned, not yet picked up by the scope.
+    queue: Vec<BoxFuture>,
+    /// The scope's waker: woken when a task is queued or the last task finishes.
+    waker: Option<Waker>,
+}
+
+impl TaskSet {
+    pub(crate) fn new() -> Self {
+        TaskSet {
+            state: Mutex::new(SetState {
+                closed: false,
+                live: 0,
+                aborts: Slab::new(),
+                queue: Vec::new(),
+                waker: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SetState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the tasks queued for a scope that drives its own tasks, and registers the
+    /// scope's waker for new ones.
+    pub(crate) fn take_queued(&self, waker: &Waker, out: &mut Vec<BoxFuture>) {
+        let mut st = self.lock();
+        out.append(&mut st.queue);
+        register(&mut st.waker, waker);
+    }
+
+    /// Whether every task has finished. If so, closes the set for good; if not,
+    /// registers `waker` to be woken when the last one finishes.
+    pub(crate) fn try_close(&self, waker: &Waker) -> bool {
+        let mut st = self.lock();
+        if st.live == 0 && st.queue.is_empty() {
+            st.closed = true;
+            st.waker = None;
+            true
+        } else {
+            register(&mut st.waker, waker);
+            false
+        }
+    }
+
+    /// Closes the set and cancels every unfinished task (the scope future was dropped).
+    pub(crate) fn cancel_all(&self) {
+        let (aborts, queue) = {
+            let mut st = self.lock();
+            st.closed = true;
+            st.waker = None;
+            (std::mem::take(&mut st.aborts), std::mem::take(&mut st.queue))
+        };
+        // Outside the lock: dropping a queued runner takes the lock to unregister.
+        drop(queue);
+        for (_, abort) in aborts {
+            abort.abort();
+        }
+    }
+}
+
+impl fmt::Debug for TaskSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
+        f.debug_struct("TaskSet")
+            .field("live", &st.live)
+            .field("closed", &st.closed)
+            .finish()
+    }
+}
+
+/// Stores `waker` unless an equivalent one is already there.
+fn register(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
+/// Why a spawn was refused. Hands the future back.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::ctx::{self, SpawnErrorKind};
+///
+/// let err = ctx::try_spawn(async { 1 }).unwrap_err();
+/// assert_eq!(err.kind(), SpawnErrorKind::NoScope);
+/// let _future = err.into_future();
+/// ```
+pub struct SpawnError<F> {
+    /// Why.
+    kind: SpawnErrorKind,
+    /// The future that was not spawned.
+    future: F,
+}
+
+/// The reason a [`SpawnError`] was returned.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::ctx::SpawnErrorKind;
+///
+/// assert_ne!(SpawnErrorKind::NoScope, SpawnErrorKind::ScopeEnded);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpawnErrorKind {
+    /// There is no current scope to spawn in.
+    NoScope,
+    /// The scope of this `Ctx` has already finished (or its future was dropped).
+    ScopeEnded,
+}
+
+impl<F> SpawnError<F> {
+    pub(crate) fn new(kind: SpawnErrorKind, future: F) -> Self {
+        SpawnError { kind, future }
+    }
+
+    /// Why the spawn was refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = haiway::ctx::try_spawn(async {}).unwrap_err();
+    /// assert_eq!(err.kind(), haiway::ctx::SpawnErrorKind::NoScope);
+    /// ```
+    pub fn kind(&self) -> SpawnErrorKind {
+        self.kind
+    }
+
+    /// Gives back the future that was not spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let future = haiway::ctx::try_spawn(async { 5 }).unwrap_err().into_future();
+    /// assert_eq!(future.await, 5);
+    /// # });
+    /// ```
+    pub fn into_future(self) -> F {
+        self.future
+    }
+}
+
+impl<F> fmt::Debug for SpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpawnError")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> fmt::Display for SpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            SpawnErrorKind::NoScope => f.write_str(
+                "cannot spawn: no haiway scope is current; run this code inside `Scope::new(..).run(..)`",
+            ),
+            SpawnErrorKind::ScopeEnded => f.write_str(
+                "cannot spawn: this Ctx's scope has already finished; spawn from a scope that is still running",
+            ),
+        }
+    }
+}
+
+impl<F> std::error::Error for SpawnError<F> {}
+
+/// Type-erased cancellation of one task, kept by the scope.
+trait Abort: Send + Sync {
+    fn abort(&self);
+}
+
+/// What a task has produced so far.
+enum Output<T> {
+    /// Still running.
+    Pending,
+    /// Finished with this value (not yet taken by the handle).
+    Ready(T),
+    /// Panicked with this payload.
+    Panicked(Box<dyn Any + Send>),
+    /// Dropped before finishing: its scope was dropped, or the executor shut down.
+    Cancelled,
+    /// The handle has taken the outcome.
+    Taken,
+}
+
+/// State shared by a running task and its [`Task`] handle.
+struct Shared<T> {
+    /// Set once when the scope cancels the task.
+    aborted: AtomicBool,
+    /// The runner's waker, so an abort gets it polled (and finished) promptly.
+    runner: AtomicWaker,
+    /// The outcome and the handle's waker.
+    state: Mutex<(Output<T>, Option<Waker>)>,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, (Output<T>, Option<Waker>)> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores the outcome and wakes the handle.
+    fn finish(&self, output: Output<T>) {
+        let waker = {
+            let mut st = self.lock();
+            st.0 = output;
+            st.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl<T: Send> Abort for Shared<T> {
+    fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.runner.wake();
+    }
+}
+
+/// Keeps a task counted in its scope; unregisters it when the runner is dropped,
+/// whether it finished, was cancelled, or its executor dropped it.
+struct Registration {
+    set: Arc<TaskSet>,
+    key: usize,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let waker = {
+            let mut st = self.set.lock();
+            st.aborts.try_remove(self.key);
+            st.live -= 1;
+            if st.live == 0 { st.waker.take() } else { None }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future actually handed to the executor: polls the user's future with its
+    /// `Ctx` current, catches panics, and reports the outcome to the handle.
+    struct Runner<F: Future> {
+        #[pin]
+        future: Option<F>,
+        ctx: Option<Ctx>,
+        shared: Arc<Shared<F::Output>>,
+        registration: Registration,
+    }
+
+    impl<F: Future> PinnedDrop for Runner<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if this.future.is_some() {
+                // Dropped before finishing: drop the future first (with its Ctx current,
+                // so its destructors see their scope), then tell the handle.
+                let mut future = this.future;
+                {
+                    let _entered = slot::enter(this.ctx);
+                    future.set(None);
+                }
+                this.shared.finish(Output::Cancelled);
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for Runner<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let mut future = this.future;
+        if future.is_none() {
+            return Poll::Ready(());
+        }
+        this.shared.runner.register(cx.waker());
+        if this.shared.aborted.load(Ordering::Acquire) {
+            // The scope was dropped: finish now; PinnedDrop reports the cancellation.
+            return Poll::Ready(());
+        }
+        let polled = {
+            let _entered = slot::enter(this.ctx);
+            let inner = future.as_mut().as_pin_mut().expect("checked above");
+            catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
+        };
+        let output = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(value)) => Output::Ready(value),
+            Err(payload) => {
+                if let Some(ctx) = this.ctx.as_ref() {
+                    ctx.record_event(
+                        Event::error("task.panicked").with("message", panic_message(&*payload)),
+                    );
+                }
+                Output::Panicked(payload)
+            }
+        };
+        {
+            let _entered = slot::enter(this.ctx);
+            future.set(None);
+        }
+        this.shared.finish(output);
+        Poll::Ready(())
+    }
+}
+
+/// The text of a panic payload, when it has one.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+/// Spawns `future` in the scope of `ctx`.
+pub(crate) fn spawn<F>(ctx: &Ctx, future: F) -> Result<Task<F::Output>, SpawnError<F>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let set = &ctx.inner.tasks;
+    let shared = Arc::new(Shared {
+        aborted: AtomicBool::new(false),
+        runner: AtomicWaker::new(),
+        state: Mutex::new((Output::Pending, None)),
+    });
+    let mut st = set.lock();
+    if st.closed {
+        return Err(SpawnError::new(SpawnErrorKind::ScopeEnded, future));
+    }
+    let key = st.aborts.insert(shared.clone());
+    st.live += 1;
+    let runner: BoxFuture = Box::pin(Runner {
+        future: Some(future),
+        ctx: Some(ctx.clone()),
+        shared: shared.clone(),
+        registration: Registration {
+            set: set.clone(),
+            key,
+        },
+    });
+    match &ctx.inner.spawner {
+        Some(spawner) => {
+            drop(st);
+            spawner.spawn(runner);
+        }
+        None => {
+            // The scope drives this task itself: queue it and wake the scope.
+            st.queue.push(runner);
+            let waker = st.waker.clone();
+            drop(st);
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+    Ok(Task { shared })
+}
+
+/// A handle to a spawned task: a future of the task's output.
+///
+/// Dropping the handle detaches the task: it keeps running, and its scope still waits
+/// for it.
+///
+/// # Panics
+///
+/// Awaiting the handle re-raises the task's panic, with the original payload. If the
+/// task was cancelled before it finished (its scope future was dropped, or its
+/// executor shut down), awaiting the handle panics with a message saying so.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::{ctx, Scope};
+///
+/// # futures_lite::future::block_on(async {
+/// Scope::new("job")
+///     .run(async {
+///         let task = ctx::spawn(async { "done" });
+///         assert_eq!(task.await, "done");
+///     })
+///     .await;
+/// # });
+/// ```
+#[must_use = "a Task does nothing when dropped except detach; await it to get its output"]
+pub struct Task<T> {
+    /// Shared with the runner.
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Task<T> {
+    /// Whether the task has finished (with a value, a panic, or by cancellation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{ctx, Scope};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// Scope::new("job")
+    ///     .run(async {
+    ///         let task = ctx::spawn(async {});
+    ///         let _ = task.is_finished();
+    ///     })
+    ///     .await;
+    /// # });
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        !matches!(self.shared.lock().0, Output::Pending)
+    }
+
+    /// Lets the task run on without a handle; the same as dropping it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{ctx, Scope};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let ran = Arc::new(AtomicBool::new(false));
+    /// # futures_lite::future::block_on(async {
+    /// let flag = ran.clone();
+    /// Scope::new("job")
+    ///     .run(async move { ctx::spawn(async move { flag.store(true, Ordering::SeqCst) }).detach() })
+    ///     .await;
+    /// # });
+    /// assert!(ran.load(Ordering::SeqCst)); // the scope waited for it
+    /// ```
+    pub fn detach(self) {}
+}
+
+impl<T> Future for Task<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut st = self.shared.lock();
+        match std::mem::replace(&mut st.0, Output::Taken) {
+            Output::Pending => {
+                st.0 = Output::Pending;
+                register(&mut st.1, cx.waker());
+                Poll::Pending
+            }
+            Output::Ready(value) => Poll::Ready(value),
+            Output::Panicked(payload) => {
+                drop(st);
+                resume_unwind(payload)
+            }
+            Output::Cancelled => {
+                drop(st);
+                panic!(
+                    "haiway task was cancelled before it finished: its scope future was dropped \
+                     or its executor shut down"
+                )
+            }
+            Output::Taken => {
+                drop(st);
+                panic!("haiway Task polled after it returned its output")
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}

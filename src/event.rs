@@ -1,0 +1,530 @@
+//! Events: what a scope reports, and the [`Recorder`]s that receive them.
+//!
+//! An [`Event`] is a name, a [`Level`] and a list of attributes. Code records events
+//! with [`ctx::record_event`](crate::ctx::record_event); the current scope's
+//! [`Recorder`] receives each one together with the [`Ctx`] that recorded it.
+//!
+//! With no recorder set anywhere up the scope tree, recording is a thread-local read
+//! and a branch: it never allocates. Use
+//! [`ctx::record_event_with`](crate::ctx::record_event_with) to build an event with
+//! attributes only when someone listens.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::ctx::{Ctx, ScopeId, TraceId};
+
+/// How important an event is.
+///
+/// Ordered from least to most severe, so `level >= Level::Warning` works.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::Level;
+///
+/// assert!(Level::Error > Level::Info);
+/// assert_eq!(Level::Warning.as_str(), "warning");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Detailed diagnostics, such as cache hits and misses.
+    Debug,
+    /// Normal operation worth noting.
+    Info,
+    /// Something went wrong but the work carried on.
+    Warning,
+    /// Something failed.
+    Error,
+}
+
+impl Level {
+    /// The level's lower-case name: `"debug"`, `"info"`, `"warning"` or `"error"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(haiway::Level::Debug.as_str(), "debug");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An attribute value: a bool, an integer, a float or a string.
+///
+/// Built with `From`, so [`Event::with`] takes plain values.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::Value;
+///
+/// assert_eq!(Value::from(3), Value::Int(3));
+/// assert_eq!(Value::from("users"), Value::Str("users".into()));
+/// assert_eq!(Value::from(true).to_string(), "true");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// A string; static strings are not copied.
+    Str(Cow<'static, str>),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bool(v) => write!(f, "{v}"),
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v}"),
+            Value::Str(v) => f.write_str(v),
+        }
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+macro_rules! int_value {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                Value::Int(i64::from(v))
+            }
+        }
+    )*};
+}
+int_value!(i8, i16, i32, i64, u8, u16, u32);
+
+impl From<u64> for Value {
+    /// Values above `i64::MAX` saturate to `i64::MAX`.
+    fn from(v: u64) -> Self {
+        Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<usize> for Value {
+    /// Values above `i64::MAX` saturate to `i64::MAX`.
+    fn from(v: usize) -> Self {
+        Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<f32> for Value {
+    fn from(v: f32) -> Self {
+        Value::Float(f64::from(v))
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+
+impl From<&'static str> for Value {
+    fn from(v: &'static str) -> Self {
+        Value::Str(Cow::Borrowed(v))
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Str(Cow::Owned(v))
+    }
+}
+
+impl From<Cow<'static, str>> for Value {
+    fn from(v: Cow<'static, str>) -> Self {
+        Value::Str(v)
+    }
+}
+
+impl From<Arc<str>> for Value {
+    fn from(v: Arc<str>) -> Self {
+        Value::Str(Cow::Owned(v.as_ref().to_owned()))
+    }
+}
+
+/// Something that happened: a name, a [`Level`] and attributes.
+///
+/// Built fluently. Creating an event with a static name and no attributes does not
+/// allocate.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::{Event, Level, Value};
+///
+/// let event = Event::info("user.login").with("user", "ada").with("attempt", 2);
+/// assert_eq!(event.name(), "user.login");
+/// assert_eq!(event.level(), Level::Info);
+/// assert_eq!(event.attribute("attempt"), Some(&Value::Int(2)));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The event's name, such as `cache.hit`.
+    name: Cow<'static, str>,
+    /// How important it is.
+    level: Level,
+    /// Attributes in the order they were added.
+    attributes: Vec<(Cow<'static, str>, Value)>,
+}
+
+impl Event {
+    /// Creates an event with no attributes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{Event, Level};
+    ///
+    /// let event = Event::new(Level::Warning, "disk.low");
+    /// assert_eq!(event.level(), Level::Warning);
+    /// ```
+    pub fn new(level: Level, name: impl Into<Cow<'static, str>>) -> Self {
+        Event {
+            name: name.into(),
+            level,
+            attributes: Vec::new(),
+        }
+    }
+
+    /// Creates a [`Level::Debug`] event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(haiway::Event::debug("x").level(), haiway::Level::Debug);
+    /// ```
+    pub fn debug(name: impl Into<Cow<'static, str>>) -> Self {
+        Event::new(Level::Debug, name)
+    }
+
+    /// Creates a [`Level::Info`] event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(haiway::Event::info("x").level(), haiway::Level::Info);
+    /// ```
+    pub fn info(name: impl Into<Cow<'static, str>>) -> Self {
+        Event::new(Level::Info, name)
+    }
+
+    /// Creates a [`Level::Warning`] event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(haiway::Event::warning("x").level(), haiway::Level::Warning);
+    /// ```
+    pub fn warning(name: impl Into<Cow<'static, str>>) -> Self {
+        Event::new(Level::Warning, name)
+    }
+
+    /// Creates a [`Level::Error`] event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(haiway::Event::error("x").level(), haiway::Level::Error);
+    /// ```
+    pub fn error(name: impl Into<Cow<'static, str>>) -> Self {
+        Event::new(Level::Error, name)
+    }
+
+    /// Adds an attribute and returns the event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let event = haiway::Event::debug("cache.hit").with("cache", "profiles");
+    /// assert_eq!(event.attributes().len(), 1);
+    /// ```
+    #[must_use]
+    pub fn with(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
+        self.attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// The event's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(haiway::Event::info("started").name(), "started");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The event's level.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(haiway::Event::error("x").level(), haiway::Level::Error);
+    /// ```
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// The attributes, in the order they were added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let event = haiway::Event::info("x").with("a", 1).with("b", 2);
+    /// let keys: Vec<&str> = event.attributes().iter().map(|(k, _)| k.as_ref()).collect();
+    /// assert_eq!(keys, ["a", "b"]);
+    /// ```
+    pub fn attributes(&self) -> &[(Cow<'static, str>, Value)] {
+        &self.attributes
+    }
+
+    /// The value of the first attribute named `key`, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let event = haiway::Event::info("x").with("a", 1);
+    /// assert_eq!(event.attribute("a"), Some(&haiway::Value::Int(1)));
+    /// assert_eq!(event.attribute("b"), None);
+    /// ```
+    pub fn attribute(&self, key: &str) -> Option<&Value> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Receives the events recorded in a scope.
+///
+/// One required method. Set a recorder with [`Scope::recorder`](crate::Scope::recorder);
+/// nested scopes inherit it. A recorder is called on the recording task's thread,
+/// synchronously: keep it quick and never block on I/O in it.
+///
+/// Closures `Fn(&Ctx, Event)` are recorders too.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::{Ctx, Event, Recorder, Scope};
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// struct Count(Arc<AtomicUsize>);
+///
+/// impl Recorder for Count {
+///     fn record(&self, _scope: &Ctx, _event: Event) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///     }
+/// }
+///
+/// let count = Arc::new(AtomicUsize::new(0));
+/// # futures_lite::future::block_on(async {
+/// Scope::new("job")
+///     .recorder(Count(count.clone()))
+///     .run(async { haiway::ctx::record_event(Event::info("step")) })
+///     .await;
+/// # });
+/// assert_eq!(count.load(Ordering::Relaxed), 1);
+/// ```
+pub trait Recorder: Send + Sync + 'static {
+    /// Handles one event recorded in `scope`.
+    fn record(&self, scope: &Ctx, event: Event);
+}
+
+impl<F> Recorder for F
+where
+    F: Fn(&Ctx, Event) + Send + Sync + 'static,
+{
+    fn record(&self, scope: &Ctx, event: Event) {
+        self(scope, event)
+    }
+}
+
+/// A recorder that drops every event.
+///
+/// Setting it on a scope stops the events of that scope (and the scopes nested in it)
+/// from reaching a recorder set further out.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::{NoopRecorder, Scope};
+///
+/// # futures_lite::future::block_on(async {
+/// Scope::new("quiet")
+///     .recorder(NoopRecorder)
+///     .run(async { haiway::ctx::record_event(haiway::Event::info("ignored")) })
+///     .await;
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopRecorder;
+
+impl Recorder for NoopRecorder {
+    fn record(&self, _scope: &Ctx, _event: Event) {}
+}
+
+/// An event as a [`MemoryRecorder`] kept it, with the identity of the recording scope.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::{Event, MemoryRecorder, Scope};
+///
+/// let recorder = MemoryRecorder::new();
+/// # futures_lite::future::block_on(async {
+/// Scope::new("job")
+///     .recorder(recorder.clone())
+///     .run(async { haiway::ctx::record_event(Event::info("done")) })
+///     .await;
+/// # });
+/// let recorded = &recorder.events()[0];
+/// assert_eq!(recorded.scope_name, "job");
+/// assert_eq!(recorded.event.name(), "done");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RecordedEvent {
+    /// The name of the scope that recorded the event.
+    pub scope_name: Arc<str>,
+    /// The id of the scope that recorded the event.
+    pub scope_id: ScopeId,
+    /// The trace id of that scope's tree.
+    pub trace_id: TraceId,
+    /// The event.
+    pub event: Event,
+}
+
+/// A recorder that keeps every event in memory, in order, for tests to assert on.
+///
+/// Cloning is cheap and clones share the same list: keep one clone, give another to
+/// [`Scope::recorder`](crate::Scope::recorder).
+///
+/// # Examples
+///
+/// ```
+/// use haiway::{Event, MemoryRecorder, Scope};
+///
+/// let recorder = MemoryRecorder::new();
+/// # futures_lite::future::block_on(async {
+/// Scope::new("test")
+///     .recorder(recorder.clone())
+///     .run(async {
+///         haiway::ctx::record_event(Event::debug("a"));
+///         haiway::ctx::record_event(Event::debug("b"));
+///     })
+///     .await;
+/// # });
+/// assert_eq!(recorder.names(), ["a", "b"]);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MemoryRecorder {
+    /// The shared list of recorded events.
+    events: Arc<Mutex<Vec<RecordedEvent>>>,
+}
+
+impl MemoryRecorder {
+    /// Creates an empty recorder.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(haiway::MemoryRecorder::new().events().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        MemoryRecorder::default()
+    }
+
+    /// A copy of every event recorded so far, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(haiway::MemoryRecorder::new().events().len(), 0);
+    /// ```
+    pub fn events(&self) -> Vec<RecordedEvent> {
+        self.lock().clone()
+    }
+
+    /// The names of the events recorded so far, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(haiway::MemoryRecorder::new().names().is_empty());
+    /// ```
+    pub fn names(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .map(|r| r.event.name().to_owned())
+            .collect()
+    }
+
+    /// How many recorded events are named `name`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(haiway::MemoryRecorder::new().count("cache.hit"), 0);
+    /// ```
+    pub fn count(&self, name: &str) -> usize {
+        self.lock()
+            .iter()
+            .filter(|r| r.event.name() == name)
+            .count()
+    }
+
+    /// Removes and returns every event recorded so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let recorder = haiway::MemoryRecorder::new();
+    /// assert!(recorder.take().is_empty());
+    /// ```
+    pub fn take(&self) -> Vec<RecordedEvent> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RecordedEvent>> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Recorder for MemoryRecorder {
+    fn record(&self, scope: &Ctx, event: Event) {
+        let recorded = RecordedEvent {
+            scope_name: scope.name_arc(),
+            scope_id: scope.id(),
+            trace_id: scope.trace_id(),
+            event,
+        };
+        self.lock().push(recorded);
+    }
+}

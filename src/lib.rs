@@ -1,0 +1,71 @@
+//! Runtime-agnostic async context and memoized async functions.
+//!
+//! haiway gives async services two things that work on any executor: a [`Ctx`]
+//! context handle, carried in task-local storage by [`Scope::run`], that holds a task
+//! spawner and an event recorder; and (soon) a cache helper that memoizes async
+//! functions. It is the Rust counterpart of the Python library haiway (`ctx.spawn`,
+//! `ctx.record_event`).
+//!
+//! # Examples
+//!
+//! ```
+//! use haiway::{ctx, Event, MemoryRecorder, Scope};
+//!
+//! let recorder = MemoryRecorder::new();
+//! # futures_lite::future::block_on(async {
+//! let total = Scope::new("request")
+//!     .recorder(recorder.clone())
+//!     .run(async {
+//!         // Tasks inherit the scope's context, and the scope waits for them.
+//!         let a = ctx::spawn(async {
+//!             ctx::record_event(Event::info("part").with("n", 1));
+//!             1
+//!         });
+//!         let b = ctx::spawn(async { 2 });
+//!         a.await + b.await
+//!     })
+//!     .await;
+//! assert_eq!(total, 3);
+//! # });
+//! assert_eq!(recorder.names(), ["part"]);
+//! ```
+//!
+//! No runtime is needed: a scope with no spawner drives its tasks itself. Give it one
+//! ([`Scope::spawner`]) to run tasks in parallel on async-executor, smol, async-std,
+//! tokio or anything that can spawn a boxed future.
+//!
+//! # Features
+//!
+//! No feature is needed for the core. Optional features add executor adapters:
+//!
+//! - `smol`: [`runtime::Smol`], spawning on smol's global executor.
+//! - `async-std`: [`runtime::AsyncStd`], spawning on async-std's global executor.
+//! - `tokio`: [`runtime::Tokio`] and a [`runtime::Spawn`] impl for
+//!   `tokio::runtime::Handle`.
+//!
+//! # When not to use this
+//!
+//! If your code already runs on one runtime and only needs a task-local value,
+//! `tokio::task_local!` is simpler. haiway earns its keep when the same code must run
+//! on several executors, or when spawned work must inherit and finish within a scope.
+
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub,
+    clippy::undocumented_unsafe_blocks
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod ctx;
+pub mod event;
+pub mod runtime;
+
+pub use crate::ctx::{Ctx, Run, Scope, ScopeId, Task, TraceId};
+pub use crate::event::{Event, Level, MemoryRecorder, NoopRecorder, RecordedEvent, Recorder, Value};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,176 @@
+//! Shared test helpers: the executors every context test runs on, and small utilities.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+
+use haiway::runtime::{BoxFuture, Spawn};
+use haiway::Scope;
+
+/// One executor under test: how to block on a future, and the spawner (if any) that
+/// scopes should use.
+pub trait Runtime {
+    /// Runs `future` to completion on this executor.
+    fn block_on<F: Future + Send + 'static>(future: F) -> F::Output
+    where
+        F::Output: Send + 'static;
+    /// The spawner scopes use on this executor; `None`: the scope drives its tasks.
+    fn spawner() -> Option<Arc<dyn Spawn>>;
+    /// A root scope named `name`, with this executor's spawner.
+    fn scope(name: &str) -> Scope {
+        let scope = Scope::new(name);
+        match Self::spawner() {
+            Some(s) => scope.spawner(move |f: BoxFuture| s.spawn(f)),
+            None => scope,
+        }
+    }
+}
+
+/// async-executor with two worker threads.
+pub struct AsyncExecutor;
+
+static EXECUTOR: LazyLock<&'static async_executor::Executor<'static>> = LazyLock::new(|| {
+    let ex: &'static async_executor::Executor<'static> =
+        Box::leak(Box::new(async_executor::Executor::new()));
+    for i in 0..2 {
+        std::thread::Builder::new()
+            .name(format!("haiway-test-worker-{i}"))
+            .spawn(move || futures_lite::future::block_on(ex.run(std::future::pending::<()>())))
+            .expect("spawn worker thread");
+    }
+    ex
+});
+
+impl Runtime for AsyncExecutor {
+    fn block_on<F: Future + Send + 'static>(future: F) -> F::Output
+    where
+        F::Output: Send + 'static,
+    {
+        futures_lite::future::block_on(future)
+    }
+    fn spawner() -> Option<Arc<dyn Spawn>> {
+        Some(Arc::new(*EXECUTOR))
+    }
+}
+
+/// smol's global executor.
+pub struct Smol;
+
+impl Runtime for Smol {
+    fn block_on<F: Future + Send + 'static>(future: F) -> F::Output
+    where
+        F::Output: Send + 'static,
+    {
+        smol::block_on(future)
+    }
+    fn spawner() -> Option<Arc<dyn Spawn>> {
+        Some(Arc::new(haiway::runtime::Smol))
+    }
+}
+
+/// async-std's global executor.
+pub struct AsyncStd;
+
+impl Runtime for AsyncStd {
+    fn block_on<F: Future + Send + 'static>(future: F) -> F::Output
+    where
+        F::Output: Send + 'static,
+    {
+        async_std::task::block_on(future)
+    }
+    fn spawner() -> Option<Arc<dyn Spawn>> {
+        Some(Arc::new(haiway::runtime::AsyncStd))
+    }
+}
+
+/// A tokio multi-thread runtime with two workers.
+pub struct Tokio;
+
+static TOKIO: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+});
+
+impl Runtime for Tokio {
+    fn block_on<F: Future + Send + 'static>(future: F) -> F::Output
+    where
+        F::Output: Send + 'static,
+    {
+        // Run the body as a tokio task so it sits on a worker thread, like real code.
+        TOKIO.block_on(async { TOKIO.spawn(future).await.expect("test body panicked") })
+    }
+    fn spawner() -> Option<Arc<dyn Spawn>> {
+        Some(Arc::new(haiway::runtime::Tokio::from_handle(
+            TOKIO.handle().clone(),
+        )))
+    }
+}
+
+/// `futures::executor::block_on` with no spawner: scopes drive their own tasks.
+pub struct BlockOn;
+
+impl Runtime for BlockOn {
+    fn block_on<F: Future + Send + 'static>(future: F) -> F::Output
+    where
+        F::Output: Send + 'static,
+    {
+        futures::executor::block_on(future)
+    }
+    fn spawner() -> Option<Arc<dyn Spawn>> {
+        None
+    }
+}
+
+/// Instantiates each generic test body `fn name<R: Runtime>()` once per executor.
+#[macro_export]
+macro_rules! on_every_executor {
+    ($($test:ident),* $(,)?) => {
+        mod async_executor {
+            $( #[test] fn $test() { super::$test::<$crate::common::AsyncExecutor>() } )*
+        }
+        mod smol {
+            $( #[test] fn $test() { super::$test::<$crate::common::Smol>() } )*
+        }
+        mod async_std {
+            $( #[test] fn $test() { super::$test::<$crate::common::AsyncStd>() } )*
+        }
+        mod tokio {
+            $( #[test] fn $test() { super::$test::<$crate::common::Tokio>() } )*
+        }
+        mod block_on {
+            $( #[test] fn $test() { super::$test::<$crate::common::BlockOn>() } )*
+        }
+    };
+}
+
+/// Yields to the executor `n` times.
+pub async fn yield_n(n: usize) {
+    for _ in 0..n {
+        futures_lite::future::yield_now().await;
+    }
+}
+
+/// Sends on a oneshot channel when dropped.
+pub struct DropSignal(pub Option<futures::channel::oneshot::Sender<()>>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        String::from("<non-string panic>")
+    }
+}

@@ -1,0 +1,60 @@
+//! `Ctx::current` / `try_current` inside and outside a scope, on every executor.
+
+mod common;
+
+use std::panic::catch_unwind;
+
+use common::Runtime;
+use haiway::ctx::{self, SpawnErrorKind};
+use haiway::Ctx;
+
+fn current_inside_a_scope<R: Runtime>() {
+    let (name, id_matches) = R::block_on(async {
+        R::scope("request")
+            .run(async {
+                let ctx = Ctx::current();
+                let again = Ctx::try_current().expect("inside a scope");
+                (ctx.name().to_owned(), ctx.id() == again.id())
+            })
+            .await
+    });
+    assert_eq!(name, "request");
+    assert!(id_matches);
+}
+
+fn nothing_current_outside_a_scope<R: Runtime>() {
+    let outside = R::block_on(async {
+        let before = Ctx::try_current().is_none();
+        R::scope("s").run(async {}).await;
+        let after = Ctx::try_current().is_none();
+        (before, after)
+    });
+    assert_eq!(outside, (true, true));
+    assert!(Ctx::try_current().is_none());
+}
+
+fn current_outside_a_scope_panics_with_advice<R: Runtime>() {
+    let message = R::block_on(async {
+        let err = catch_unwind(Ctx::current).expect_err("must panic outside a scope");
+        common::panic_text(&*err)
+    });
+    assert!(message.contains("no scope is current"), "{message}");
+    assert!(message.contains("Scope::new"), "{message}");
+}
+
+fn spawn_outside_a_scope_is_an_error<R: Runtime>() {
+    let kind = R::block_on(async { ctx::try_spawn(async { 1 }).unwrap_err().kind() });
+    assert_eq!(kind, SpawnErrorKind::NoScope);
+    let message = R::block_on(async {
+        let err = catch_unwind(|| ctx::spawn(async {})).expect_err("must panic");
+        common::panic_text(&*err)
+    });
+    assert!(message.contains("no haiway scope is current"), "{message}");
+}
+
+on_every_executor!(
+    current_inside_a_scope,
+    nothing_current_outside_a_scope,
+    current_outside_a_scope_panics_with_advice,
+    spawn_outside_a_scope_is_an_error,
+);

@@ -1,0 +1,170 @@
+//! Spawned tasks: inherited context, handles, detaching, panics, spawning too late.
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::Runtime;
+use futures::FutureExt;
+use haiway::ctx::{self, SpawnErrorKind};
+use haiway::runtime::BoxFuture;
+use haiway::{Ctx, MemoryRecorder, Scope, Value};
+
+fn tasks_and_their_children_see_the_spawning_scope<R: Runtime>() {
+    R::block_on(async {
+        R::scope("parent")
+            .run(async {
+                let id = Ctx::current().id();
+                let (child, grandchild) = ctx::spawn(async {
+                    let child = Ctx::current().id();
+                    let grandchild = ctx::spawn(async { Ctx::current().id() }).await;
+                    (child, grandchild)
+                })
+                .await;
+                assert_eq!(child, id);
+                assert_eq!(grandchild, id);
+                // A task spawned from a nested scope sees the nested scope.
+                let nested = Scope::new("nested")
+                    .run(async {
+                        let nested_id = Ctx::current().id();
+                        (nested_id, ctx::spawn(async { Ctx::current().id() }).await)
+                    })
+                    .await;
+                assert_eq!(nested.0, nested.1);
+            })
+            .await
+    });
+}
+
+fn tasks_on_another_thread_see_the_spawning_scope<R: Runtime>() {
+    let pool = futures::executor::ThreadPool::builder()
+        .pool_size(1)
+        .create()
+        .expect("thread pool");
+    R::block_on(async move {
+        Scope::new("threaded")
+            .spawner(move |f: BoxFuture| pool.spawn_ok(f))
+            .run(async {
+                let here = std::thread::current().id();
+                let id = Ctx::current().id();
+                let (thread, seen) =
+                    ctx::spawn(async { (std::thread::current().id(), Ctx::current().id()) })
+                        .await;
+                assert_ne!(thread, here, "the task ran on the pool's thread");
+                assert_eq!(seen, id);
+            })
+            .await
+    });
+}
+
+fn task_returns_its_value<R: Runtime>() {
+    let out = R::block_on(async {
+        R::scope("s")
+            .run(async {
+                let tasks: Vec<_> = (0..10u64).map(|i| ctx::spawn(async move { i * i })).collect();
+                let mut sum = 0;
+                for t in tasks {
+                    sum += t.await;
+                }
+                sum
+            })
+            .await
+    });
+    assert_eq!(out, (0..10u64).map(|i| i * i).sum::<u64>());
+}
+
+fn dropping_the_handle_detaches_the_task<R: Runtime>() {
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    R::block_on(async move {
+        R::scope("s")
+            .run(async move {
+                let (tx, rx) = futures::channel::oneshot::channel::<()>();
+                let task = ctx::spawn(async move {
+                    rx.await.expect("gate");
+                    flag.store(true, Ordering::SeqCst);
+                });
+                drop(task);
+                // The task is still alive: it can still be released.
+                tx.send(()).expect("task still holds the receiver");
+            })
+            .await
+    });
+    assert!(ran.load(Ordering::SeqCst), "the detached task ran and the scope waited");
+}
+
+fn panic_in_task_reaches_its_handle_and_is_recorded<R: Runtime>() {
+    let recorder = MemoryRecorder::new();
+    let rec = recorder.clone();
+    let (payload, sibling) = R::block_on(async move {
+        R::scope("s")
+            .recorder(rec)
+            .run(async {
+                let sibling = ctx::spawn(async {
+                    common::yield_n(5).await;
+                    "still fine"
+                });
+                let failing = ctx::spawn(async {
+                    common::yield_n(2).await;
+                    panic!("boom");
+                });
+                let payload = AssertUnwindSafe(failing)
+                    .catch_unwind()
+                    .await
+                    .expect_err("the task panicked");
+                (common::panic_text(&*payload), sibling.await)
+            })
+            .await
+    });
+    assert_eq!(payload, "boom");
+    assert_eq!(sibling, "still fine");
+    let events = recorder.events();
+    let panicked: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.name() == "task.panicked")
+        .collect();
+    assert_eq!(panicked.len(), 1);
+    assert_eq!(panicked[0].event.level(), haiway::Level::Error);
+    assert_eq!(panicked[0].event.attribute("message"), Some(&Value::from("boom")));
+    assert_eq!(panicked[0].scope_name.as_ref(), "s");
+}
+
+fn detached_panicking_task_does_not_tear_down_the_scope<R: Runtime>() {
+    let recorder = MemoryRecorder::new();
+    let rec = recorder.clone();
+    let out = R::block_on(async move {
+        R::scope("s")
+            .recorder(rec)
+            .run(async {
+                ctx::spawn(async { panic!("detached boom") }).detach();
+                common::yield_n(3).await;
+                ctx::spawn(async { 5 }).await
+            })
+            .await
+    });
+    assert_eq!(out, 5);
+    assert_eq!(recorder.count("task.panicked"), 1);
+}
+
+fn spawning_after_the_scope_ended_is_a_clear_error<R: Runtime>() {
+    let ctx = R::block_on(async { R::scope("gone").run(async { Ctx::current() }).await });
+    let err = ctx.try_spawn(async { 1 }).unwrap_err();
+    assert_eq!(err.kind(), SpawnErrorKind::ScopeEnded);
+    assert!(err.to_string().contains("already finished"));
+    let panic = catch_unwind(AssertUnwindSafe(|| ctx.spawn(async {}))).expect_err("must panic");
+    let message = common::panic_text(&*panic);
+    assert!(message.contains("already finished"), "{message}");
+    assert!(message.contains("try_spawn"), "{message}");
+}
+
+on_every_executor!(
+    tasks_and_their_children_see_the_spawning_scope,
+    tasks_on_another_thread_see_the_spawning_scope,
+    task_returns_its_value,
+    dropping_the_handle_detaches_the_task,
+    panic_in_task_reaches_its_handle_and_is_recorded,
+    detached_panicking_task_does_not_tear_down_the_scope,
+    spawning_after_the_scope_ended_is_a_clear_error,
+);
