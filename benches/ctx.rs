@@ -1,1 +1,177 @@
-fn main() {}
+//! Measures the cost of reaching the current `Ctx` (against tokio's `task_local!`) and of
+//! spawning and awaiting a task in a scope (against a raw `async_executor` spawn).
+//!
+//! Run with `cargo bench --bench ctx`. Every comparison sits in one criterion group, so
+//! the report shows the lines side by side:
+//!
+//! - `current`: `Ctx::current()` inside a scope, tokio's `KEY.with` (borrow) and
+//!   `KEY.get()` (clone) inside `KEY.scope`, `Ctx::try_current()` outside any scope, and
+//!   `ctx::record_event` with no recorder (inside a scope and outside any).
+//! - `spawn`: `ctx::spawn(..).await` in a scope whose spawner is an `async_executor`
+//!   executor, the raw `ex.spawn(..).await` on the same executor, and `ctx::spawn` in a
+//!   scope that drives its own tasks (no spawner).
+//!
+//! Everything runs on the bench thread (`futures_lite::future::block_on`, the executor
+//! driven by `ex.run`), so no line pays for cross-thread wake-ups the others do not.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_executor::Executor;
+use criterion::{Criterion, criterion_group, criterion_main};
+use futures_lite::future::block_on;
+use haiway::{Ctx, Event, Scope, ctx};
+
+/// Stands in for `haiway::Ctx` on the tokio side: one `Arc` to a struct of about the
+/// same size (name, ids, parent, spawner, recorder, task set).
+#[derive(Clone)]
+struct CtxLike {
+    /// Shared by every clone, like `Ctx`'s inner `Arc`.
+    _inner: Arc<CtxLikeInner>,
+}
+
+/// The fields behind a [`CtxLike`]; never read, only there for the shape.
+struct CtxLikeInner {
+    _name: Arc<str>,
+    _id: u64,
+    _trace_id: u128,
+    _parent: Option<CtxLike>,
+    _spawner: Option<Arc<dyn Send + Sync>>,
+    _recorder: Option<Arc<dyn Send + Sync>>,
+    _tasks: Arc<()>,
+}
+
+impl CtxLike {
+    fn new() -> Self {
+        CtxLike {
+            _inner: Arc::new(CtxLikeInner {
+                _name: "bench".into(),
+                _id: 1,
+                _trace_id: 1,
+                _parent: None,
+                _spawner: None,
+                _recorder: None,
+                _tasks: Arc::new(()),
+            }),
+        }
+    }
+}
+
+tokio::task_local! {
+    static KEY: CtxLike;
+}
+
+fn current(c: &mut Criterion) {
+    let mut group = c.benchmark_group("current");
+
+    // The bench loop runs inside the scope's body, so every iteration sees the scope's
+    // Ctx in the slot; `current()` clones it (one reference count up and down).
+    group.bench_function("haiway Ctx::current (clone)", |b| {
+        block_on(Scope::new("bench").run(async {
+            b.iter(|| black_box(Ctx::current()));
+        }));
+    });
+
+    // The closest public borrow-only read of the slot, the analogue of `KEY.with`.
+    group.bench_function("haiway ctx::is_recording (borrow)", |b| {
+        block_on(Scope::new("bench").run(async {
+            b.iter(|| black_box(ctx::is_recording()));
+        }));
+    });
+
+    group.bench_function("tokio task_local KEY.with (borrow)", |b| {
+        block_on(KEY.scope(CtxLike::new(), async {
+            b.iter(|| {
+                KEY.with(|c| {
+                    black_box(c);
+                });
+            });
+        }));
+    });
+
+    group.bench_function("tokio task_local KEY.get (clone)", |b| {
+        block_on(KEY.scope(CtxLike::new(), async {
+            b.iter(|| black_box(KEY.get()));
+        }));
+    });
+
+    group.bench_function("haiway Ctx::try_current (no scope)", |b| {
+        b.iter(|| black_box(Ctx::try_current()));
+    });
+
+    group.bench_function("haiway ctx::record_event (scope, no recorder)", |b| {
+        block_on(Scope::new("bench").run(async {
+            b.iter(|| ctx::record_event(Event::debug(black_box("x"))));
+        }));
+    });
+
+    group.bench_function("haiway ctx::record_event (no scope)", |b| {
+        b.iter(|| ctx::record_event(Event::debug(black_box("x"))));
+    });
+
+    group.finish();
+}
+
+fn spawn(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spawn");
+
+    // Each side times only its `for` loop of spawn + await, inside one async body driven
+    // by `block_on`; building the executor and the scope is left out of the timing.
+    group.bench_function("haiway ctx::spawn+await (async-executor spawner)", |b| {
+        b.iter_custom(|iters| {
+            let ex = Arc::new(Executor::new());
+            let scope = Scope::new("bench").spawner(ex.clone());
+            block_on(ex.run(scope.run(async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(ctx::spawn(async { black_box(1) }).await);
+                }
+                start.elapsed()
+            })))
+        });
+    });
+
+    group.bench_function("raw Executor::spawn+await", |b| {
+        b.iter_custom(|iters| {
+            let ex = Arc::new(Executor::new());
+            block_on(ex.run(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(ex.spawn(async { black_box(1) }).await);
+                }
+                start.elapsed()
+            }))
+        });
+    });
+
+    // No spawner anywhere: the scope's own future polls its tasks alongside the body.
+    group.bench_function("haiway ctx::spawn+await (no spawner, scope drives)", |b| {
+        b.iter_custom(|iters| {
+            block_on(Scope::new("bench").run(async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(ctx::spawn(async { black_box(1) }).await);
+                }
+                start.elapsed()
+            }))
+        });
+    });
+
+    group.finish();
+}
+
+/// Short runs: the whole file finishes in well under a minute on two cores.
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = current, spawn
+}
+criterion_main!(benches);

@@ -405,7 +405,7 @@ impl Recorder for NoopRecorder {
 ///     .await;
 /// # });
 /// let recorded = &recorder.events()[0];
-/// assert_eq!(recorded.scope_name, "job");
+/// assert_eq!(recorded.scope_name.as_ref(), "job");
 /// assert_eq!(recorded.event.name(), "done");
 /// ```
 #[derive(Debug, Clone, PartialEq)]

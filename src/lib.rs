@@ -64,7 +64,9 @@ pub mod event;
 pub mod runtime;
 
 pub use crate::ctx::{Ctx, Run, Scope, ScopeId, Task, TraceId};
-pub use crate::event::{Event, Level, MemoryRecorder, NoopRecorder, RecordedEvent, Recorder, Value};
+pub use crate::event::{
+    Event, Level, MemoryRecorder, NoopRecorder, RecordedEvent, Recorder, Value,
+};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -5,8 +5,8 @@ mod common;
 use std::panic::catch_unwind;
 
 use common::Runtime;
-use haiway::ctx::{self, SpawnErrorKind};
 use haiway::Ctx;
+use haiway::ctx::{self, SpawnErrorKind};
 
 fn current_inside_a_scope<R: Runtime>() {
     let (name, id_matches) = R::block_on(async {

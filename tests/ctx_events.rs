@@ -3,7 +3,7 @@
 mod common;
 
 use common::Runtime;
-use haiway::{ctx, Ctx, Event, Level, MemoryRecorder, Value};
+use haiway::{Ctx, Event, Level, MemoryRecorder, Value, ctx};
 
 fn events_reach_the_recorder_with_the_right_scope<R: Runtime>() {
     let recorder = MemoryRecorder::new();

@@ -4,13 +4,13 @@
 mod common;
 
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{DropSignal, Runtime};
 use futures::channel::oneshot;
 use futures::poll;
-use haiway::{ctx, Scope};
+use haiway::{Scope, ctx};
 
 fn run_waits_for_grandchildren<R: Runtime>() {
     let done = Arc::new(AtomicBool::new(false));
@@ -28,7 +28,10 @@ fn run_waits_for_grandchildren<R: Runtime>() {
             .detach();
         }));
         for _ in 0..50 {
-            assert!(poll!(run.as_mut()).is_pending(), "run finished before its grandchild");
+            assert!(
+                poll!(run.as_mut()).is_pending(),
+                "run finished before its grandchild"
+            );
             futures_lite::future::yield_now().await;
         }
         open.send(()).expect("grandchild waits");

@@ -2,12 +2,12 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::Runtime;
 use haiway::runtime::{BoxFuture, Spawn};
-use haiway::{ctx, Ctx, Event, MemoryRecorder, Scope};
+use haiway::{Ctx, Event, MemoryRecorder, Scope, ctx};
 
 /// A spawner that counts what it spawns, delegating to the executor's spawner (or to a
 /// thread pool when the executor has none).
@@ -48,7 +48,11 @@ fn nested_scope_inherits_spawner_and_recorder<R: Runtime>() {
             .await
     });
     assert_eq!(value, 7);
-    assert_eq!(spawned.load(Ordering::SeqCst), 1, "inner scope used the outer spawner");
+    assert_eq!(
+        spawned.load(Ordering::SeqCst),
+        1,
+        "inner scope used the outer spawner"
+    );
     let events = recorder.events();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].scope_name.as_ref(), "inner");

@@ -2,9 +2,9 @@
 
 mod common;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::Runtime;
 use futures::FutureExt;
@@ -50,8 +50,7 @@ fn tasks_on_another_thread_see_the_spawning_scope<R: Runtime>() {
                 let here = std::thread::current().id();
                 let id = Ctx::current().id();
                 let (thread, seen) =
-                    ctx::spawn(async { (std::thread::current().id(), Ctx::current().id()) })
-                        .await;
+                    ctx::spawn(async { (std::thread::current().id(), Ctx::current().id()) }).await;
                 assert_ne!(thread, here, "the task ran on the pool's thread");
                 assert_eq!(seen, id);
             })
@@ -63,7 +62,9 @@ fn task_returns_its_value<R: Runtime>() {
     let out = R::block_on(async {
         R::scope("s")
             .run(async {
-                let tasks: Vec<_> = (0..10u64).map(|i| ctx::spawn(async move { i * i })).collect();
+                let tasks: Vec<_> = (0..10u64)
+                    .map(|i| ctx::spawn(async move { i * i }))
+                    .collect();
                 let mut sum = 0;
                 for t in tasks {
                     sum += t.await;
@@ -92,7 +93,10 @@ fn dropping_the_handle_detaches_the_task<R: Runtime>() {
             })
             .await
     });
-    assert!(ran.load(Ordering::SeqCst), "the detached task ran and the scope waited");
+    assert!(
+        ran.load(Ordering::SeqCst),
+        "the detached task ran and the scope waited"
+    );
 }
 
 fn panic_in_task_reaches_its_handle_and_is_recorded<R: Runtime>() {
@@ -127,7 +131,10 @@ fn panic_in_task_reaches_its_handle_and_is_recorded<R: Runtime>() {
         .collect();
     assert_eq!(panicked.len(), 1);
     assert_eq!(panicked[0].event.level(), haiway::Level::Error);
-    assert_eq!(panicked[0].event.attribute("message"), Some(&Value::from("boom")));
+    assert_eq!(
+        panicked[0].event.attribute("message"),
+        Some(&Value::from("boom"))
+    );
     assert_eq!(panicked[0].scope_name.as_ref(), "s");
 }
 

@@ -83,7 +83,10 @@ impl TaskSet {
             let mut st = self.lock();
             st.closed = true;
             st.waker = None;
-            (std::mem::take(&mut st.aborts), std::mem::take(&mut st.queue))
+            (
+                std::mem::take(&mut st.aborts),
+                std::mem::take(&mut st.queue),
+            )
         };
         // Outside the lock: dropping a queued runner takes the lock to unregister.
         drop(queue);

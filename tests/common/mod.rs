@@ -4,8 +4,8 @@
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
 
-use haiway::runtime::{BoxFuture, Spawn};
 use haiway::Scope;
+use haiway::runtime::{BoxFuture, Spawn};
 
 /// One executor under test: how to block on a future, and the spawner (if any) that
 /// scopes should use.
