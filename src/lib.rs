@@ -62,6 +62,7 @@
 pub mod ctx;
 pub mod event;
 pub mod runtime;
+pub mod cache;
 
 pub use crate::ctx::{Ctx, Run, Scope, ScopeId, Task, TraceId};
 pub use crate::event::{

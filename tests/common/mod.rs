@@ -64,7 +64,10 @@ impl Runtime for Smol {
         smol::block_on(future)
     }
     fn spawner() -> Option<Arc<dyn Spawn>> {
-        Some(Arc::new(haiway::runtime::Smol))
+        #[cfg(feature = "smol")]
+        return Some(Arc::new(haiway::runtime::Smol));
+        #[cfg(not(feature = "smol"))]
+        return Some(Arc::new(|f: BoxFuture| smol::spawn(f).detach()));
     }
 }
 
@@ -79,7 +82,10 @@ impl Runtime for AsyncStd {
         async_std::task::block_on(future)
     }
     fn spawner() -> Option<Arc<dyn Spawn>> {
-        Some(Arc::new(haiway::runtime::AsyncStd))
+        #[cfg(feature = "async-std")]
+        return Some(Arc::new(haiway::runtime::AsyncStd));
+        #[cfg(not(feature = "async-std"))]
+        return Some(Arc::new(|f: BoxFuture| drop(async_std::task::spawn(f))));
     }
 }
 
@@ -103,9 +109,12 @@ impl Runtime for Tokio {
         TOKIO.block_on(async { TOKIO.spawn(future).await.expect("test body panicked") })
     }
     fn spawner() -> Option<Arc<dyn Spawn>> {
-        Some(Arc::new(haiway::runtime::Tokio::from_handle(
+        #[cfg(feature = "tokio")]
+        return Some(Arc::new(haiway::runtime::Tokio::from_handle(
             TOKIO.handle().clone(),
-        )))
+        )));
+        #[cfg(not(feature = "tokio"))]
+        return Some(Arc::new(|f: BoxFuture| drop(TOKIO.spawn(f))));
     }
 }
 
@@ -172,5 +181,55 @@ pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         String::from("<non-string panic>")
+    }
+}
+
+/// Counts how many times a cached function body ran.
+#[derive(Clone, Default)]
+pub struct Calls(pub Arc<std::sync::atomic::AtomicUsize>);
+
+impl Calls {
+    /// Counts one run and returns its number (1 for the first).
+    pub fn hit(&self) -> usize {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
+    /// Runs so far.
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A gate a test opens to let bodies through: `wait` until `open`.
+#[derive(Clone)]
+pub struct Gate(Arc<(std::sync::Mutex<bool>, event_listener::Event)>);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate(Arc::new((std::sync::Mutex::new(false), event_listener::Event::new())))
+    }
+}
+
+impl Gate {
+    /// Opens the gate for every current and future waiter.
+    pub fn open(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify(usize::MAX);
+    }
+    /// Whether the gate is open.
+    pub fn is_open(&self) -> bool {
+        *self.0 .0.lock().unwrap()
+    }
+    /// Waits until the gate is open.
+    pub async fn wait(&self) {
+        loop {
+            if self.is_open() {
+                return;
+            }
+            let listener = self.0 .1.listen();
+            if self.is_open() {
+                return;
+            }
+            listener.await;
+        }
     }
 }

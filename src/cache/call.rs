@@ -1,0 +1,280 @@
+//! The named futures of a cached call: [`Call`] and [`TryCall`].
+//!
+//! Both drive one state machine, [`Calling`]: look the key up; on a hit return the
+//! stored value; on a miss either lead (run the function, store an `Ok`, wake the
+//! waiters) or wait for the leader. If the leader is dropped or panics, its
+//! [`LeadGuard`] abandons the flight and the waiters start over, so one of them leads.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use event_listener::EventListener;
+
+use super::core::{Compute, Core, Flight, FlightState, Found, Shared};
+
+/// The state machine shared by [`Call`] and [`TryCall`].
+pub(crate) struct Calling<'a, A, K, V, E> {
+    /// The cache.
+    core: &'a Core<A, K, V, E>,
+    /// Where the call is.
+    step: Step<'a, A, K, V, E>,
+    /// Whether this call has been counted as a hit or miss (a retry is not counted).
+    counted: bool,
+}
+
+/// The steps of a call.
+enum Step<'a, A, K, V, E> {
+    /// Not looked up yet (or starting over after the leader gave up).
+    Start(A),
+    /// Running the function for everyone.
+    Lead {
+        /// The function's future.
+        compute: Compute<V, E>,
+        /// Abandons the flight if this call goes away before it finishes.
+        guard: LeadGuard<'a, A, K, V, E>,
+    },
+    /// Waiting for another call's computation of the same key.
+    Wait {
+        /// Kept in case the leader gives up and this call must lead.
+        args: A,
+        /// The computation waited on.
+        flight: Arc<Flight<V, E>>,
+        /// Registered interest in the flight's outcome.
+        listener: Option<EventListener>,
+    },
+    /// Returned its output.
+    Done,
+}
+
+/// Owned by the leading call: settles or abandons its flight exactly once.
+struct LeadGuard<'a, A, K, V, E> {
+    core: &'a Core<A, K, V, E>,
+    /// `Some` until the flight is settled.
+    key: Option<K>,
+    flight: Arc<Flight<V, E>>,
+    /// `Core::abandon`, captured where its bounds hold so `Drop` needs none.
+    abandon: fn(&Core<A, K, V, E>, &K, &Arc<Flight<V, E>>),
+}
+
+impl<A, K, V, E> LeadGuard<'_, A, K, V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    fn complete(mut self, result: Result<V, E>) -> Shared<V, E> {
+        let key = self.key.take().expect("a lead guard settles once");
+        self.core.complete(key, &self.flight, result)
+    }
+}
+
+impl<A, K, V, E> Drop for LeadGuard<'_, A, K, V, E> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            // Cancelled or panicking: hand over to a waiter.
+            (self.abandon)(self.core, &key, &self.flight);
+        }
+    }
+}
+
+// `Calling` never pins `A`, `K`, `V` or `E` (the function's future is boxed), so it can
+// be `Unpin` whatever they are.
+impl<A, K, V, E> Unpin for Calling<'_, A, K, V, E> {}
+
+impl<'a, A, K, V, E> Calling<'a, A, K, V, E> {
+    pub(crate) fn new(core: &'a Core<A, K, V, E>, args: A) -> Self {
+        Calling {
+            core,
+            step: Step::Start(args),
+            counted: false,
+        }
+    }
+
+    fn step_name(&self) -> &'static str {
+        match self.step {
+            Step::Start(_) => "start",
+            Step::Lead { .. } => "computing",
+            Step::Wait { .. } => "waiting",
+            Step::Done => "done",
+        }
+    }
+}
+
+impl<A, K, V, E> Future for Calling<'_, A, K, V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    type Output = Shared<V, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Shared<V, E>> {
+        let this = &mut *self;
+        let core = this.core;
+        loop {
+            // Each step is moved out; a panic below drops it (and so the lead guard).
+            match std::mem::replace(&mut this.step, Step::Done) {
+                Step::Start(args) => {
+                    let count = !this.counted;
+                    this.counted = true;
+                    let key = (core.make_key)(&args);
+                    match core.find(&key, count) {
+                        Found::Hit(value) => return Poll::Ready(Ok(value)),
+                        Found::Wait(flight) => {
+                            this.step = Step::Wait {
+                                args,
+                                flight,
+                                listener: None,
+                            };
+                        }
+                        Found::Lead(flight) => {
+                            let key = key.into_owned();
+                            let guard = LeadGuard {
+                                core,
+                                key: Some(key),
+                                flight,
+                                abandon: Core::abandon,
+                            };
+                            let compute = (core.function)(args);
+                            this.step = Step::Lead { compute, guard };
+                        }
+                    }
+                }
+                Step::Lead { mut compute, guard } => match compute.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.step = Step::Lead { compute, guard };
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(result) => {
+                        // Drop the finished future before settling, so its resources are
+                        // released before waiters run.
+                        drop(compute);
+                        return Poll::Ready(guard.complete(result));
+                    }
+                },
+                Step::Wait {
+                    args,
+                    flight,
+                    listener,
+                } => match flight.outcome() {
+                    FlightState::Done(result) => return Poll::Ready(result),
+                    FlightState::Abandoned => this.step = Step::Start(args),
+                    FlightState::Running => match listener {
+                        // Register first, then look again: no wake-up can be missed.
+                        None => {
+                            let listener = Some(flight.listen());
+                            this.step = Step::Wait {
+                                args,
+                                flight,
+                                listener,
+                            };
+                        }
+                        Some(mut l) => match Pin::new(&mut l).poll(cx) {
+                            Poll::Pending => {
+                                this.step = Step::Wait {
+                                    args,
+                                    flight,
+                                    listener: Some(l),
+                                };
+                                return Poll::Pending;
+                            }
+                            Poll::Ready(()) => {
+                                this.step = Step::Wait {
+                                    args,
+                                    flight,
+                                    listener: None,
+                                };
+                            }
+                        },
+                    },
+                },
+                Step::Done => panic!("haiway: cached call polled after it completed"),
+            }
+        }
+    }
+}
+
+/// The future returned by [`Cached::call`](super::Cached::call): the value for the
+/// arguments, from the store or computed.
+///
+/// Dropping it while it computes hands the computation over to another caller of the
+/// same key, if one is waiting.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Call<'a, A, V, K = A> {
+    /// The shared state machine, with an error type that cannot happen.
+    inner: Calling<'a, A, K, V, Infallible>,
+}
+
+impl<'a, A, V, K> Call<'a, A, V, K> {
+    pub(crate) fn new(inner: Calling<'a, A, K, V, Infallible>) -> Self {
+        Call { inner }
+    }
+}
+
+impl<A, V, K> Future for Call<'_, A, V, K>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    type Output = V;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<V> {
+        match Pin::new(&mut self.inner).poll(cx) {
+            Poll::Ready(Ok(value)) => Poll::Ready(value),
+            Poll::Ready(Err(never)) => match *never {},
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<A, V, K> fmt::Debug for Call<'_, A, V, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("cache", &self.inner.core.name)
+            .field("step", &self.inner.step_name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future returned by [`TryCached::call`](super::TryCached::call): the value, or
+/// the function's error shared with every caller that waited on the same computation.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct TryCall<'a, A, V, E, K = A> {
+    /// The shared state machine.
+    inner: Calling<'a, A, K, V, E>,
+}
+
+impl<'a, A, V, E, K> TryCall<'a, A, V, E, K> {
+    pub(crate) fn new(inner: Calling<'a, A, K, V, E>) -> Self {
+        TryCall { inner }
+    }
+}
+
+impl<A, V, E, K> Future for TryCall<'_, A, V, E, K>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    type Output = Result<V, Arc<E>>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.inner).poll(cx)
+    }
+}
+
+impl<A, V, E, K> fmt::Debug for TryCall<'_, A, V, E, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryCall")
+            .field("cache", &self.inner.core.name)
+            .field("step", &self.inner.step_name())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,359 @@
+//! The untyped heart of a cached function: the store, the in-flight computations and
+//! the counters, under one lock that is never held across an `.await`.
+
+use std::future::Future;
+use std::hash::Hash;
+use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use event_listener::Event as Notify;
+use hashbrown::HashMap;
+
+use super::clock::Clock;
+use super::lru::{Insert, Lookup, Lru};
+use crate::ctx;
+use crate::event::Event;
+
+/// A boxed computation of the wrapped function.
+pub(crate) type Compute<V, E> = Pin<Box<dyn Future<Output = Result<V, E>> + Send + 'static>>;
+
+/// The wrapped function, boxed so the handle's type does not name it.
+pub(crate) type Function<A, V, E> = Box<dyn Fn(A) -> Compute<V, E> + Send + Sync + 'static>;
+
+/// Turns call arguments into the key (borrowing them when they are the key).
+pub(crate) type MakeKey<A, K> = Box<dyn for<'a> Fn(&'a A) -> KeyRef<'a, K> + Send + Sync + 'static>;
+
+/// A key borrowed from the arguments (the default key) or made from them.
+pub(crate) enum KeyRef<'a, K> {
+    /// The arguments themselves.
+    Borrowed(&'a K),
+    /// Made by a key function.
+    #[allow(dead_code)]
+    Owned(K),
+}
+
+impl<K: Clone> KeyRef<'_, K> {
+    /// An owned key, cloning a borrowed one.
+    pub(crate) fn into_owned(self) -> K {
+        match self {
+            KeyRef::Borrowed(k) => k.clone(),
+            KeyRef::Owned(k) => k,
+        }
+    }
+}
+
+impl<K> std::ops::Deref for KeyRef<'_, K> {
+    type Target = K;
+    #[inline]
+    fn deref(&self) -> &K {
+        match self {
+            KeyRef::Borrowed(k) => k,
+            KeyRef::Owned(k) => k,
+        }
+    }
+}
+
+/// A result shared by a computation with the callers waiting on it.
+pub(crate) type Shared<V, E> = Result<V, Arc<E>>;
+
+/// Everything a `Cached` handle points at.
+pub(crate) struct Core<A, K, V, E> {
+    /// Name used in events.
+    pub(crate) name: Arc<str>,
+    /// The wrapped function.
+    pub(crate) function: Function<A, V, E>,
+    /// Arguments to key.
+    pub(crate) make_key: MakeKey<A, K>,
+    /// How long a stored value lives; `None`: until evicted or cleared.
+    pub(crate) expiration: Option<Duration>,
+    /// Where time comes from (only read when `expiration` is set).
+    pub(crate) clock: Arc<dyn Clock>,
+    /// The mutable part.
+    state: Mutex<State<K, V, E>>,
+}
+
+/// The lock-protected part of a [`Core`].
+struct State<K, V, E> {
+    /// Stored values.
+    store: Lru<K, V>,
+    /// Computations running now, one per key.
+    flights: HashMap<K, Arc<Flight<V, E>>>,
+    /// Calls served from the store.
+    hits: u64,
+    /// Calls that found no live stored value.
+    misses: u64,
+    /// Values pushed out by the limit.
+    evictions: u64,
+}
+
+/// A snapshot of a cache's counters.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::cache::cache;
+///
+/// let double = cache(|x: u32| async move { x * 2 });
+/// # futures_lite::future::block_on(async {
+/// double.call(1).await;
+/// double.call(1).await;
+/// # });
+/// let stats = double.stats();
+/// assert_eq!((stats.hits, stats.misses, stats.evictions, stats.len), (1, 1, 0, 1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Calls answered from the store.
+    pub hits: u64,
+    /// Calls that found no live value: they ran the function or waited for the call
+    /// that was running it.
+    pub misses: u64,
+    /// Values removed to respect the limit.
+    pub evictions: u64,
+    /// Values stored now.
+    pub len: usize,
+}
+
+/// One running computation of one key, shared with the callers waiting on it.
+pub(crate) struct Flight<V, E> {
+    /// Its outcome so far.
+    state: Mutex<FlightState<V, E>>,
+    /// Wakes the waiters when the outcome is known.
+    done: Notify,
+}
+
+/// What a waiter finds when it looks at a flight.
+pub(crate) enum FlightState<V, E> {
+    /// The leader is still computing.
+    Running,
+    /// The leader finished; waiters take a clone.
+    Done(Shared<V, E>),
+    /// The leader was cancelled or panicked: waiters start over (one of them leads).
+    Abandoned,
+}
+
+impl<V: Clone, E> Flight<V, E> {
+    fn new() -> Self {
+        Flight {
+            state: Mutex::new(FlightState::Running),
+            done: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FlightState<V, E>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The outcome, if the leader has finished or given up.
+    pub(crate) fn outcome(&self) -> FlightState<V, E> {
+        match &*self.lock() {
+            FlightState::Running => FlightState::Running,
+            FlightState::Done(result) => FlightState::Done(result.clone()),
+            FlightState::Abandoned => FlightState::Abandoned,
+        }
+    }
+
+    /// A listener for the outcome. Check [`Flight::outcome`] after creating it.
+    pub(crate) fn listen(&self) -> event_listener::EventListener {
+        self.done.listen()
+    }
+
+    fn settle(&self, outcome: FlightState<V, E>) {
+        *self.lock() = outcome;
+        self.done.notify(usize::MAX);
+    }
+}
+
+/// What a call finds when it looks a key up.
+pub(crate) enum Found<V, E> {
+    /// A stored value.
+    Hit(V),
+    /// Another call is computing this key: wait on it.
+    Wait(Arc<Flight<V, E>>),
+    /// Nobody is: this call leads a new flight.
+    Lead(Arc<Flight<V, E>>),
+}
+
+impl<A, K, V, E> Core<A, K, V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    pub(crate) fn new(
+        name: Arc<str>,
+        function: Function<A, V, E>,
+        make_key: MakeKey<A, K>,
+        limit: Option<NonZeroUsize>,
+        expiration: Option<Duration>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Core {
+            name,
+            function,
+            make_key,
+            expiration,
+            clock,
+            state: Mutex::new(State {
+                store: Lru::new(limit),
+                flights: HashMap::new(),
+                hits: 0,
+                misses: 0,
+                evictions: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<K, V, E>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The instant expiry is checked against; `None` when nothing expires (no clock read).
+    #[inline]
+    fn now(&self) -> Option<Instant> {
+        self.expiration.map(|_| self.clock.now())
+    }
+
+    /// Looks `key` up: a stored value, a flight to wait on, or a new flight to lead.
+    /// `count`: whether this lookup counts in the stats and events (retries do not).
+    #[inline]
+    pub(crate) fn find(&self, key: &K, count: bool) -> Found<V, E> {
+        let now = self.now();
+        let mut st = self.lock();
+        if let Lookup::Hit(value) = st.store.get(key, now) {
+            let value = value.clone();
+            if count {
+                st.hits += 1;
+            }
+            drop(st);
+            if count {
+                self.record("cache.hit");
+            }
+            return Found::Hit(value);
+        }
+        if count {
+            st.misses += 1;
+        }
+        let found = match st.flights.get(key) {
+            Some(flight) => Found::Wait(flight.clone()),
+            None => {
+                let flight = Arc::new(Flight::new());
+                st.flights.insert(key.clone(), flight.clone());
+                Found::Lead(flight)
+            }
+        };
+        drop(st);
+        if count {
+            self.record("cache.miss");
+        }
+        found
+    }
+
+    /// The leader's computation finished: store an `Ok` (unless the key was cleared
+    /// meanwhile), settle the flight, and hand back the shared result.
+    pub(crate) fn complete(
+        &self,
+        key: K,
+        flight: &Arc<Flight<V, E>>,
+        result: Result<V, E>,
+    ) -> Shared<V, E> {
+        let result = result.map_err(Arc::new);
+        let mut evicted = None;
+        let mut replaced = None;
+        {
+            let now = self.now();
+            let mut st = self.lock();
+            // Still ours? A clear in the meantime removed (or replaced) the flight, and
+            // then the result must not come back into the store.
+            let current = st
+                .flights
+                .get(&key)
+                .is_some_and(|f| Arc::ptr_eq(f, flight));
+            if current {
+                st.flights.remove(&key);
+                if let Ok(value) = &result {
+                    let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
+                    match st.store.insert(key, value.clone(), expires) {
+                        Insert::Evicted(k, v) => {
+                            st.evictions += 1;
+                            evicted = Some((k, v));
+                        }
+                        Insert::Replaced(old) => replaced = Some(old),
+                        Insert::Inserted => {}
+                    }
+                }
+            }
+        }
+        if evicted.is_some() {
+            self.record("cache.evict");
+        }
+        // Drop the evicted value outside the lock: its Drop is user code.
+        drop((evicted, replaced));
+        flight.settle(FlightState::Done(result.clone()));
+        result
+    }
+
+    /// The leader went away before finishing (cancelled, or its function panicked):
+    /// free the key and let the waiters start over.
+    #[cold]
+    pub(crate) fn abandon(&self, key: &K, flight: &Arc<Flight<V, E>>) {
+        let removed = {
+            let mut st = self.lock();
+            let current = st
+                .flights
+                .get(key)
+                .is_some_and(|f| Arc::ptr_eq(f, flight));
+            if current { st.flights.remove(key) } else { None }
+        };
+        drop(removed);
+        flight.settle(FlightState::Abandoned);
+    }
+
+    /// Empties the store and forgets running computations (their results will not be
+    /// stored; callers already waiting on them still get them).
+    pub(crate) fn clear(&self) {
+        let (store, flights) = {
+            let mut st = self.lock();
+            let limit = st.store.limit();
+            (
+                std::mem::replace(&mut st.store, Lru::new(limit)),
+                std::mem::take(&mut st.flights),
+            )
+        };
+        // Values are dropped outside the lock: their Drop is user code.
+        drop((store, flights));
+    }
+
+    /// Removes one key's value and forgets its running computation.
+    pub(crate) fn clear_key(&self, key: &K) {
+        let removed = {
+            let mut st = self.lock();
+            (st.store.remove(key), st.flights.remove(key))
+        };
+        drop(removed);
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let st = self.lock();
+        Stats {
+            hits: st.hits,
+            misses: st.misses,
+            evictions: st.evictions,
+            len: st.store.len(),
+        }
+    }
+
+    /// Records `name` with this cache's name, only when someone listens.
+    #[inline]
+    fn record(&self, name: &'static str) {
+        ctx::record_event_with(|| Event::debug(name).with("cache", self.name.as_ref().to_owned()));
+    }
+
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn validate(&self) {
+        self.lock().store.validate();
+    }
+}

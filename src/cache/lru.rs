@@ -1,0 +1,716 @@
+//! The untyped, single-threaded store behind the memoizer: an LRU map with
+//! optional per-entry expiry.
+//!
+//! Entries live in a [`Slab`] of [`Node`]s. Nodes are linked by slab index into a
+//! doubly linked recency list (head = most recently used, tail = least recently
+//! used), and a [`HashTable`] of slab indices finds a node by key. Each node keeps
+//! its key's 64-bit hash, so growing the table never rehashes a key, and the key is
+//! stored once, in its node. Links are indices rather than pointers, so the whole
+//! structure is safe code; `validate` checks every invariant under test and fuzzing.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::num::NonZeroUsize;
+use std::time::Instant;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+use slab::Slab;
+
+/// The "no node" link: the `prev` of the head, the `next` of the tail, and both
+/// ends of an empty list. A slab can never hand out this index.
+const NIL: usize = usize::MAX;
+
+/// One entry of the store, with its place in the recency list.
+struct Node<K, V> {
+    /// The entry's key; the only copy the store keeps.
+    key: K,
+    /// The entry's value.
+    value: V,
+    /// The instant from which the entry counts as expired, if it ever does.
+    expires_at: Option<Instant>,
+    /// `hash_one(&key)`, kept so the table can be resized without rehashing keys.
+    hash: u64,
+    /// The next more recently used node, or `NIL` for the head.
+    prev: usize,
+    /// The next less recently used node, or `NIL` for the tail.
+    next: usize,
+}
+
+/// An LRU map with an optional entry limit and optional per-entry expiry.
+///
+/// Every operation except [`clear`](Self::clear) is O(1). Only
+/// [`get`](Self::get) hits and [`insert`](Self::insert) count as a use.
+pub(crate) struct Lru<K, V> {
+    /// The entries; their slab indices are the list links and table values.
+    slab: Slab<Node<K, V>>,
+    /// Slab indices, found by the hash stored in each node.
+    table: HashTable<usize>,
+    /// Hashes keys (foldhash, randomly seeded per store).
+    hasher: DefaultHashBuilder,
+    /// The most recently used node, or `NIL` when empty.
+    head: usize,
+    /// The least recently used node, or `NIL` when empty.
+    tail: usize,
+    /// The maximum number of entries, `None` for unbounded.
+    limit: Option<NonZeroUsize>,
+}
+
+/// The outcome of [`Lru::get`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Lookup<'a, V> {
+    /// The key was live; it is now the most recently used.
+    Hit(&'a V),
+    /// The key was absent.
+    Miss,
+    /// The key had expired; it has been removed.
+    Expired,
+}
+
+/// The outcome of [`Lru::insert`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Insert<K, V> {
+    /// The key was new and the store had room.
+    Inserted,
+    /// The key was present; this is its previous value.
+    Replaced(V),
+    /// The key was new and the store was full; this least recently used entry made room.
+    Evicted(K, V),
+}
+
+impl<K: Hash + Eq, V> Lru<K, V> {
+    /// Creates an empty store holding at most `limit` entries (`None` = unbounded).
+    pub(crate) fn new(limit: Option<NonZeroUsize>) -> Self {
+        Self {
+            slab: Slab::new(),
+            table: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            head: NIL,
+            tail: NIL,
+            limit,
+        }
+    }
+
+    /// The maximum number of entries, `None` for unbounded.
+    pub(crate) fn limit(&self) -> Option<NonZeroUsize> {
+        self.limit
+    }
+
+    /// The number of entries, expired ones not yet removed included.
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// Whether the store holds no entries.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    /// Looks `key` up; a live entry becomes the most recently used.
+    ///
+    /// With `now == None` expiry is not checked at all (no time work is done). With
+    /// `Some(t)`, an entry whose `expires_at <= t` is removed and reported as
+    /// [`Lookup::Expired`].
+    #[inline]
+    pub(crate) fn get<Q>(&mut self, key: &Q, now: Option<Instant>) -> Lookup<'_, V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let slab = &self.slab;
+        let Some(&idx) = self.table.find(hash, |&i| slab[i].key.borrow() == key) else {
+            return Lookup::Miss;
+        };
+        if let Some(now) = now {
+            if self.slab[idx].expires_at.is_some_and(|at| at <= now) {
+                self.expire(idx);
+                return Lookup::Expired;
+            }
+        }
+        self.touch(idx);
+        Lookup::Hit(&self.slab[idx].value)
+    }
+
+    /// Inserts `key` as the most recently used entry, expiring at `expires_at`.
+    ///
+    /// A present key keeps its stored key but takes the new value and expiry and moves
+    /// to the head: [`Insert::Replaced`]. A new key that takes the store over its limit
+    /// evicts the least recently used entry: [`Insert::Evicted`]. As each insert adds at
+    /// most one entry, at most one is evicted and the limit is never exceeded.
+    pub(crate) fn insert(&mut self, key: K, value: V, expires_at: Option<Instant>) -> Insert<K, V> {
+        let hash = self.hasher.hash_one(&key);
+        let slab = &self.slab;
+        // One probe serves both outcomes: `entry` finds the key or the slot for it.
+        let entry = self.table.entry(
+            hash,
+            |&i| slab[i].key == key,
+            // Resizing reads the stored hashes; keys are never rehashed.
+            |&i| slab[i].hash,
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(occupied) => {
+                let idx = *occupied.get();
+                let node = &mut self.slab[idx];
+                node.expires_at = expires_at;
+                let old = std::mem::replace(&mut node.value, value);
+                self.touch(idx);
+                Insert::Replaced(old)
+            }
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                let idx = self.slab.insert(Node {
+                    key,
+                    value,
+                    expires_at,
+                    hash,
+                    prev: NIL,
+                    next: NIL,
+                });
+                vacant.insert(idx);
+                self.push_front(idx);
+                match self.limit {
+                    Some(limit) if self.slab.len() > limit.get() => {
+                        let (key, value) = self.evict();
+                        Insert::Evicted(key, value)
+                    }
+                    _ => Insert::Inserted,
+                }
+            }
+        }
+    }
+
+    /// Removes `key`, returning its value (expired or not). Does not count as a use.
+    pub(crate) fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let slab = &self.slab;
+        let entry = self
+            .table
+            .find_entry(hash, |&i| slab[i].key.borrow() == key)
+            .ok()?;
+        let (idx, _) = entry.remove();
+        Some(self.detach(idx).value)
+    }
+
+    /// Removes every entry in O(n), keeping the allocated capacity.
+    pub(crate) fn clear(&mut self) {
+        self.table.clear();
+        self.slab.clear();
+        self.head = NIL;
+        self.tail = NIL;
+    }
+
+    /// The keys from most to least recently used.
+    #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
+    pub(crate) fn keys_mru(&self) -> impl Iterator<Item = &K> {
+        let mut cur = self.head;
+        std::iter::from_fn(move || {
+            let node = self.slab.get(cur)?;
+            cur = node.next;
+            Some(&node.key)
+        })
+    }
+
+    /// Removes the expired entry at `idx`, dropping its value.
+    #[cold]
+    #[inline(never)]
+    fn expire(&mut self, idx: usize) {
+        self.unindex(idx);
+        drop(self.detach(idx));
+    }
+
+    /// Removes and returns the least recently used entry; the store is not empty.
+    #[cold]
+    #[inline(never)]
+    fn evict(&mut self) -> (K, V) {
+        let idx = self.tail;
+        debug_assert_ne!(idx, NIL, "evicting from an empty store");
+        self.unindex(idx);
+        let node = self.detach(idx);
+        (node.key, node.value)
+    }
+
+    /// Removes the table's index of the node at `idx`, found by its stored hash.
+    fn unindex(&mut self, idx: usize) {
+        let hash = self.slab[idx].hash;
+        match self.table.find_entry(hash, |&i| i == idx) {
+            Ok(entry) => drop(entry.remove()),
+            Err(_) => unreachable!("node {idx} is missing from the hash table"),
+        }
+    }
+
+    /// Unlinks the node at `idx` and takes it out of the slab; the caller has
+    /// already removed it from the table.
+    fn detach(&mut self, idx: usize) -> Node<K, V> {
+        self.unlink(idx);
+        self.slab.remove(idx)
+    }
+
+    /// Makes the node at `idx` the most recently used.
+    #[inline]
+    fn touch(&mut self, idx: usize) {
+        // The common case for hot keys: already the head, nothing to write.
+        if self.head != idx {
+            self.unlink(idx);
+            self.push_front(idx);
+        }
+    }
+
+    /// Takes the node at `idx` out of the list, joining its neighbours; its own
+    /// links are left stale for `push_front` or removal to overwrite.
+    #[inline]
+    fn unlink(&mut self, idx: usize) {
+        let Node { prev, next, .. } = self.slab[idx];
+        if prev == NIL {
+            debug_assert_eq!(self.head, idx, "a node without prev must be the head");
+            self.head = next;
+        } else {
+            debug_assert_eq!(self.slab[prev].next, idx, "broken next link");
+            self.slab[prev].next = next;
+        }
+        if next == NIL {
+            debug_assert_eq!(self.tail, idx, "a node without next must be the tail");
+            self.tail = prev;
+        } else {
+            debug_assert_eq!(self.slab[next].prev, idx, "broken prev link");
+            self.slab[next].prev = prev;
+        }
+    }
+
+    /// Links the (unlinked) node at `idx` in as the head.
+    #[inline]
+    fn push_front(&mut self, idx: usize) {
+        let old_head = self.head;
+        let node = &mut self.slab[idx];
+        node.prev = NIL;
+        node.next = old_head;
+        if old_head == NIL {
+            // The list was empty: the node is also the tail.
+            debug_assert_eq!(self.tail, NIL, "an empty list has no tail");
+            self.tail = idx;
+        } else {
+            debug_assert_eq!(self.slab[old_head].prev, NIL, "the head has a prev");
+            self.slab[old_head].prev = idx;
+        }
+        self.head = idx;
+    }
+
+    /// Checks every invariant, panicking with a description of the first broken one.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn validate(&self) {
+        let len = self.slab.len();
+        if let Some(limit) = self.limit {
+            assert!(len <= limit.get(), "len {len} exceeds limit {limit}");
+        }
+        assert_eq!(self.table.len(), len, "table and slab lengths differ");
+        if len == 0 {
+            assert_eq!(self.head, NIL, "empty store has a head");
+            assert_eq!(self.tail, NIL, "empty store has a tail");
+            return;
+        }
+        assert!(
+            self.slab.contains(self.head),
+            "head {} is not in the slab",
+            self.head
+        );
+        assert!(
+            self.slab.contains(self.tail),
+            "tail {} is not in the slab",
+            self.tail
+        );
+        assert_eq!(self.slab[self.head].prev, NIL, "head has a prev");
+        assert_eq!(self.slab[self.tail].next, NIL, "tail has a next");
+
+        // Walk head to tail. Marking visits catches cycles; the count then shows
+        // every slab entry is on the list.
+        let mut in_list = vec![false; self.slab.capacity()];
+        let (mut prev, mut cur, mut steps) = (NIL, self.head, 0);
+        while cur != NIL {
+            assert!(self.slab.contains(cur), "link to vacant slot {cur}");
+            assert!(!in_list[cur], "cycle through node {cur}");
+            in_list[cur] = true;
+            let node = &self.slab[cur];
+            assert_eq!(
+                node.prev, prev,
+                "node {cur}: prev is not the node before it"
+            );
+            (prev, cur, steps) = (cur, node.next, steps + 1);
+        }
+        assert_eq!(prev, self.tail, "the list does not end at the tail");
+        assert_eq!(steps, len, "the list visits {steps} of {len} nodes");
+
+        // The table holds each slab index exactly once.
+        let mut in_table = vec![false; self.slab.capacity()];
+        for &idx in &self.table {
+            assert!(self.slab.contains(idx), "table holds vacant slot {idx}");
+            assert!(!in_table[idx], "table holds node {idx} twice");
+            in_table[idx] = true;
+        }
+
+        // Each node's stored hash is its key's, and its key finds it.
+        for (idx, node) in &self.slab {
+            assert_eq!(
+                node.hash,
+                self.hasher.hash_one(&node.key),
+                "node {idx}: stale hash"
+            );
+            let found = self
+                .table
+                .find(node.hash, |&i| self.slab[i].key == node.key);
+            assert_eq!(found, Some(&idx), "node {idx}: its key does not find it");
+        }
+    }
+}
+
+impl<K, V> fmt::Debug for Lru<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lru")
+            .field("len", &self.slab.len())
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+    use std::time::Duration;
+
+    /// An owned [`Lookup`], so a test can validate the store before comparing.
+    #[derive(Debug, PartialEq)]
+    enum Got {
+        Hit(u32),
+        Miss,
+        Expired,
+    }
+    use Got::{Expired, Hit, Miss};
+
+    /// `store.get`, then `validate`.
+    fn get<K: Hash + Eq + Borrow<Q>, Q: Hash + Eq + ?Sized>(
+        store: &mut Lru<K, u32>,
+        key: &Q,
+        now: Option<Instant>,
+    ) -> Got {
+        let got = match store.get(key, now) {
+            Lookup::Hit(&v) => Hit(v),
+            Lookup::Miss => Miss,
+            Lookup::Expired => Expired,
+        };
+        store.validate();
+        got
+    }
+
+    /// `store.insert` without expiry, then `validate`.
+    fn put<K: Hash + Eq>(store: &mut Lru<K, u32>, key: K, value: u32) -> Insert<K, u32> {
+        let outcome = store.insert(key, value, None);
+        store.validate();
+        outcome
+    }
+
+    /// A store with `limit` holding `keys` (inserted in order, valued 1, 2, ...).
+    fn filled(limit: usize, keys: &[&'static str]) -> Lru<&'static str, u32> {
+        let mut store = Lru::new(NonZeroUsize::new(limit));
+        for (value, &key) in (1..).zip(keys) {
+            put(&mut store, key, value);
+        }
+        store
+    }
+
+    fn keys(store: &Lru<&'static str, u32>) -> Vec<&'static str> {
+        store.keys_mru().copied().collect()
+    }
+
+    #[test]
+    fn get_on_empty() {
+        let mut store = filled(2, &[]);
+        assert_eq!(get(&mut store, "a", None), Miss);
+        assert_eq!(get(&mut store, "a", Some(Instant::now())), Miss);
+        assert!(store.is_empty());
+        assert_eq!(format!("{store:?}"), "Lru { len: 0, limit: Some(2), .. }");
+    }
+
+    #[test]
+    fn insert_then_get() {
+        let mut store = filled(4, &[]);
+        assert_eq!(put(&mut store, "a", 1), Insert::Inserted);
+        assert_eq!(put(&mut store, "b", 2), Insert::Inserted);
+        assert_eq!(get(&mut store, "a", None), Hit(1));
+        assert_eq!(get(&mut store, "b", None), Hit(2));
+        assert_eq!(get(&mut store, "c", None), Miss);
+        assert_eq!((store.len(), store.limit()), (2, NonZeroUsize::new(4)));
+    }
+
+    #[test]
+    fn replace_moves_to_head_and_returns_old() {
+        let mut store = filled(3, &["a", "b", "c"]);
+        assert_eq!(keys(&store), ["c", "b", "a"]);
+        assert_eq!(put(&mut store, "a", 10), Insert::Replaced(1));
+        assert_eq!(keys(&store), ["a", "c", "b"]);
+        assert_eq!(put(&mut store, "b", 20), Insert::Replaced(2));
+        assert_eq!(keys(&store), ["b", "a", "c"]);
+        assert_eq!(get(&mut store, "a", None), Hit(10));
+        assert_eq!(store.len(), 3);
+    }
+
+    #[test]
+    fn eviction_order() {
+        let names = ["a", "b", "c", "d", "e"];
+        for limit in 1..=3 {
+            let mut store = filled(limit, &[]);
+            for (i, value) in (0..names.len()).zip(1..) {
+                // Insertion order is recency order, so the oldest goes first.
+                let expected = match i.checked_sub(limit) {
+                    None => Insert::Inserted,
+                    Some(old) => Insert::Evicted(names[old], value - limit as u32),
+                };
+                assert_eq!(put(&mut store, names[i], value), expected, "limit {limit}");
+            }
+            assert_eq!(
+                keys(&store),
+                names[5 - limit..].iter().rev().copied().collect::<Vec<_>>()
+            );
+        }
+        // A miss, a remove and keys_mru are not uses; a hit is.
+        let mut store = filled(3, &["a", "b", "c"]);
+        assert_eq!(get(&mut store, "x", None), Miss);
+        assert_eq!(store.remove("x"), None);
+        assert_eq!(get(&mut store, "a", None), Hit(1));
+        assert_eq!(put(&mut store, "d", 4), Insert::Evicted("b", 2));
+        assert_eq!(keys(&store), ["d", "a", "c"]);
+    }
+
+    #[test]
+    fn haiway_sequence() {
+        let mut store = filled(2, &[]);
+        assert_eq!(put(&mut store, "a", 1), Insert::Inserted);
+        assert_eq!(put(&mut store, "b", 2), Insert::Inserted);
+        assert_eq!(get(&mut store, "a", None), Hit(1));
+        assert_eq!(put(&mut store, "c", 3), Insert::Evicted("b", 2));
+        assert_eq!(get(&mut store, "a", None), Hit(1));
+        assert_eq!(put(&mut store, "d", 4), Insert::Evicted("c", 3));
+        assert_eq!(get(&mut store, "a", None), Hit(1));
+        assert_eq!(keys(&store), ["a", "d"]);
+    }
+
+    #[test]
+    fn expiry() {
+        let t0 = Instant::now();
+        let at = |ms| Some(t0 + Duration::from_millis(ms));
+        let mut store = filled(4, &[]);
+        store.insert("a", 1, at(10));
+        put(&mut store, "b", 2);
+        assert_eq!(get(&mut store, "a", at(5)), Hit(1));
+        // Without a clock the deadline is not looked at.
+        assert_eq!(get(&mut store, "a", None), Hit(1));
+        assert_eq!(get(&mut store, "b", at(1_000)), Hit(2));
+        assert_eq!(store.len(), 2);
+        // The deadline itself counts as expired.
+        assert_eq!(get(&mut store, "a", at(10)), Expired);
+        assert_eq!(store.len(), 1);
+        assert_eq!(get(&mut store, "a", at(10)), Miss);
+        assert_eq!(get(&mut store, "a", None), Miss);
+        assert_eq!(keys(&store), ["b"]);
+        // Replacing sets a new deadline.
+        assert_eq!(store.insert("b", 3, at(20)), Insert::Replaced(2));
+        assert_eq!(get(&mut store, "b", at(19)), Hit(3));
+        assert_eq!(get(&mut store, "b", at(21)), Expired);
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn remove_head_middle_tail() {
+        for (victim, value, rest) in [
+            ("c", 3, ["b", "a"]),
+            ("b", 2, ["c", "a"]),
+            ("a", 1, ["c", "b"]),
+        ] {
+            let mut store = filled(3, &["a", "b", "c"]);
+            assert_eq!(store.remove(victim), Some(value));
+            store.validate();
+            assert_eq!(keys(&store), rest);
+            assert_eq!(store.remove(victim), None);
+            store.validate();
+        }
+        let mut store = filled(1, &["a"]);
+        assert_eq!(store.remove("a"), Some(1));
+        store.validate();
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn clear_then_reuse() {
+        let mut store = filled(3, &["a", "b", "c"]);
+        store.clear();
+        store.validate();
+        assert!(store.is_empty());
+        assert_eq!(get(&mut store, "a", None), Miss);
+        for (key, value) in [("d", 4), ("e", 5), ("f", 6)] {
+            assert_eq!(put(&mut store, key, value), Insert::Inserted);
+        }
+        assert_eq!(put(&mut store, "g", 7), Insert::Evicted("d", 4));
+        assert_eq!(keys(&store), ["g", "f", "e"]);
+    }
+
+    #[test]
+    fn unbounded_many() {
+        const N: u32 = if cfg!(miri) { 500 } else { 10_000 };
+        let mut store = Lru::new(None);
+        for i in 0..N {
+            assert_eq!(store.insert(i, i * 2, None), Insert::Inserted);
+            // Validation is O(n); running it on every insert would make this O(n^2).
+            if i % 97 == 0 {
+                store.validate();
+            }
+        }
+        assert_eq!(store.len(), N as usize);
+        assert_eq!(get(&mut store, &0, None), Hit(0));
+        assert_eq!(get(&mut store, &(N - 1), None), Hit(2 * (N - 1)));
+        assert_eq!(
+            store.keys_mru().take(2).copied().collect::<Vec<_>>(),
+            [N - 1, 0]
+        );
+        assert_eq!(store.keys_mru().count(), N as usize);
+    }
+
+    #[test]
+    fn borrowed_keys() {
+        let mut store: Lru<String, u32> = Lru::new(NonZeroUsize::new(2));
+        store.insert("a".to_owned(), 1, None);
+        assert_eq!(get(&mut store, "a", None), Hit(1));
+        assert_eq!(store.remove("a"), Some(1));
+        store.validate();
+    }
+
+    /// One step of the model-based tests.
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Insert, expiring that many ms after the fake clock's time if `Some`.
+        Insert(u8, u32, Option<u64>),
+        /// Get, checking expiry against the fake clock if `true`.
+        Get(u8, bool),
+        Remove(u8),
+        Clear,
+        /// Move the fake clock forward by that many ms.
+        Advance(u64),
+    }
+
+    /// Replays `ops` on a store and on a `VecDeque` model in MRU order, asserting
+    /// they agree (outcomes, evictions, order) and the store is valid after each step.
+    fn replay(limit: Option<usize>, ops: &[Op]) {
+        let mut store = Lru::new(limit.and_then(NonZeroUsize::new));
+        let mut model: VecDeque<(u8, u32, Option<Instant>)> = VecDeque::new();
+        let mut now = Instant::now();
+        for op in ops {
+            match *op {
+                Op::Insert(k, v, ttl) => {
+                    let at = ttl.map(|ms| now + Duration::from_millis(ms));
+                    let old = model
+                        .iter()
+                        .position(|e| e.0 == k)
+                        .and_then(|i| model.remove(i));
+                    model.push_front((k, v, at));
+                    let expected = if let Some((_, old, _)) = old {
+                        Insert::Replaced(old)
+                    } else if model.len() > limit.unwrap_or(usize::MAX) {
+                        let (k, v, _) = model.pop_back().unwrap();
+                        Insert::Evicted(k, v)
+                    } else {
+                        Insert::Inserted
+                    };
+                    assert_eq!(store.insert(k, v, at), expected, "{op:?}");
+                }
+                Op::Get(k, check) => {
+                    let clock = check.then_some(now);
+                    let expected = match model.iter().position(|e| e.0 == k) {
+                        None => Miss,
+                        Some(i) => match model.remove(i).unwrap() {
+                            (_, _, Some(at)) if clock.is_some_and(|t| at <= t) => Expired,
+                            entry => {
+                                model.push_front(entry);
+                                Hit(entry.1)
+                            }
+                        },
+                    };
+                    assert_eq!(get(&mut store, &k, clock), expected, "{op:?}");
+                }
+                Op::Remove(k) => {
+                    let expected = model
+                        .iter()
+                        .position(|e| e.0 == k)
+                        .and_then(|i| model.remove(i));
+                    assert_eq!(store.remove(&k), expected.map(|e| e.1), "{op:?}");
+                }
+                Op::Clear => {
+                    model.clear();
+                    store.clear();
+                }
+                Op::Advance(ms) => now += Duration::from_millis(ms),
+            }
+            store.validate();
+            assert!(
+                store.keys_mru().eq(model.iter().map(|e| &e.0)),
+                "order after {op:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: if cfg!(miri) { 8 } else { 512 },
+            // Miri cannot write regression files (isolation); elsewhere keep the default.
+            failure_persistence: if cfg!(miri) { None } else { Default::default() },
+            ..Default::default()
+        })]
+
+        #[test]
+        fn matches_model(
+            limit in prop::option::of(1..8usize),
+            ops in prop::collection::vec(prop_oneof![
+                4 => (0..16u8, 0..1_000u32, prop::option::of(0..40u64))
+                    .prop_map(|(k, v, ttl)| Op::Insert(k, v, ttl)),
+                4 => (0..16u8, any::<bool>()).prop_map(|(k, check)| Op::Get(k, check)),
+                2 => (0..16u8).prop_map(Op::Remove),
+                1 => Just(Op::Clear),
+                2 => (0..15u64).prop_map(Op::Advance),
+            ], 0..200),
+        ) {
+            replay(limit, &ops);
+        }
+    }
+
+    /// The model test again, driven by a fixed xorshift sequence rather than proptest.
+    #[test]
+    fn matches_model_xorshift() {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move |bound: u64| {
+            (
+                state ^= state << 13,
+                state ^= state >> 7,
+                state ^= state << 17,
+            );
+            u8::try_from(state % bound).unwrap()
+        };
+        for round in 0..if cfg!(miri) { 4 } else { 64 } {
+            let limit = (round % 9 != 0).then_some(1 + round % 8);
+            let ops: Vec<Op> = (0..300)
+                .map(|_| match next(13) {
+                    0..=3 => Op::Insert(
+                        next(16),
+                        next(200).into(),
+                        (next(2) == 1).then(|| next(40).into()),
+                    ),
+                    4..=7 => Op::Get(next(16), next(2) == 1),
+                    8 | 9 => Op::Remove(next(16)),
+                    10 => Op::Clear,
+                    _ => Op::Advance(next(15).into()),
+                })
+                .collect();
+            replay(limit, &ops);
+        }
+    }
+}
