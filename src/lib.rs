@@ -59,10 +59,10 @@
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod cache;
 pub mod ctx;
 pub mod event;
 pub mod runtime;
-pub mod cache;
 
 pub use crate::ctx::{Ctx, Run, Scope, ScopeId, Task, TraceId};
 pub use crate::event::{

@@ -3,7 +3,7 @@
 mod common;
 
 use common::Calls;
-use haiway::cache::{cache, Cached};
+use haiway::cache::{Cached, cache};
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     futures_lite::future::block_on(f)
@@ -13,10 +13,12 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 fn numbered(limit: usize) -> (Cached<&'static str, (&'static str, usize)>, Calls) {
     let calls = Calls::default();
     let c = calls.clone();
-    let cached = Cached::builder().limit(limit).build(move |arg: &'static str| {
-        let n = c.hit();
-        async move { (arg, n) }
-    });
+    let cached = Cached::builder()
+        .limit(limit)
+        .build(move |arg: &'static str| {
+            let n = c.hit();
+            async move { (arg, n) }
+        });
     (cached, calls)
 }
 
@@ -108,10 +110,12 @@ fn unbounded_keeps_everything() {
 fn tuple_arguments_are_one_key() {
     let calls = Calls::default();
     let c = calls.clone();
-    let add = Cached::builder().limit(10).build(move |(a, b): (i64, i64)| {
-        c.hit();
-        async move { a + b }
-    });
+    let add = Cached::builder()
+        .limit(10)
+        .build(move |(a, b): (i64, i64)| {
+            c.hit();
+            async move { a + b }
+        });
     block_on(async {
         assert_eq!(add.call((1, 2)).await, 3);
         assert_eq!(add.call((1, 2)).await, 3);

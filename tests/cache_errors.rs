@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 
 use common::Calls;
 use futures::FutureExt;
-use haiway::cache::{try_cache, Cached};
+use haiway::cache::{Cached, try_cache};
 
 #[test]
 fn errors_reach_the_caller_and_are_not_stored() {

@@ -268,10 +268,7 @@ where
             let mut st = self.lock();
             // Still ours? A clear in the meantime removed (or replaced) the flight, and
             // then the result must not come back into the store.
-            let current = st
-                .flights
-                .get(&key)
-                .is_some_and(|f| Arc::ptr_eq(f, flight));
+            let current = st.flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, flight));
             if current {
                 st.flights.remove(&key);
                 if let Ok(value) = &result {
@@ -302,11 +299,12 @@ where
     pub(crate) fn abandon(&self, key: &K, flight: &Arc<Flight<V, E>>) {
         let removed = {
             let mut st = self.lock();
-            let current = st
-                .flights
-                .get(key)
-                .is_some_and(|f| Arc::ptr_eq(f, flight));
-            if current { st.flights.remove(key) } else { None }
+            let current = st.flights.get(key).is_some_and(|f| Arc::ptr_eq(f, flight));
+            if current {
+                st.flights.remove(key)
+            } else {
+                None
+            }
         };
         drop(removed);
         flight.settle(FlightState::Abandoned);

@@ -276,8 +276,9 @@ impl CacheBuilder {
         F: Fn(A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = V> + Send + 'static,
     {
-        let boxed: Function<A, V, Infallible> =
-            Box::new(move |args| Box::pin(call_infallible(function(args))) as Compute<V, Infallible>);
+        let boxed: Function<A, V, Infallible> = Box::new(move |args| {
+            Box::pin(call_infallible(function(args))) as Compute<V, Infallible>
+        });
         Cached {
             core: Arc::new(self.core::<F, _, _, _, _>(boxed, identity_key())),
         }
@@ -318,7 +319,11 @@ impl CacheBuilder {
 
     /// Validates the settings (the one place that does) and builds the core.
     #[track_caller]
-    fn core<F, A, K, V, E>(self, function: Function<A, V, E>, make_key: MakeKey<A, K>) -> Core<A, K, V, E>
+    fn core<F, A, K, V, E>(
+        self,
+        function: Function<A, V, E>,
+        make_key: MakeKey<A, K>,
+    ) -> Core<A, K, V, E>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,

@@ -205,19 +205,22 @@ pub struct Gate(Arc<(std::sync::Mutex<bool>, event_listener::Event)>);
 
 impl Default for Gate {
     fn default() -> Self {
-        Gate(Arc::new((std::sync::Mutex::new(false), event_listener::Event::new())))
+        Gate(Arc::new((
+            std::sync::Mutex::new(false),
+            event_listener::Event::new(),
+        )))
     }
 }
 
 impl Gate {
     /// Opens the gate for every current and future waiter.
     pub fn open(&self) {
-        *self.0 .0.lock().unwrap() = true;
-        self.0 .1.notify(usize::MAX);
+        *self.0.0.lock().unwrap() = true;
+        self.0.1.notify(usize::MAX);
     }
     /// Whether the gate is open.
     pub fn is_open(&self) -> bool {
-        *self.0 .0.lock().unwrap()
+        *self.0.0.lock().unwrap()
     }
     /// Waits until the gate is open.
     pub async fn wait(&self) {
@@ -225,7 +228,7 @@ impl Gate {
             if self.is_open() {
                 return;
             }
-            let listener = self.0 .1.listen();
+            let listener = self.0.1.listen();
             if self.is_open() {
                 return;
             }

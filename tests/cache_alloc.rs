@@ -1,0 +1,89 @@
+//! A cache hit allocates nothing when no recorder is set.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use haiway::Scope;
+use haiway::cache::Cached;
+
+/// Counts allocations made by the current thread while counting is on.
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: defers to the system allocator; the counters are thread-locals with const
+// initialisers, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            COUNT.with(|c| c.set(c.get() + 1));
+        }
+        // SAFETY: forwarded unchanged from our caller.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged from our caller.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Polls `future` once with a no-op waker (allocation-free) and returns its output.
+fn poll_once<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => panic!("a hit must be ready at the first poll"),
+    }
+}
+
+fn allocations_in<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    COUNT.with(|c| c.set(0));
+    COUNTING.with(|c| c.set(true));
+    let out = f();
+    COUNTING.with(|c| c.set(false));
+    (COUNT.with(Cell::get), out)
+}
+
+#[test]
+fn a_hit_allocates_nothing_without_a_recorder() {
+    let f = Cached::builder()
+        .limit(16)
+        .expiration(std::time::Duration::from_secs(60))
+        .build(|key: u64| async move { std::sync::Arc::new(format!("value {key}")) });
+    futures_lite::future::block_on(f.call(7)); // miss: stores
+    // Hits outside any scope, polled by hand so no executor allocates. A hit is ready
+    // at its first poll.
+    let (outside, ()) = allocations_in(|| {
+        for _ in 0..100 {
+            let value = poll_once(f.call(std::hint::black_box(7)));
+            assert_eq!(value.as_str(), "value 7");
+        }
+    });
+    assert_eq!(outside, 0);
+    // Hits inside a scope with no recorder.
+    let g = f.clone();
+    let (inside, ()) = futures_lite::future::block_on(Scope::new("quiet").run(async move {
+        allocations_in(|| {
+            for _ in 0..100 {
+                let value = poll_once(g.call(std::hint::black_box(7)));
+                assert_eq!(value.as_str(), "value 7");
+            }
+        })
+    }));
+    assert_eq!(inside, 0);
+    assert_eq!(f.stats().hits, 200);
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let (n, v) = allocations_in(|| std::hint::black_box(vec![1u8; 16]));
+    drop(v);
+    assert!(n >= 1);
+}
