@@ -1,20 +1,30 @@
-//! Quick start: a scope, tasks that inherit its context, and events recorded in it.
+//! Quick start: a scope, tasks that inherit its context, events, and a memoized async
+//! function whose hits and misses show up as events and in its stats.
 //!
 //! Run with `cargo run --example quickstart`. No runtime or feature is needed.
 
+use std::sync::Arc;
+
+use haiway::cache::Cached;
 use haiway::{Ctx, Event, MemoryRecorder, Scope, ctx};
 
-/// Pretends to load a user's profile; records what it does through the current scope.
-async fn load_profile(user: u32) -> String {
-    ctx::record_event(Event::info("profile.load").with("user", user));
-    format!("profile of user {user}")
+/// Pretends to fetch a user's profile from a slow service.
+async fn fetch_profile(user_id: String) -> Arc<String> {
+    ctx::record_event(Event::info("profile.fetch").with("user", user_id.clone()));
+    Arc::new(format!("profile of {user_id}"))
 }
 
 fn main() {
-    let recorder = MemoryRecorder::new();
+    // Memoize it. The default limit is 1 entry, as in haiway: ask for more.
+    let resolve_profile = Cached::builder()
+        .limit(100)
+        .name("profiles")
+        .build(fetch_profile);
 
-    let profiles = futures_lite::future::block_on(
-        Scope::new("request").recorder(recorder.clone()).run(async {
+    let recorder = MemoryRecorder::new();
+    let cached = resolve_profile.clone(); // handles are cheap clones sharing one cache
+    futures_lite::future::block_on(Scope::new("request").recorder(recorder.clone()).run(
+        async move {
             let ctx = Ctx::current();
             println!(
                 "in scope {:?} (id {}, trace {})",
@@ -23,19 +33,24 @@ fn main() {
                 ctx.trace_id()
             );
 
-            // Spawned tasks inherit the scope; the scope waits for all of them.
-            let tasks: Vec<_> = (1..=3).map(|user| ctx::spawn(load_profile(user))).collect();
-            let mut profiles = Vec::new();
-            for task in tasks {
-                profiles.push(task.await);
-            }
-            profiles
-        }),
-    );
+            let first = cached.call("ada".to_owned()).await; // miss: runs fetch_profile
+            let again = cached.call("ada".to_owned()).await; // hit: served from memory
+            println!("first call: {first}; second call: {again}");
 
-    for profile in &profiles {
-        println!("loaded: {profile}");
-    }
+            // Spawned tasks inherit the scope; the scope waits for all of them.
+            let tasks: Vec<_> = ["grace", "ada", "alan"]
+                .into_iter()
+                .map(|user| {
+                    let cached = cached.clone();
+                    ctx::spawn(async move { cached.call(user.to_owned()).await })
+                })
+                .collect();
+            for task in tasks {
+                println!("task got: {}", task.await);
+            }
+        },
+    ));
+
     println!("events recorded:");
     for recorded in recorder.events() {
         let attrs: Vec<String> = recorded
@@ -45,11 +60,15 @@ fn main() {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         println!(
-            "  [{}] {} {} (scope {})",
+            "  [{}] {} {}",
             recorded.event.level(),
             recorded.event.name(),
-            attrs.join(" "),
-            recorded.scope_name
+            attrs.join(" ")
         );
     }
+    let stats = resolve_profile.stats();
+    println!(
+        "stats: {} hits, {} misses, {} evictions, {} stored",
+        stats.hits, stats.misses, stats.evictions, stats.len
+    );
 }

@@ -2,9 +2,10 @@
 //!
 //! haiway gives async services two things that work on any executor: a [`Ctx`]
 //! context handle, carried in task-local storage by [`Scope::run`], that holds a task
-//! spawner and an event recorder; and (soon) a cache helper that memoizes async
-//! functions. It is the Rust counterpart of the Python library haiway (`ctx.spawn`,
-//! `ctx.record_event`).
+//! spawner and an event recorder; and [`cache`](cache::cache), which memoizes async
+//! functions in an LRU store with expiration and single-flight. It is the Rust
+//! counterpart of the Python library haiway (`ctx.spawn`, `ctx.record_event`,
+//! `haiway.helpers.caching.cache`).
 //!
 //! # Examples
 //!
@@ -30,6 +31,24 @@
 //! assert_eq!(recorder.names(), ["part"]);
 //! ```
 //!
+//! Memoizing an async function (note the default limit of **one** entry, as in
+//! haiway):
+//!
+//! ```
+//! use haiway::cache::Cached;
+//!
+//! async fn fetch_profile(user_id: String) -> String {
+//!     format!("profile of {user_id}")
+//! }
+//!
+//! let resolve_profile = Cached::builder().limit(1_000).build(fetch_profile);
+//! # futures_lite::future::block_on(async {
+//! resolve_profile.call("ada".to_owned()).await; // runs fetch_profile
+//! resolve_profile.call("ada".to_owned()).await; // served from the cache
+//! # });
+//! assert_eq!(resolve_profile.stats().hits, 1);
+//! ```
+//!
 //! No runtime is needed: a scope with no spawner drives its tasks itself. Give it one
 //! ([`Scope::spawner`]) to run tasks in parallel on async-executor, smol, async-std,
 //! tokio or anything that can spawn a boxed future.
@@ -46,7 +65,9 @@
 //! # When not to use this
 //!
 //! If your code already runs on one runtime and only needs a task-local value,
-//! `tokio::task_local!` is simpler. haiway earns its keep when the same code must run
+//! `tokio::task_local!` is simpler. If you need a concurrent cache with size-aware
+//! eviction, TinyLFU admission or per-entry expiry policies, moka is the richer tool;
+//! haiway's cache is a memoizer of async functions with exact LRU. haiway earns its keep when the same code must run
 //! on several executors, or when spawned work must inherit and finish within a scope.
 
 #![forbid(unsafe_code)]

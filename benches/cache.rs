@@ -1,0 +1,2 @@
+//! Placeholder: replaced by the cache benchmarks.
+fn main() {}
