@@ -56,7 +56,7 @@ fn stats_count_hits_misses_evictions_and_length() {
         f.call(2).await; // miss, evicts 1
         let s = f.stats();
         assert_eq!((s.hits, s.misses, s.evictions, s.len), (1, 4, 2, 2));
-        f.clear_cache().await;
+        f.clear_cache().await.unwrap();
         assert_eq!(f.stats().len, 0);
     });
 }

@@ -15,7 +15,9 @@ use std::task::{Context, Poll};
 
 use event_listener::EventListener;
 
+use super::backend::BoxFut;
 use super::core::{Compute, Core, Flight, FlightState, Found, Shared};
+use crate::ctx;
 
 /// The state machine shared by [`Call`] and [`TryCall`].
 pub(crate) struct Calling<'a, A, K, V, E> {
@@ -31,10 +33,10 @@ pub(crate) struct Calling<'a, A, K, V, E> {
 enum Step<'a, A, K, V, E> {
     /// Not looked up yet (or starting over after the leader gave up).
     Start(A),
-    /// Running the function for everyone.
+    /// Running the function (or the backend read) for everyone.
     Lead {
-        /// The function's future.
-        compute: Compute<V, E>,
+        /// The work.
+        compute: LeadFut<'a, V, E>,
         /// Abandons the flight if this call goes away before it finishes.
         guard: LeadGuard<'a, A, K, V, E>,
     },
@@ -47,8 +49,24 @@ enum Step<'a, A, K, V, E> {
         /// Registered interest in the flight's outcome.
         listener: Option<EventListener>,
     },
+    /// Outside any scope: awaiting the backend write before returning, so it is not
+    /// lost.
+    Writing {
+        /// The write (failures are recorded by it).
+        write: BoxFut<'static, ()>,
+        /// What to return afterwards.
+        result: Shared<V, E>,
+    },
     /// Returned its output.
     Done,
+}
+
+/// The leader's work.
+enum LeadFut<'a, V, E> {
+    /// In memory only: the function.
+    Function(Compute<V, E>),
+    /// With a backend: read, then the function on a miss; `true` if it ran.
+    Backend(BoxFut<'a, Result<(V, bool), E>>),
 }
 
 /// Owned by the leading call: settles or abandons its flight exactly once.
@@ -100,6 +118,7 @@ impl<'a, A, K, V, E> Calling<'a, A, K, V, E> {
             Step::Start(_) => "start",
             Step::Lead { .. } => "computing",
             Step::Wait { .. } => "waiting",
+            Step::Writing { .. } => "writing",
             Step::Done => "done",
         }
     }
@@ -107,6 +126,7 @@ impl<'a, A, K, V, E> Calling<'a, A, K, V, E> {
 
 impl<A, K, V, E> Future for Calling<'_, A, K, V, E>
 where
+    A: Send,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
@@ -140,22 +160,61 @@ where
                                 flight,
                                 abandon: Core::abandon,
                             };
-                            let compute = (core.function)(args);
+                            let compute = match &core.backend {
+                                Some(backend) => {
+                                    let key = guard.key.clone().expect("set above");
+                                    LeadFut::Backend(core.load(backend, key, args))
+                                }
+                                None => LeadFut::Function((core.function)(args)),
+                            };
                             this.step = Step::Lead { compute, guard };
                         }
                     }
                 }
-                Step::Lead { mut compute, guard } => match compute.as_mut().poll(cx) {
+                Step::Lead { mut compute, guard } => {
+                    let polled = match &mut compute {
+                        LeadFut::Function(f) => f.as_mut().poll(cx).map(|r| r.map(|v| (v, false))),
+                        LeadFut::Backend(f) => f.as_mut().poll(cx),
+                    };
+                    let (result, computed) = match polled {
+                        Poll::Pending => {
+                            this.step = Step::Lead { compute, guard };
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(Ok((value, computed))) => (Ok(value), computed),
+                        Poll::Ready(Err(e)) => (Err(e), false),
+                    };
+                    // Drop the finished future before settling, so its resources are
+                    // released before waiters run.
+                    drop(compute);
+                    let write_key = if computed { guard.key.clone() } else { None };
+                    let result = guard.complete(result);
+                    let write = match (write_key, &result) {
+                        (Some(key), Ok(value)) => core.persist(key, value.clone()),
+                        _ => None,
+                    };
+                    if let Some(write) = write {
+                        // In a scope the write runs as a task (the scope waits for it);
+                        // outside one, this call awaits it so nothing is lost.
+                        match ctx::try_spawn(write) {
+                            Ok(task) => task.detach(),
+                            Err(refused) => {
+                                this.step = Step::Writing {
+                                    write: refused.into_future(),
+                                    result,
+                                };
+                                continue;
+                            }
+                        }
+                    }
+                    return Poll::Ready(result);
+                }
+                Step::Writing { mut write, result } => match write.as_mut().poll(cx) {
                     Poll::Pending => {
-                        this.step = Step::Lead { compute, guard };
+                        this.step = Step::Writing { write, result };
                         return Poll::Pending;
                     }
-                    Poll::Ready(result) => {
-                        // Drop the finished future before settling, so its resources are
-                        // released before waiters run.
-                        drop(compute);
-                        return Poll::Ready(guard.complete(result));
-                    }
+                    Poll::Ready(()) => return Poll::Ready(result),
                 },
                 Step::Wait {
                     args,
@@ -218,6 +277,7 @@ impl<'a, A, V, K> Call<'a, A, V, K> {
 
 impl<A, V, K> Future for Call<'_, A, V, K>
 where
+    A: Send,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
@@ -258,6 +318,7 @@ impl<'a, A, V, E, K> TryCall<'a, A, V, E, K> {
 
 impl<A, V, E, K> Future for TryCall<'_, A, V, E, K>
 where
+    A: Send,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,

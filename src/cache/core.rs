@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use event_listener::Event as Notify;
 use hashbrown::HashMap;
 
+use super::backend::{BoxFut, CacheError, DynBackend};
 use super::clock::Clock;
 use super::lru::{Insert, Lookup, Lru};
 use crate::ctx;
@@ -70,14 +71,16 @@ pub(crate) struct Core<A, K, V, E> {
     pub(crate) expiration: Option<Duration>,
     /// Where time comes from (only read when `expiration` is set).
     pub(crate) clock: Arc<dyn Clock>,
+    /// The shared store behind the memory tier, if any.
+    pub(crate) backend: Option<Arc<dyn DynBackend<K, V>>>,
     /// The mutable part.
     state: Mutex<State<K, V, E>>,
 }
 
 /// The lock-protected part of a [`Core`].
 struct State<K, V, E> {
-    /// Stored values.
-    store: Lru<K, V>,
+    /// Stored values: the memory tier (`None`: a backend without one).
+    store: Option<Lru<K, V>>,
     /// Computations running now, one per key.
     flights: HashMap<K, Arc<Flight<V, E>>>,
     /// Calls served from the store.
@@ -183,13 +186,16 @@ where
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
+    /// `memory`: `None` for no memory tier, `Some(limit)` for one (`Some(None)`:
+    /// unbounded).
     pub(crate) fn new(
         name: Arc<str>,
         function: Function<A, V, E>,
         make_key: MakeKey<A, K>,
-        limit: Option<NonZeroUsize>,
+        memory: Option<Option<NonZeroUsize>>,
         expiration: Option<Duration>,
         clock: Arc<dyn Clock>,
+        backend: Option<Arc<dyn DynBackend<K, V>>>,
     ) -> Self {
         Core {
             name,
@@ -197,8 +203,9 @@ where
             make_key,
             expiration,
             clock,
+            backend,
             state: Mutex::new(State {
-                store: Lru::new(limit),
+                store: memory.map(Lru::new),
                 flights: HashMap::new(),
                 hits: 0,
                 misses: 0,
@@ -223,7 +230,7 @@ where
     pub(crate) fn find(&self, key: &K, count: bool) -> Found<V, E> {
         let now = self.now();
         let mut st = self.lock();
-        if let Lookup::Hit(value) = st.store.get(key, now) {
+        if let Some(Lookup::Hit(value)) = st.store.as_mut().map(|store| store.get(key, now)) {
             let value = value.clone();
             if count {
                 st.hits += 1;
@@ -271,11 +278,10 @@ where
             let current = st.flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, flight));
             if current {
                 st.flights.remove(&key);
-                if let Ok(value) = &result {
+                if let (Ok(value), Some(store)) = (&result, st.store.as_mut()) {
                     let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
-                    match st.store.insert(key, value.clone(), expires) {
+                    match store.insert(key, value.clone(), expires) {
                         Insert::Evicted(k, v) => {
-                            st.evictions += 1;
                             evicted = Some((k, v));
                         }
                         Insert::Replaced(old) => replaced = Some(old),
@@ -285,6 +291,7 @@ where
             }
         }
         if evicted.is_some() {
+            self.lock().evictions += 1;
             self.record("cache.evict");
         }
         // Drop the evicted value outside the lock: its Drop is user code.
@@ -315,9 +322,9 @@ where
     pub(crate) fn clear(&self) {
         let (store, flights) = {
             let mut st = self.lock();
-            let limit = st.store.limit();
+            let fresh = st.store.as_ref().map(|store| Lru::new(store.limit()));
             (
-                std::mem::replace(&mut st.store, Lru::new(limit)),
+                std::mem::replace(&mut st.store, fresh),
                 std::mem::take(&mut st.flights),
             )
         };
@@ -329,7 +336,10 @@ where
     pub(crate) fn clear_key(&self, key: &K) {
         let removed = {
             let mut st = self.lock();
-            (st.store.remove(key), st.flights.remove(key))
+            (
+                st.store.as_mut().and_then(|store| store.remove(key)),
+                st.flights.remove(key),
+            )
         };
         drop(removed);
     }
@@ -340,7 +350,7 @@ where
             hits: st.hits,
             misses: st.misses,
             evictions: st.evictions,
-            len: st.store.len(),
+            len: st.store.as_ref().map_or(0, Lru::len),
         }
     }
 
@@ -350,8 +360,83 @@ where
         ctx::record_event_with(|| Event::debug(name).with("cache", self.name.as_ref().to_owned()));
     }
 
-    #[cfg(any(test, fuzzing))]
-    pub(crate) fn validate(&self) {
-        self.lock().store.validate();
+    /// Clears the memory tier and the backend (`None`: everything; `Some`: one key).
+    pub(crate) fn clear_everywhere(&self, key: Option<K>) -> BoxFut<'_, Result<(), CacheError>> {
+        Box::pin(async move {
+            self.clear_memory(key.as_ref());
+            let Some(backend) = &self.backend else {
+                return Ok(());
+            };
+            let cleared = backend
+                .clear(key.as_ref())
+                .await
+                .map_err(CacheError::from_backend);
+            // Again: a call may have refilled the memory tier from the backend meanwhile.
+            self.clear_memory(key.as_ref());
+            cleared
+        })
     }
+
+    fn clear_memory(&self, key: Option<&K>) {
+        match key {
+            Some(key) => self.clear_key(key),
+            None => self.clear(),
+        }
+    }
+
+    /// The leader's work with a backend: read, and on a miss (or a failed read) run the
+    /// function. The flag says whether the value came from the function (and so must be
+    /// written).
+    pub(crate) fn load<'a>(
+        &'a self,
+        backend: &'a Arc<dyn DynBackend<K, V>>,
+        key: K,
+        args: A,
+    ) -> BoxFut<'a, Result<(V, bool), E>>
+    where
+        A: Send + 'a,
+    {
+        Box::pin(async move {
+            match backend.read(&key).await {
+                Ok(Some(value)) => return Ok((value, false)),
+                Ok(None) => {}
+                Err(e) => self.record_failure("cache.read_failed", &*e),
+            }
+            drop(key);
+            (self.function)(args).await.map(|value| (value, true))
+        })
+    }
+
+    /// The write of a computed value to the backend, recording a failure.
+    pub(crate) fn persist(&self, key: K, value: V) -> Option<BoxFut<'static, ()>> {
+        let backend = self.backend.clone()?;
+        let name = self.name.clone();
+        let write = backend.write(key, value);
+        Some(Box::pin(async move {
+            if let Err(e) = write.await {
+                record_failure(&name, "cache.write_failed", &*e);
+            }
+        }))
+    }
+
+    fn record_failure(&self, event: &'static str, error: &(dyn std::error::Error + 'static)) {
+        record_failure(&self.name, event, error);
+    }
+
+    #[cfg(fuzzing)]
+    pub(crate) fn validate(&self) {
+        if let Some(store) = &self.lock().store {
+            store.validate();
+        }
+    }
+}
+
+/// Records a backend failure as a warning, with the error's text.
+#[cold]
+fn record_failure(cache: &str, event: &'static str, error: &(dyn std::error::Error + 'static)) {
+    ctx::record_event_with(|| {
+        Event::warning(event)
+            .with("cache", cache.to_owned())
+            .with("error", error.to_string())
+    });
 }

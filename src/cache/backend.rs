@@ -1,0 +1,299 @@
+//! Custom cache backends: the [`Backend`] trait, the closure form behind
+//! [`CacheBuilder::read`](super::CacheBuilder::read), and the errors of clearing.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Any error a backend returns.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A boxed, `Send` future borrowing for `'a`.
+pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a cache keeps its values outside the process: Redis, a database, a file.
+///
+/// A cache with a backend looks a key up with [`read`](Backend::read); on a miss it runs
+/// the function once (however many callers are waiting), returns the value at once, and
+/// schedules [`write`](Backend::write) with [`ctx::spawn`](crate::ctx::spawn): the caller
+/// does not wait for persistence, and the scope does not finish before the write has
+/// landed. Outside any scope the write is awaited inline instead, so nothing is lost.
+///
+/// Failures never fail a call: a failing `read` falls back to running the function
+/// (event `cache.read_failed`), a failing `write` is recorded (event
+/// `cache.write_failed`). Only clearing reports errors to its caller.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::cache::{Backend, BoxError, Cached};
+/// use std::collections::HashMap;
+/// use std::sync::{Arc, Mutex};
+///
+/// #[derive(Clone, Default)]
+/// struct MapBackend(Arc<Mutex<HashMap<String, String>>>);
+///
+/// impl Backend<String, String> for MapBackend {
+///     async fn read(&self, key: &String) -> Result<Option<String>, BoxError> {
+///         Ok(self.0.lock().unwrap().get(key).cloned())
+///     }
+///     async fn write(&self, key: String, value: String) -> Result<(), BoxError> {
+///         self.0.lock().unwrap().insert(key, value);
+///         Ok(())
+///     }
+///     async fn clear(&self, key: Option<&String>) -> Result<(), BoxError> {
+///         let mut map = self.0.lock().unwrap();
+///         match key {
+///             Some(key) => drop(map.remove(key)),
+///             None => map.clear(),
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let store = MapBackend::default();
+/// let greet = Cached::builder()
+///     .backend(store.clone())
+///     .build(|name: String| async move { format!("hello, {name}") });
+/// # futures_lite::future::block_on(async {
+/// assert_eq!(greet.call("ada".into()).await, "hello, ada");
+/// # });
+/// // Outside a scope the write was awaited: it has landed.
+/// assert_eq!(store.0.lock().unwrap()["ada"], "hello, ada");
+/// ```
+pub trait Backend<K, V>: Send + Sync + 'static {
+    /// The stored value for `key`, or `None` when there is none.
+    fn read(&self, key: &K) -> impl Future<Output = Result<Option<V>, BoxError>> + Send;
+
+    /// Stores `value` under `key`.
+    fn write(&self, key: K, value: V) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Removes `key`'s value, or every value of this cache when `key` is `None`.
+    ///
+    /// The default reports [`ClearUnsupported`], which the cache turns into
+    /// [`CacheError::Unsupported`].
+    fn clear(&self, key: Option<&K>) -> impl Future<Output = Result<(), BoxError>> + Send {
+        let _ = key;
+        async { Err(Box::new(ClearUnsupported) as BoxError) }
+    }
+
+    /// Told once, when the cache is built, how long its values live (its
+    /// [`expiration`](super::CacheBuilder::expiration)), so the backend can expire them
+    /// too (Redis: the key's TTL). The default ignores it.
+    fn set_expiration(&mut self, expiration: Option<Duration>) {
+        let _ = expiration;
+    }
+}
+
+/// A backend error meaning "this backend cannot clear"; see [`Backend::clear`].
+///
+/// # Examples
+///
+/// ```
+/// let err = haiway::cache::ClearUnsupported;
+/// assert!(err.to_string().contains("not supported"));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClearUnsupported;
+
+impl fmt::Display for ClearUnsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("clearing is not supported by this backend")
+    }
+}
+
+impl std::error::Error for ClearUnsupported {}
+
+/// Why clearing a cache failed.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::cache::{CacheError, Cached};
+///
+/// // A backend without a `clear` function cannot clear.
+/// let cached = Cached::builder()
+///     .read(|_key: u32| async { Ok::<Option<u32>, std::io::Error>(None) })
+///     .write(|_key: u32, _value: u32| async { Ok::<(), std::io::Error>(()) })
+///     .build(|x: u32| async move { x });
+/// # futures_lite::future::block_on(async {
+/// let err = cached.clear_cache().await.unwrap_err();
+/// assert!(matches!(err, CacheError::Unsupported));
+/// # });
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// The backend has no way to clear: give the builder a `clear` function, or
+    /// implement [`Backend::clear`].
+    Unsupported,
+    /// The backend's `clear` failed.
+    Backend(BoxError),
+}
+
+impl fmt::Display for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheError::Unsupported => f.write_str(
+                "clearing is not supported by this cache's backend: pass a `clear` function to \
+                 the cache builder, or implement `Backend::clear`",
+            ),
+            CacheError::Backend(e) => write!(f, "the cache backend failed to clear: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CacheError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CacheError::Unsupported => None,
+            CacheError::Backend(e) => Some(&**e),
+        }
+    }
+}
+
+impl CacheError {
+    /// Classifies an error returned by [`Backend::clear`].
+    pub(crate) fn from_backend(e: BoxError) -> Self {
+        if e.is::<ClearUnsupported>() {
+            CacheError::Unsupported
+        } else {
+            CacheError::Backend(e)
+        }
+    }
+}
+
+/// The object-safe form of [`Backend`] that a cache stores.
+pub(crate) trait DynBackend<K, V>: Send + Sync {
+    fn read<'a>(&'a self, key: &'a K) -> BoxFut<'a, Result<Option<V>, BoxError>>;
+    /// `'static`: the write is spawned and may outlive the call.
+    fn write(self: Arc<Self>, key: K, value: V) -> BoxFut<'static, Result<(), BoxError>>;
+    fn clear<'a>(&'a self, key: Option<&'a K>) -> BoxFut<'a, Result<(), BoxError>>;
+}
+
+impl<K, V, B> DynBackend<K, V> for B
+where
+    B: Backend<K, V>,
+    K: Send + Sync + 'static,
+    V: Send + 'static,
+{
+    fn read<'a>(&'a self, key: &'a K) -> BoxFut<'a, Result<Option<V>, BoxError>> {
+        Box::pin(Backend::read(self, key))
+    }
+    fn write(self: Arc<Self>, key: K, value: V) -> BoxFut<'static, Result<(), BoxError>> {
+        Box::pin(async move { Backend::write(&*self, key, value).await })
+    }
+    fn clear<'a>(&'a self, key: Option<&'a K>) -> BoxFut<'a, Result<(), BoxError>> {
+        Box::pin(Backend::clear(self, key))
+    }
+}
+
+/// A read function of the closure form.
+type ReadFn<K, V> = Box<dyn Fn(K) -> BoxFut<'static, Result<Option<V>, BoxError>> + Send + Sync>;
+/// A write function of the closure form.
+type WriteFn<K, V> = Box<dyn Fn(K, V) -> BoxFut<'static, Result<(), BoxError>> + Send + Sync>;
+/// A clear function of the closure form.
+type ClearFn<K> = Box<dyn Fn(Option<K>) -> BoxFut<'static, Result<(), BoxError>> + Send + Sync>;
+
+/// The backend built from the builder's `read`, `write` and `clear` closures. Keys are
+/// passed to the closures by value (cloned), so they can move into `async` blocks.
+pub(crate) struct FnBackend<K, V> {
+    /// Required.
+    read: ReadFn<K, V>,
+    /// Set by `write`; `None` until then.
+    write: Option<WriteFn<K, V>>,
+    /// Set by `clear`; without it clearing reports `Unsupported`.
+    clear: Option<ClearFn<K>>,
+}
+
+impl<K, V> FnBackend<K, V>
+where
+    K: Send + 'static,
+    V: Send + 'static,
+{
+    pub(crate) fn new<R, Fut, Er>(read: R) -> Self
+    where
+        R: Fn(K) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<V>, Er>> + Send + 'static,
+        Er: Into<BoxError>,
+    {
+        FnBackend {
+            read: Box::new(move |key| {
+                let fut = read(key);
+                Box::pin(async move { fut.await.map_err(Into::into) })
+            }),
+            write: None,
+            clear: None,
+        }
+    }
+
+    pub(crate) fn set_write<W, Fut, Er>(&mut self, write: W)
+    where
+        W: Fn(K, V) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Er>> + Send + 'static,
+        Er: Into<BoxError>,
+    {
+        self.write = Some(Box::new(move |key, value| {
+            let fut = write(key, value);
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        }));
+    }
+
+    pub(crate) fn set_clear<C, Fut, Er>(&mut self, clear: C)
+    where
+        C: Fn(Option<K>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Er>> + Send + 'static,
+        Er: Into<BoxError>,
+    {
+        self.clear = Some(Box::new(move |key| {
+            let fut = clear(key);
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        }));
+    }
+
+    pub(crate) fn has_write(&self) -> bool {
+        self.write.is_some()
+    }
+}
+
+impl<K, V> Backend<K, V> for FnBackend<K, V>
+where
+    K: Clone + Send + Sync + 'static,
+    V: Send + 'static,
+{
+    fn read(&self, key: &K) -> impl Future<Output = Result<Option<V>, BoxError>> + Send {
+        (self.read)(key.clone())
+    }
+
+    fn write(&self, key: K, value: V) -> impl Future<Output = Result<(), BoxError>> + Send {
+        let fut = self.write.as_ref().map(|w| w(key, value));
+        async move {
+            match fut {
+                Some(fut) => fut.await,
+                // The builder refuses a backend without `write`; kept total anyway.
+                None => Ok(()),
+            }
+        }
+    }
+
+    fn clear(&self, key: Option<&K>) -> impl Future<Output = Result<(), BoxError>> + Send {
+        let fut = self.clear.as_ref().map(|c| c(key.cloned()));
+        async move {
+            match fut {
+                Some(fut) => fut.await,
+                None => Err(Box::new(ClearUnsupported) as BoxError),
+            }
+        }
+    }
+}
+
+impl<K, V> fmt::Debug for FnBackend<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnBackend")
+            .field("write", &self.write.is_some())
+            .field("clear", &self.clear.is_some())
+            .finish_non_exhaustive()
+    }
+}
