@@ -1,0 +1,332 @@
+//! Custom backends with an in-memory fake: reads, background writes, failures,
+//! clearing, single-flight and the memory tier.
+
+mod common;
+
+use std::collections::HashMap;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::{Calls, Gate};
+use futures::poll;
+use haiway::cache::{Backend, BoxError, CacheError, Cached};
+use haiway::{MemoryRecorder, Scope, Value};
+
+/// A backend over a shared map that counts what it is asked and can be made to fail
+/// or to block writes at a gate.
+#[derive(Clone, Default)]
+struct Fake {
+    map: Arc<Mutex<HashMap<String, String>>>,
+    reads: Arc<AtomicUsize>,
+    writes: Arc<AtomicUsize>,
+    clears: Arc<Mutex<Vec<Option<String>>>>,
+    fail_reads: Arc<AtomicBool>,
+    fail_writes: Arc<AtomicBool>,
+    write_gate: Option<Gate>,
+}
+
+#[derive(Debug)]
+struct Broken(&'static str);
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "backend broken: {}", self.0)
+    }
+}
+
+impl std::error::Error for Broken {}
+
+impl Backend<String, String> for Fake {
+    async fn read(&self, key: &String) -> Result<Option<String>, BoxError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        if self.fail_reads.load(Ordering::SeqCst) {
+            return Err(Box::new(Broken("read")));
+        }
+        Ok(self.map.lock().unwrap().get(key).cloned())
+    }
+
+    async fn write(&self, key: String, value: String) -> Result<(), BoxError> {
+        if let Some(gate) = &self.write_gate {
+            gate.wait().await;
+        }
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        if self.fail_writes.load(Ordering::SeqCst) {
+            return Err(Box::new(Broken("write")));
+        }
+        self.map.lock().unwrap().insert(key, value);
+        Ok(())
+    }
+
+    async fn clear(&self, key: Option<&String>) -> Result<(), BoxError> {
+        self.clears.lock().unwrap().push(key.cloned());
+        let mut map = self.map.lock().unwrap();
+        match key {
+            Some(key) => drop(map.remove(key)),
+            None => map.clear(),
+        }
+        Ok(())
+    }
+}
+
+impl Fake {
+    fn stored(&self, key: &str) -> Option<String> {
+        self.map.lock().unwrap().get(key).cloned()
+    }
+}
+
+/// `resolve_profile` over `backend`, keyed like haiway's example, counting its runs.
+fn resolve_profile(backend: Fake) -> (Cached<String, String, String>, Calls) {
+    let calls = Calls::default();
+    let c = calls.clone();
+    let cached = Cached::builder()
+        .make_key(|user_id: &String| format!("profile:{user_id}"))
+        .backend(backend)
+        .build(move |user_id: String| {
+            c.hit();
+            async move { format!("profile of {user_id}") }
+        });
+    (cached, calls)
+}
+
+#[test]
+fn first_call_computes_and_the_write_lands_by_the_end_of_the_scope() {
+    let backend = Fake::default();
+    let (cached, calls) = resolve_profile(backend.clone());
+    let c = cached.clone();
+    let first = futures_lite::future::block_on(
+        Scope::new("request").run(async move { c.call("ada".into()).await }),
+    );
+    assert_eq!(first, "profile of ada");
+    // The scope waited for the spawned write.
+    assert_eq!(backend.stored("profile:ada").as_deref(), Some("profile of ada"));
+    // A second call (a new scope, as another request would be) is served by `read`.
+    let c = cached.clone();
+    let again = futures_lite::future::block_on(
+        Scope::new("request").run(async move { c.call("ada".into()).await }),
+    );
+    assert_eq!(again, "profile of ada");
+    assert_eq!(calls.get(), 1);
+    assert_eq!(backend.reads.load(Ordering::SeqCst), 2);
+    assert_eq!(backend.writes.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn the_caller_does_not_wait_for_the_write() {
+    let gate = Gate::default();
+    let backend = Fake {
+        write_gate: Some(gate.clone()),
+        ..Fake::default()
+    };
+    let (cached, _) = resolve_profile(backend.clone());
+    let b = backend.clone();
+    futures_lite::future::block_on(Scope::new("request").run(async move {
+        // The write is blocked at the gate, yet the call returns.
+        assert_eq!(cached.call("ada".into()).await, "profile of ada");
+        assert_eq!(b.writes.load(Ordering::SeqCst), 0, "the write has not run yet");
+        gate.open();
+    }));
+    // ...and the scope did not end before the write landed.
+    assert_eq!(backend.writes.load(Ordering::SeqCst), 1);
+    assert!(backend.stored("profile:ada").is_some());
+}
+
+#[test]
+fn outside_a_scope_the_write_is_awaited() {
+    let gate = Gate::default();
+    let backend = Fake {
+        write_gate: Some(gate.clone()),
+        ..Fake::default()
+    };
+    let (cached, calls) = resolve_profile(backend.clone());
+    futures_lite::future::block_on(async {
+        let mut call = pin!(cached.call("ada".into()));
+        for _ in 0..10 {
+            assert!(poll!(call.as_mut()).is_pending(), "returned before the write");
+        }
+        assert_eq!(calls.get(), 1, "the value was computed; only the write is pending");
+        gate.open();
+        assert_eq!(call.await, "profile of ada");
+    });
+    assert_eq!(backend.stored("profile:ada").as_deref(), Some("profile of ada"));
+}
+
+#[test]
+fn a_failing_read_falls_back_to_the_function_and_is_recorded() {
+    let backend = Fake::default();
+    backend.fail_reads.store(true, Ordering::SeqCst);
+    let (cached, calls) = resolve_profile(backend.clone());
+    let recorder = MemoryRecorder::new();
+    let value = futures_lite::future::block_on(
+        Scope::new("request")
+            .recorder(recorder.clone())
+            .run(async move { cached.call("ada".into()).await }),
+    );
+    assert_eq!(value, "profile of ada");
+    assert_eq!(calls.get(), 1);
+    let failed: Vec<_> = recorder
+        .events()
+        .into_iter()
+        .filter(|e| e.event.name() == "cache.read_failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].event.attribute("error"),
+        Some(&Value::from("backend broken: read"))
+    );
+}
+
+#[test]
+fn a_failing_write_is_recorded_and_the_call_still_returns() {
+    let backend = Fake::default();
+    backend.fail_writes.store(true, Ordering::SeqCst);
+    let (cached, _) = resolve_profile(backend.clone());
+    let recorder = MemoryRecorder::new();
+    let value = futures_lite::future::block_on(
+        Scope::new("request")
+            .recorder(recorder.clone())
+            .run(async move { cached.call("ada".into()).await }),
+    );
+    assert_eq!(value, "profile of ada");
+    let failed: Vec<_> = recorder
+        .events()
+        .into_iter()
+        .filter(|e| e.event.name() == "cache.write_failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].event.level(), haiway::Level::Warning);
+    assert_eq!(
+        failed[0].event.attribute("error"),
+        Some(&Value::from("backend broken: write"))
+    );
+}
+
+#[test]
+fn clearing_passes_none_or_the_key() {
+    let backend = Fake::default();
+    let (cached, _) = resolve_profile(backend.clone());
+    futures_lite::future::block_on(async {
+        cached.call("ada".into()).await;
+        cached.call("alan".into()).await;
+        cached.clear_call_cache(&"ada".to_owned()).await.unwrap();
+        assert!(backend.stored("profile:ada").is_none());
+        assert!(backend.stored("profile:alan").is_some());
+        cached.clear_cache().await.unwrap();
+    });
+    assert_eq!(
+        *backend.clears.lock().unwrap(),
+        [Some("profile:ada".to_owned()), None]
+    );
+    assert!(backend.map.lock().unwrap().is_empty());
+}
+
+#[test]
+fn without_clear_clearing_is_a_clear_error() {
+    // Closure form without `.clear(..)`.
+    let cached = Cached::builder()
+        .read(|_key: u32| async { Ok::<Option<u32>, std::io::Error>(None) })
+        .write(|_key: u32, _value: u32| async { Ok::<(), std::io::Error>(()) })
+        .build(|x: u32| async move { x });
+    // Trait form relying on the default `clear`.
+    struct ReadOnly;
+    impl Backend<u32, u32> for ReadOnly {
+        async fn read(&self, _key: &u32) -> Result<Option<u32>, BoxError> {
+            Ok(None)
+        }
+        async fn write(&self, _key: u32, _value: u32) -> Result<(), BoxError> {
+            Ok(())
+        }
+    }
+    let by_trait = Cached::builder()
+        .backend(ReadOnly)
+        .build(|x: u32| async move { x });
+    futures_lite::future::block_on(async {
+        for err in [
+            cached.clear_cache().await.unwrap_err(),
+            cached.clear_call_cache(&1).await.unwrap_err(),
+            by_trait.clear_cache().await.unwrap_err(),
+        ] {
+            assert!(matches!(err, CacheError::Unsupported), "{err}");
+            assert!(err.to_string().contains("not supported"), "{err}");
+        }
+    });
+}
+
+#[test]
+#[should_panic(expected = "needs `write` too")]
+fn a_read_without_write_is_refused_at_build() {
+    let _ = Cached::builder()
+        .read(|_key: u32| async { Ok::<Option<u32>, std::io::Error>(None) })
+        .build(|x: u32| async move { x });
+}
+
+#[test]
+fn concurrent_misses_run_the_function_once_and_write_once() {
+    let gate = Gate::default();
+    let backend = Fake::default();
+    let calls = Calls::default();
+    let (c, g) = (calls.clone(), gate.clone());
+    let cached = Cached::builder()
+        .make_key(|id: &u32| format!("item:{id}"))
+        .backend(backend.clone())
+        .build(move |id: u32| {
+            c.hit();
+            let g = g.clone();
+            async move {
+                g.wait().await;
+                format!("item {id}")
+            }
+        });
+    let values = futures_lite::future::block_on(Scope::new("burst").run(async {
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let cached = cached.clone();
+                haiway::ctx::spawn(async move { cached.call(5).await })
+            })
+            .collect();
+        while cached.stats().misses < 20 {
+            futures_lite::future::yield_now().await;
+        }
+        gate.open();
+        futures::future::join_all(tasks).await
+    }));
+    assert!(values.iter().all(|v| v == "item 5"));
+    assert_eq!(calls.get(), 1);
+    assert_eq!(backend.reads.load(Ordering::SeqCst), 1);
+    assert_eq!(backend.writes.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn the_memory_tier_answers_before_the_backend() {
+    let backend = Fake::default();
+    backend
+        .map
+        .lock()
+        .unwrap()
+        .insert("profile:grace".into(), "from the backend".into());
+    let calls = Calls::default();
+    let c = calls.clone();
+    let cached = Cached::builder()
+        .limit(10)
+        .make_key(|user_id: &String| format!("profile:{user_id}"))
+        .backend(backend.clone())
+        .build(move |user_id: String| {
+            c.hit();
+            async move { format!("profile of {user_id}") }
+        });
+    futures_lite::future::block_on(async {
+        // A backend hit fills the memory tier...
+        assert_eq!(cached.call("grace".into()).await, "from the backend");
+        assert_eq!(cached.call("grace".into()).await, "from the backend");
+        assert_eq!(backend.reads.load(Ordering::SeqCst), 1, "second call served from memory");
+        // ...and so does a computed value.
+        cached.call("ada".into()).await;
+        cached.call("ada".into()).await;
+        assert_eq!(backend.reads.load(Ordering::SeqCst), 2);
+        assert_eq!(calls.get(), 1);
+        // Clearing clears both tiers.
+        cached.clear_cache().await.unwrap();
+        assert_eq!(cached.stats().len, 0);
+        assert!(backend.map.lock().unwrap().is_empty());
+    });
+}
