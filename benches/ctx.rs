@@ -8,8 +8,9 @@
 //!   `KEY.get()` (clone) inside `KEY.scope`, `Ctx::try_current()` outside any scope, and
 //!   `ctx::record_event` with no recorder (inside a scope and outside any).
 //! - `spawn`: `ctx::spawn(..).await` in a scope whose spawner is an `async_executor`
-//!   executor, the raw `ex.spawn(..).await` on the same executor, and `ctx::spawn` in a
-//!   scope that drives its own tasks (no spawner).
+//!   executor, the raw `ex.spawn(..).await` on the same executor (bare, and inside a
+//!   scope, to separate the scope's poll wrapper from `ctx::spawn` itself), and
+//!   `ctx::spawn` in a scope that drives its own tasks (no spawner).
 //!
 //! Everything runs on the bench thread (`futures_lite::future::block_on`, the executor
 //! driven by `ex.run`), so no line pays for cross-thread wake-ups the others do not.
@@ -142,6 +143,23 @@ fn spawn(c: &mut Criterion) {
                 }
                 start.elapsed()
             }))
+        });
+    });
+
+    // The raw spawn again, but awaited inside a scope: the difference from the line
+    // above is what the scope's own poll wrapper costs (two polls per spawn + await),
+    // the difference from the first line is what `ctx::spawn` itself adds.
+    group.bench_function("raw Executor::spawn+await (inside a Scope)", |b| {
+        b.iter_custom(|iters| {
+            let ex = Arc::new(Executor::new());
+            let scope = Scope::new("bench").spawner(ex.clone());
+            block_on(ex.run(scope.run(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(ex.spawn(async { black_box(1) }).await);
+                }
+                start.elapsed()
+            })))
         });
     });
 

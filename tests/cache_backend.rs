@@ -99,7 +99,10 @@ fn first_call_computes_and_the_write_lands_by_the_end_of_the_scope() {
     );
     assert_eq!(first, "profile of ada");
     // The scope waited for the spawned write.
-    assert_eq!(backend.stored("profile:ada").as_deref(), Some("profile of ada"));
+    assert_eq!(
+        backend.stored("profile:ada").as_deref(),
+        Some("profile of ada")
+    );
     // A second call (a new scope, as another request would be) is served by `read`.
     let c = cached.clone();
     let again = futures_lite::future::block_on(
@@ -123,7 +126,11 @@ fn the_caller_does_not_wait_for_the_write() {
     futures_lite::future::block_on(Scope::new("request").run(async move {
         // The write is blocked at the gate, yet the call returns.
         assert_eq!(cached.call("ada".into()).await, "profile of ada");
-        assert_eq!(b.writes.load(Ordering::SeqCst), 0, "the write has not run yet");
+        assert_eq!(
+            b.writes.load(Ordering::SeqCst),
+            0,
+            "the write has not run yet"
+        );
         gate.open();
     }));
     // ...and the scope did not end before the write landed.
@@ -142,13 +149,23 @@ fn outside_a_scope_the_write_is_awaited() {
     futures_lite::future::block_on(async {
         let mut call = pin!(cached.call("ada".into()));
         for _ in 0..10 {
-            assert!(poll!(call.as_mut()).is_pending(), "returned before the write");
+            assert!(
+                poll!(call.as_mut()).is_pending(),
+                "returned before the write"
+            );
         }
-        assert_eq!(calls.get(), 1, "the value was computed; only the write is pending");
+        assert_eq!(
+            calls.get(),
+            1,
+            "the value was computed; only the write is pending"
+        );
         gate.open();
         assert_eq!(call.await, "profile of ada");
     });
-    assert_eq!(backend.stored("profile:ada").as_deref(), Some("profile of ada"));
+    assert_eq!(
+        backend.stored("profile:ada").as_deref(),
+        Some("profile of ada")
+    );
 }
 
 #[test]
@@ -318,7 +335,11 @@ fn the_memory_tier_answers_before_the_backend() {
         // A backend hit fills the memory tier...
         assert_eq!(cached.call("grace".into()).await, "from the backend");
         assert_eq!(cached.call("grace".into()).await, "from the backend");
-        assert_eq!(backend.reads.load(Ordering::SeqCst), 1, "second call served from memory");
+        assert_eq!(
+            backend.reads.load(Ordering::SeqCst),
+            1,
+            "second call served from memory"
+        );
         // ...and so does a computed value.
         cached.call("ada".into()).await;
         cached.call("ada".into()).await;

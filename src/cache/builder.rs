@@ -176,15 +176,15 @@ impl CacheBuilder<Plain> {
         })
     }
 
-    /// Uses `backend`, keyed by the arguments.
+    /// Uses `backend` (a [`Backend`] of the arguments and the function's values, checked
+    /// at `build`), keyed by the arguments.
     ///
     /// # Examples
     ///
     /// See [`Backend`].
-    pub fn backend<A, V, B>(self, backend: B) -> CacheBuilder<Backed<A, A, B>>
+    pub fn backend<A, B>(self, backend: B) -> CacheBuilder<Backed<A, A, B>>
     where
         A: Clone + Send + Sync + 'static,
-        B: Backend<A, V>,
     {
         self.stage(Backed {
             make_key: identity_key(),
@@ -318,10 +318,7 @@ where
     /// # Examples
     ///
     /// See [`Backend`].
-    pub fn backend<V, B>(self, backend: B) -> CacheBuilder<Backed<A, K, B>>
-    where
-        B: Backend<K, V>,
-    {
+    pub fn backend<B>(self, backend: B) -> CacheBuilder<Backed<A, K, B>> {
         let make_key = self.stage.make_key;
         CacheBuilder {
             limit: self.limit,

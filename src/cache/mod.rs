@@ -43,6 +43,8 @@ mod call;
 mod clock;
 mod core;
 pub(crate) mod lru;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::future::Future;
 use std::hash::Hash;

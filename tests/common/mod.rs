@@ -5,6 +5,8 @@ use std::future::Future;
 use std::sync::{Arc, LazyLock};
 
 use haiway::Scope;
+
+pub mod redis_server;
 use haiway::runtime::{BoxFuture, Spawn};
 
 /// One executor under test: how to block on a future, and the spawner (if any) that
