@@ -301,14 +301,15 @@ fn concurrent_misses_run_the_function_once_and_write_once() {
                 haiway::ctx::spawn(async move { cached.call(5).await })
             })
             .collect();
-        while cached.stats().misses < 20 {
-            futures_lite::future::yield_now().await;
-        }
+        // 19 callers wait on the leader (each counted as a miss); the leader's own hit
+        // or miss is counted once its backend read is done, after the gate.
+        common::yield_until(|| cached.stats().misses >= 19).await;
         gate.open();
         futures::future::join_all(tasks).await
     }));
     assert!(values.iter().all(|v| v == "item 5"));
     assert_eq!(calls.get(), 1);
+    assert_eq!(cached.stats().misses, 20);
     assert_eq!(backend.reads.load(Ordering::SeqCst), 1);
     assert_eq!(backend.writes.load(Ordering::SeqCst), 1);
 }

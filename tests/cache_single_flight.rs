@@ -37,9 +37,7 @@ fn a_hundred_concurrent_calls_of_one_key_run_the_body_once() {
             })
             .collect();
         // Let every call start and find the key in flight, then release the body.
-        while f.stats().misses < 100 {
-            futures_lite::future::yield_now().await;
-        }
+        common::yield_until(|| f.stats().misses >= 100).await;
         gate.open();
         futures::future::join_all(tasks).await
     }));

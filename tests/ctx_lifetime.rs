@@ -84,11 +84,14 @@ fn dropping_the_scope_future_drops_pending_tasks<R: Runtime>() {
             // Drive the scope until the task has started (it needs the scope's polls
             // when the scope drives its own tasks).
             let mut started = pin!(started);
+            let mut polls = 0;
             loop {
                 assert!(poll!(run.as_mut()).is_pending());
                 if poll!(started.as_mut()).is_ready() {
                     break;
                 }
+                polls += 1;
+                assert!(polls < 1_000_000, "the task never started");
                 futures_lite::future::yield_now().await;
             }
         } // the scope future is dropped here

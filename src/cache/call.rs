@@ -25,8 +25,10 @@ pub(crate) struct Calling<'a, A, K, V, E> {
     core: &'a Core<A, K, V, E>,
     /// Where the call is.
     step: Step<'a, A, K, V, E>,
-    /// Whether this call has been counted as a hit or miss (a retry is not counted).
+    /// Whether this call's first lookup happened (a retry is not counted again).
     counted: bool,
+    /// A leader with a backend: its hit or miss is counted after the backend read.
+    count_on_load: bool,
 }
 
 /// The steps of a call.
@@ -76,8 +78,11 @@ struct LeadGuard<'a, A, K, V, E> {
     key: Option<K>,
     flight: Arc<Flight<V, E>>,
     /// `Core::abandon`, captured where its bounds hold so `Drop` needs none.
-    abandon: fn(&Core<A, K, V, E>, &K, &Arc<Flight<V, E>>),
+    abandon: Abandon<A, K, V, E>,
 }
+
+/// The type of `Core::abandon`.
+type Abandon<A, K, V, E> = fn(&Core<A, K, V, E>, &K, &Arc<Flight<V, E>>);
 
 impl<A, K, V, E> LeadGuard<'_, A, K, V, E>
 where
@@ -110,6 +115,7 @@ impl<'a, A, K, V, E> Calling<'a, A, K, V, E> {
             core,
             step: Step::Start(args),
             counted: false,
+            count_on_load: false,
         }
     }
 
@@ -160,6 +166,7 @@ where
                                 flight,
                                 abandon: Core::abandon,
                             };
+                            this.count_on_load = count;
                             let compute = match &core.backend {
                                 Some(backend) => {
                                     let key = guard.key.clone().expect("set above");
@@ -173,7 +180,7 @@ where
                 }
                 Step::Lead { mut compute, guard } => {
                     let polled = match &mut compute {
-                        LeadFut::Function(f) => f.as_mut().poll(cx).map(|r| r.map(|v| (v, false))),
+                        LeadFut::Function(f) => f.as_mut().poll(cx).map(|r| r.map(|v| (v, true))),
                         LeadFut::Backend(f) => f.as_mut().poll(cx),
                     };
                     let (result, computed) = match polled {
@@ -182,12 +189,19 @@ where
                             return Poll::Pending;
                         }
                         Poll::Ready(Ok((value, computed))) => (Ok(value), computed),
-                        Poll::Ready(Err(e)) => (Err(e), false),
+                        Poll::Ready(Err(e)) => (Err(e), true),
                     };
+                    if this.count_on_load && core.backend.is_some() {
+                        core.count_load(computed);
+                    }
                     // Drop the finished future before settling, so its resources are
                     // released before waiters run.
                     drop(compute);
-                    let write_key = if computed { guard.key.clone() } else { None };
+                    let write_key = if computed && result.is_ok() && core.backend.is_some() {
+                        guard.key.clone()
+                    } else {
+                        None
+                    };
                     let result = guard.complete(result);
                     let write = match (write_key, &result) {
                         (Some(key), Ok(value)) => core.persist(key, value.clone()),

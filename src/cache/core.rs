@@ -109,9 +109,9 @@ struct State<K, V, E> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Calls answered from the store.
+    /// Calls answered from the store: the memory tier, or the backend.
     pub hits: u64,
-    /// Calls that found no live value: they ran the function or waited for the call
+    /// Calls that found no stored value: they ran the function or waited for the call
     /// that was running it.
     pub misses: u64,
     /// Values removed to respect the limit.
@@ -241,9 +241,6 @@ where
             }
             return Found::Hit(value);
         }
-        if count {
-            st.misses += 1;
-        }
         let found = match st.flights.get(key) {
             Some(flight) => Found::Wait(flight.clone()),
             None => {
@@ -252,11 +249,31 @@ where
                 Found::Lead(flight)
             }
         };
+        // With a backend, a leader's hit or miss is known only after reading it: see
+        // `count_load`.
+        let deferred = self.backend.is_some() && matches!(found, Found::Lead(_));
+        if count && !deferred {
+            st.misses += 1;
+        }
         drop(st);
-        if count {
+        if count && !deferred {
             self.record("cache.miss");
         }
         found
+    }
+
+    /// Counts a leader's lookup once its backend read is done: a hit when the backend
+    /// had the value, a miss when the function ran.
+    pub(crate) fn count_load(&self, computed: bool) {
+        {
+            let mut st = self.lock();
+            if computed {
+                st.misses += 1;
+            } else {
+                st.hits += 1;
+            }
+        }
+        self.record(if computed { "cache.miss" } else { "cache.hit" });
     }
 
     /// The leader's computation finished: store an `Ok` (unless the key was cleared
@@ -296,7 +313,11 @@ where
         }
         // Drop the evicted value outside the lock: its Drop is user code.
         drop((evicted, replaced));
-        flight.settle(FlightState::Done(result.clone()));
+        // The flight is out of the map, so no caller can join it any more: when nobody
+        // holds it but us, there is no one to tell (and notifying would allocate).
+        if Arc::strong_count(flight) > 1 {
+            flight.settle(FlightState::Done(result.clone()));
+        }
         result
     }
 
@@ -314,7 +335,9 @@ where
             }
         };
         drop(removed);
-        flight.settle(FlightState::Abandoned);
+        if Arc::strong_count(flight) > 1 {
+            flight.settle(FlightState::Abandoned);
+        }
     }
 
     /// Empties the store and forgets running computations (their results will not be

@@ -30,7 +30,7 @@ use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use self::scope::{Run, Scope};
 pub use self::task::{SpawnError, SpawnErrorKind, Task};
@@ -583,13 +583,32 @@ pub fn record_event_with(make: impl FnOnce() -> Event) {
 /// ```
 #[inline]
 pub fn is_recording() -> bool {
+    if !ANY_RECORDER.load(Ordering::Relaxed) {
+        return false;
+    }
     slot::with(|ctx| ctx.is_some_and(Ctx::is_recording))
+}
+
+/// Whether any scope with a recorder was ever created in this process. Until then,
+/// recording skips even the thread-local read.
+static ANY_RECORDER: AtomicBool = AtomicBool::new(false);
+
+/// Notes that a recorder exists (called when a scope gets one).
+pub(crate) fn recorder_set() {
+    if !ANY_RECORDER.load(Ordering::Relaxed) {
+        ANY_RECORDER.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The current context, cloned only when it has a recorder. The clone lets the
 /// recorder run outside the slot's borrow.
 #[inline]
 fn recording_ctx() -> Option<Ctx> {
+    // Relaxed is enough: a scope's recorder is set before its body runs, and the
+    // body is polled after the `Scope` was built (a happens-before edge of its own).
+    if !ANY_RECORDER.load(Ordering::Relaxed) {
+        return None;
+    }
     slot::with(|ctx| match ctx {
         Some(ctx) if ctx.is_recording() => Some(ctx.clone()),
         _ => None,

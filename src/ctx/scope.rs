@@ -100,6 +100,7 @@ impl Scope {
     /// let _scope = Scope::new("job").recorder(recorder.clone());
     /// ```
     pub fn recorder(mut self, recorder: impl Recorder) -> Self {
+        super::recorder_set();
         self.recorder = Some(Arc::new(recorder));
         self
     }

@@ -238,3 +238,15 @@ impl Gate {
         }
     }
 }
+
+/// Yields until `done()` holds, failing the test (instead of hanging) after a generous
+/// number of yields.
+pub async fn yield_until(mut done: impl FnMut() -> bool) {
+    for _ in 0..1_000_000 {
+        if done() {
+            return;
+        }
+        futures_lite::future::yield_now().await;
+    }
+    panic!("condition not reached after 1,000,000 yields");
+}
