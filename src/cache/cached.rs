@@ -165,8 +165,10 @@ where
         &self.core.name
     }
 
+    /// Checks the store's internal links (fuzzing builds only); panics on corruption.
     #[cfg(fuzzing)]
-    pub(crate) fn validate(&self) {
+    #[doc(hidden)]
+    pub fn validate(&self) {
         self.core.validate();
     }
 }
@@ -313,6 +315,13 @@ where
     /// ```
     pub fn name(&self) -> &str {
         &self.core.name
+    }
+
+    /// Checks the store's internal links (fuzzing builds only); panics on corruption.
+    #[cfg(fuzzing)]
+    #[doc(hidden)]
+    pub fn validate(&self) {
+        self.core.validate();
     }
 }
 
