@@ -76,13 +76,11 @@ struct LeadGuard<'a, A, K, V, E> {
     core: &'a Core<A, K, V, E>,
     /// `Some` until the flight is settled.
     key: Option<K>,
-    flight: Arc<Flight<V, E>>,
+    /// The flight's id.
+    flight: u64,
     /// `Core::abandon`, captured where its bounds hold so `Drop` needs none.
-    abandon: Abandon<A, K, V, E>,
+    abandon: fn(&Core<A, K, V, E>, &K, u64),
 }
-
-/// The type of `Core::abandon`.
-type Abandon<A, K, V, E> = fn(&Core<A, K, V, E>, &K, &Arc<Flight<V, E>>);
 
 impl<A, K, V, E> LeadGuard<'_, A, K, V, E>
 where
@@ -92,7 +90,7 @@ where
 {
     fn complete(mut self, result: Result<V, E>) -> Shared<V, E> {
         let key = self.key.take().expect("a lead guard settles once");
-        self.core.complete(key, &self.flight, result)
+        self.core.complete(key, self.flight, result)
     }
 }
 
@@ -100,7 +98,7 @@ impl<A, K, V, E> Drop for LeadGuard<'_, A, K, V, E> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             // Cancelled or panicking: hand over to a waiter.
-            (self.abandon)(self.core, &key, &self.flight);
+            (self.abandon)(self.core, &key, self.flight);
         }
     }
 }

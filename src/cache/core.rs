@@ -82,7 +82,12 @@ struct State<K, V, E> {
     /// Stored values: the memory tier (`None`: a backend without one).
     store: Option<Lru<K, V>>,
     /// Computations running now, one per key.
-    flights: HashMap<K, Arc<Flight<V, E>>>,
+    flights: HashMap<K, InFlight<V, E>>,
+    /// Flights cleared while running that callers still wait on, by flight id: their
+    /// leaders settle them here.
+    orphans: HashMap<u64, Arc<Flight<V, E>>>,
+    /// The next flight id.
+    next_flight: u64,
     /// Calls served from the store.
     hits: u64,
     /// Calls that found no live stored value.
@@ -126,6 +131,15 @@ pub(crate) struct Flight<V, E> {
     state: Mutex<FlightState<V, E>>,
     /// Wakes the waiters when the outcome is known.
     done: Notify,
+}
+
+/// A key being computed: the leader's flight id, and the waiters' shared state,
+/// created only when a second caller arrives (an uncontended miss allocates none).
+struct InFlight<V, E> {
+    /// Tells the leader whether the entry is still its own.
+    id: u64,
+    /// What waiters wait on; `None` while nobody waits.
+    waiters: Option<Arc<Flight<V, E>>>,
 }
 
 /// What a waiter finds when it looks at a flight.
@@ -176,8 +190,8 @@ pub(crate) enum Found<V, E> {
     Hit(V),
     /// Another call is computing this key: wait on it.
     Wait(Arc<Flight<V, E>>),
-    /// Nobody is: this call leads a new flight.
-    Lead(Arc<Flight<V, E>>),
+    /// Nobody is: this call leads a new flight with this id.
+    Lead(u64),
 }
 
 impl<A, K, V, E> Core<A, K, V, E>
@@ -207,6 +221,8 @@ where
             state: Mutex::new(State {
                 store: memory.map(Lru::new),
                 flights: HashMap::new(),
+                orphans: HashMap::new(),
+                next_flight: 0,
                 hits: 0,
                 misses: 0,
                 evictions: 0,
@@ -241,12 +257,19 @@ where
             }
             return Found::Hit(value);
         }
-        let found = match st.flights.get(key) {
-            Some(flight) => Found::Wait(flight.clone()),
+        let found = match st.flights.get_mut(key) {
+            Some(in_flight) => Found::Wait(
+                in_flight
+                    .waiters
+                    .get_or_insert_with(|| Arc::new(Flight::new()))
+                    .clone(),
+            ),
             None => {
-                let flight = Arc::new(Flight::new());
-                st.flights.insert(key.clone(), flight.clone());
-                Found::Lead(flight)
+                let id = st.next_flight;
+                st.next_flight = id.wrapping_add(1);
+                st.flights
+                    .insert(key.clone(), InFlight { id, waiters: None });
+                Found::Lead(id)
             }
         };
         // With a backend, a leader's hit or miss is known only after reading it: see
@@ -277,46 +300,43 @@ where
     }
 
     /// The leader's computation finished: store an `Ok` (unless the key was cleared
-    /// meanwhile), settle the flight, and hand back the shared result.
-    pub(crate) fn complete(
-        &self,
-        key: K,
-        flight: &Arc<Flight<V, E>>,
-        result: Result<V, E>,
-    ) -> Shared<V, E> {
+    /// meanwhile), settle the flight for its waiters, and hand back the shared result.
+    pub(crate) fn complete(&self, key: K, flight: u64, result: Result<V, E>) -> Shared<V, E> {
         let result = result.map_err(Arc::new);
         let mut evicted = None;
         let mut replaced = None;
-        {
+        let waiters = {
             let now = self.now();
             let mut st = self.lock();
-            // Still ours? A clear in the meantime removed (or replaced) the flight, and
+            let st = &mut *st;
+            // Still ours? A clear in the meantime removed (or replaced) the entry, and
             // then the result must not come back into the store.
-            let current = st.flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, flight));
-            if current {
-                st.flights.remove(&key);
-                if let (Ok(value), Some(store)) = (&result, st.store.as_mut()) {
-                    let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
-                    match store.insert(key, value.clone(), expires) {
-                        Insert::Evicted(k, v) => {
-                            evicted = Some((k, v));
+            match st.flights.get(&key) {
+                Some(in_flight) if in_flight.id == flight => {
+                    let waiters = st.flights.remove(&key).and_then(|f| f.waiters);
+                    if let (Ok(value), Some(store)) = (&result, st.store.as_mut()) {
+                        let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
+                        match store.insert(key, value.clone(), expires) {
+                            Insert::Evicted(k, v) => {
+                                st.evictions += 1;
+                                evicted = Some((k, v));
+                            }
+                            Insert::Replaced(old) => replaced = Some(old),
+                            Insert::Inserted => {}
                         }
-                        Insert::Replaced(old) => replaced = Some(old),
-                        Insert::Inserted => {}
                     }
+                    waiters
                 }
+                _ => st.orphans.remove(&flight),
             }
-        }
+        };
         if evicted.is_some() {
-            self.lock().evictions += 1;
             self.record("cache.evict");
         }
         // Drop the evicted value outside the lock: its Drop is user code.
         drop((evicted, replaced));
-        // The flight is out of the map, so no caller can join it any more: when nobody
-        // holds it but us, there is no one to tell (and notifying would allocate).
-        if Arc::strong_count(flight) > 1 {
-            flight.settle(FlightState::Done(result.clone()));
+        if let Some(waiters) = waiters {
+            waiters.settle(FlightState::Done(result.clone()));
         }
         result
     }
@@ -324,45 +344,52 @@ where
     /// The leader went away before finishing (cancelled, or its function panicked):
     /// free the key and let the waiters start over.
     #[cold]
-    pub(crate) fn abandon(&self, key: &K, flight: &Arc<Flight<V, E>>) {
-        let removed = {
+    pub(crate) fn abandon(&self, key: &K, flight: u64) {
+        let waiters = {
             let mut st = self.lock();
-            let current = st.flights.get(key).is_some_and(|f| Arc::ptr_eq(f, flight));
-            if current {
-                st.flights.remove(key)
-            } else {
-                None
+            match st.flights.get(key) {
+                Some(in_flight) if in_flight.id == flight => {
+                    st.flights.remove(key).and_then(|f| f.waiters)
+                }
+                _ => st.orphans.remove(&flight),
             }
         };
-        drop(removed);
-        if Arc::strong_count(flight) > 1 {
-            flight.settle(FlightState::Abandoned);
+        if let Some(waiters) = waiters {
+            waiters.settle(FlightState::Abandoned);
         }
     }
 
     /// Empties the store and forgets running computations (their results will not be
     /// stored; callers already waiting on them still get them).
     pub(crate) fn clear(&self) {
-        let (store, flights) = {
+        let store = {
             let mut st = self.lock();
+            let st = &mut *st;
             let fresh = st.store.as_ref().map(|store| Lru::new(store.limit()));
-            (
-                std::mem::replace(&mut st.store, fresh),
-                std::mem::take(&mut st.flights),
-            )
+            for (_, in_flight) in st.flights.drain() {
+                if let Some(waiters) = in_flight.waiters {
+                    st.orphans.insert(in_flight.id, waiters);
+                }
+            }
+            std::mem::replace(&mut st.store, fresh)
         };
         // Values are dropped outside the lock: their Drop is user code.
-        drop((store, flights));
+        drop(store);
     }
 
     /// Removes one key's value and forgets its running computation.
     pub(crate) fn clear_key(&self, key: &K) {
         let removed = {
             let mut st = self.lock();
-            (
-                st.store.as_mut().and_then(|store| store.remove(key)),
-                st.flights.remove(key),
-            )
+            let st = &mut *st;
+            if let Some(InFlight {
+                id,
+                waiters: Some(waiters),
+            }) = st.flights.remove(key)
+            {
+                st.orphans.insert(id, waiters);
+            }
+            st.store.as_mut().and_then(|store| store.remove(key))
         };
         drop(removed);
     }
