@@ -352,3 +352,30 @@ fn the_memory_tier_answers_before_the_backend() {
         assert!(backend.map.lock().unwrap().is_empty());
     });
 }
+
+#[test]
+fn a_value_computed_before_a_clear_is_not_written_after_it() {
+    let gate = Gate::default();
+    let backend = Fake::default();
+    let g = gate.clone();
+    let cached = Cached::builder()
+        .make_key(|user_id: &String| format!("profile:{user_id}"))
+        .backend(backend.clone())
+        .build(move |user_id: String| {
+            let g = g.clone();
+            async move {
+                g.wait().await;
+                format!("profile of {user_id}")
+            }
+        });
+    futures_lite::future::block_on(async {
+        let mut running = pin!(cached.call("ada".into()));
+        assert!(poll!(running.as_mut()).is_pending()); // read missed; computing
+        cached.clear_call_cache(&"ada".to_owned()).await.unwrap();
+        gate.open();
+        assert_eq!(running.await, "profile of ada"); // the caller still gets it...
+    });
+    // ...but the stale value was not written back to the shared store.
+    assert_eq!(backend.writes.load(Ordering::SeqCst), 0);
+    assert!(backend.stored("profile:ada").is_none());
+}

@@ -88,9 +88,13 @@ where
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
-    fn complete(mut self, result: Result<V, E>) -> Shared<V, E> {
+    fn complete(
+        mut self,
+        result: Result<V, E>,
+        persist: bool,
+    ) -> (Shared<V, E>, Option<BoxFut<'static, ()>>) {
         let key = self.key.take().expect("a lead guard settles once");
-        self.core.complete(key, self.flight, result)
+        self.core.complete(key, self.flight, result, persist)
     }
 }
 
@@ -195,16 +199,7 @@ where
                     // Drop the finished future before settling, so its resources are
                     // released before waiters run.
                     drop(compute);
-                    let write_key = if computed && result.is_ok() && core.backend.is_some() {
-                        guard.key.clone()
-                    } else {
-                        None
-                    };
-                    let result = guard.complete(result);
-                    let write = match (write_key, &result) {
-                        (Some(key), Ok(value)) => core.persist(key, value.clone()),
-                        _ => None,
-                    };
+                    let (result, write) = guard.complete(result, computed);
                     if let Some(write) = write {
                         // In a scope the write runs as a task (the scope waits for it);
                         // outside one, this call awaits it so nothing is lost.

@@ -300,11 +300,20 @@ where
     }
 
     /// The leader's computation finished: store an `Ok` (unless the key was cleared
-    /// meanwhile), settle the flight for its waiters, and hand back the shared result.
-    pub(crate) fn complete(&self, key: K, flight: u64, result: Result<V, E>) -> Shared<V, E> {
+    /// meanwhile), settle the flight for its waiters, and hand back the shared result,
+    /// with the backend write to run when `persist` is set (a computed value) and the
+    /// key was not cleared meanwhile.
+    pub(crate) fn complete(
+        &self,
+        key: K,
+        flight: u64,
+        result: Result<V, E>,
+        persist: bool,
+    ) -> (Shared<V, E>, Option<BoxFut<'static, ()>>) {
         let result = result.map_err(Arc::new);
         let mut evicted = None;
         let mut replaced = None;
+        let mut write_key = None;
         let waiters = {
             let now = self.now();
             let mut st = self.lock();
@@ -314,6 +323,9 @@ where
             match st.flights.get(&key) {
                 Some(in_flight) if in_flight.id == flight => {
                     let waiters = st.flights.remove(&key).and_then(|f| f.waiters);
+                    if persist && result.is_ok() && self.backend.is_some() {
+                        write_key = Some(key.clone());
+                    }
                     if let (Ok(value), Some(store)) = (&result, st.store.as_mut()) {
                         let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
                         match store.insert(key, value.clone(), expires) {
@@ -338,7 +350,12 @@ where
         if let Some(waiters) = waiters {
             waiters.settle(FlightState::Done(result.clone()));
         }
-        result
+        // Outside the lock: creating the write runs the backend's code.
+        let write = match (write_key, &result) {
+            (Some(key), Ok(value)) => self.persist(key, value.clone()),
+            _ => None,
+        };
+        (result, write)
     }
 
     /// The leader went away before finishing (cancelled, or its function panicked):
