@@ -87,7 +87,7 @@ pub mod runtime;
 
 pub use crate::ctx::{Ctx, Run, Scope, ScopeId, Task, TraceId};
 pub use crate::event::{
-    Event, Level, MemoryRecorder, NoopRecorder, RecordedEvent, Recorder, Value,
+    Event, Level, MemoryRecorder, NoopRecorder, RecordedEvent, Recorder, ScopeSpan, Value,
 };
 
 // The README's snippets use every feature (Redis included), so they are tested with

@@ -29,14 +29,14 @@ mod task;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 pub use self::scope::{Run, Scope};
 pub use self::task::{SpawnError, SpawnErrorKind, Task};
 
 use self::task::TaskSet;
-use crate::event::{Event, Recorder};
+use crate::event::{Event, Recorder, ScopeSpan};
 use crate::runtime::Spawn;
 
 /// The identity of one scope, unique within the process (and random across processes).
@@ -174,6 +174,9 @@ struct Inner {
     recorder: Option<Arc<dyn Recorder>>,
     /// The scope's tasks.
     tasks: Arc<TaskSet>,
+    /// What the recorder attached to the scope when it started (a span, say): entered
+    /// around every poll of the scope's code. Set at most once, right after creation.
+    span: OnceLock<Box<dyn ScopeSpan>>,
 }
 
 const _: () = {
@@ -239,8 +242,26 @@ impl Ctx {
                 spawner,
                 recorder,
                 tasks: Arc::new(TaskSet::new()),
+                span: OnceLock::new(),
             }),
         }
+    }
+
+    /// Asks the recorder, if any, for the scope's [`ScopeSpan`] and attaches it. Called
+    /// once, when the scope starts.
+    pub(crate) fn open_span(&self) {
+        if let Some(recorder) = &self.inner.recorder {
+            if let Some(span) = recorder.open_scope(self) {
+                // Only the scope's creator calls this, once: the cell is empty.
+                let _ = self.inner.span.set(span);
+            }
+        }
+    }
+
+    /// The scope's [`ScopeSpan`], if its recorder attached one.
+    #[inline]
+    pub(crate) fn span(&self) -> Option<&dyn ScopeSpan> {
+        self.inner.span.get().map(|span| &**span)
     }
 
     /// The scope's name.
@@ -457,6 +478,7 @@ impl fmt::Debug for Ctx {
             .field("parent_id", &self.parent_id())
             .field("has_spawner", &self.inner.spawner.is_some())
             .field("has_recorder", &self.inner.recorder.is_some())
+            .field("has_span", &self.inner.span.get().is_some())
             .finish()
     }
 }

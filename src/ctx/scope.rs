@@ -142,6 +142,7 @@ impl Scope {
             .recorder
             .or_else(|| parent.as_ref().and_then(|p| p.recorder().cloned()));
         let ctx = Ctx::new(self.name, parent, spawner, recorder);
+        ctx.open_span();
         let drives_tasks = ctx.spawner().is_none();
         Run {
             tasks: ctx.tasks().clone(),
@@ -198,6 +199,7 @@ pin_project_lite::pin_project! {
             let this = this.project();
             if !*this.finished {
                 this.tasks.cancel_all();
+                end_span(this.ctx);
             }
             // Drop the tasks this scope drove (with their Ctx current; each runner
             // enters its own) before the body, so nothing outlives the scope.
@@ -252,9 +254,17 @@ impl<F: Future> Future for Run<F> {
         // 3. Done when the body is done and no task is left.
         if this.output.is_some() && this.tasks.try_close(cx.waker()) {
             *this.finished = true;
+            end_span(this.ctx);
             return Poll::Ready(this.output.take().expect("checked above"));
         }
         Poll::Pending
+    }
+}
+
+/// Tells the scope's span, if any, that the scope is over.
+fn end_span(ctx: &Option<Ctx>) {
+    if let Some(span) = ctx.as_ref().and_then(Ctx::span) {
+        span.end();
     }
 }
 

@@ -6,6 +6,9 @@
 //! executor and any thread, and never leaks into another task polled on the same
 //! thread. Moving (not cloning) the `Ctx` in and out keeps a poll free of reference
 //! counting.
+//!
+//! When the scope's recorder attached a [`ScopeSpan`](crate::ScopeSpan), entering the
+//! slot also enters the span, and leaving it exits the span: the span wraps the poll.
 
 use std::cell::RefCell;
 
@@ -28,6 +31,9 @@ pub(crate) struct Entered<'a> {
 /// Moves the `Ctx` out of `home` into the slot for as long as the guard lives.
 #[inline]
 pub(crate) fn enter(home: &mut Option<Ctx>) -> Entered<'_> {
+    if let Some(span) = home.as_ref().and_then(Ctx::span) {
+        span.enter();
+    }
     let ctx = home.take();
     let prev = CURRENT.with(|slot| slot.replace(ctx));
     Entered { home, prev }
@@ -41,6 +47,9 @@ impl Drop for Entered<'_> {
         // nothing to restore and the entered context is simply dropped.
         if let Ok(ctx) = CURRENT.try_with(|slot| slot.replace(prev)) {
             *self.home = ctx;
+            if let Some(span) = self.home.as_ref().and_then(Ctx::span) {
+                span.exit();
+            }
         }
     }
 }

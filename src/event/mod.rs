@@ -8,6 +8,10 @@
 //! and a branch: it never allocates. Use
 //! [`ctx::record_event_with`](crate::ctx::record_event_with) to build an event with
 //! attributes only when someone listens.
+//!
+//! A recorder can also follow the scopes themselves: [`Recorder::open_scope`] attaches
+//! a [`ScopeSpan`] to each scope it serves, entered around every poll of the scope's
+//! code.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -355,6 +359,170 @@ impl Event {
 pub trait Recorder: Send + Sync + 'static {
     /// Handles one event recorded in `scope`.
     fn record(&self, scope: &Ctx, event: Event);
+
+    /// Called once when a scope that uses this recorder starts (in
+    /// [`Scope::run`](crate::Scope::run)), to attach per-scope state such as a span.
+    ///
+    /// The returned [`ScopeSpan`] is entered before, and exited after, every poll of
+    /// the scope's code: its body and each task spawned in it, on whichever thread
+    /// polls them. It is ended once when the scope finishes or its future is dropped,
+    /// and dropped with the scope's last [`Ctx`]. The default attaches nothing, and a
+    /// scope with nothing attached pays nothing per poll beyond one branch.
+    ///
+    /// `scope` is complete (name, ids, parent) but not yet current.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{Ctx, Event, Recorder, Scope, ScopeSpan};
+    /// use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    /// use std::sync::Arc;
+    ///
+    /// /// Counts the polls of scope code, and the scopes that ended.
+    /// #[derive(Default)]
+    /// struct Counts {
+    ///     enters: AtomicUsize,
+    ///     exits: AtomicUsize,
+    ///     ends: AtomicUsize,
+    /// }
+    ///
+    /// struct Polls(Arc<Counts>);
+    ///
+    /// impl ScopeSpan for Polls {
+    ///     fn enter(&self) {
+    ///         self.0.enters.fetch_add(1, Relaxed);
+    ///     }
+    ///     fn exit(&self) {
+    ///         self.0.exits.fetch_add(1, Relaxed);
+    ///     }
+    ///     fn end(&self) {
+    ///         self.0.ends.fetch_add(1, Relaxed);
+    ///     }
+    /// }
+    ///
+    /// struct PollCounter(Arc<Counts>);
+    ///
+    /// impl Recorder for PollCounter {
+    ///     fn record(&self, _scope: &Ctx, _event: Event) {}
+    ///     fn open_scope(&self, _scope: &Ctx) -> Option<Box<dyn ScopeSpan>> {
+    ///         Some(Box::new(Polls(self.0.clone())))
+    ///     }
+    /// }
+    ///
+    /// let counts = Arc::new(Counts::default());
+    /// # futures_lite::future::block_on(async {
+    /// Scope::new("job")
+    ///     .recorder(PollCounter(counts.clone()))
+    ///     .run(async { haiway::ctx::spawn(async {}).await })
+    ///     .await;
+    /// # });
+    /// assert!(counts.enters.load(Relaxed) >= 2); // the body and the task, at least
+    /// assert_eq!(counts.enters.load(Relaxed), counts.exits.load(Relaxed));
+    /// assert_eq!(counts.ends.load(Relaxed), 1);
+    /// ```
+    fn open_scope(&self, scope: &Ctx) -> Option<Box<dyn ScopeSpan>> {
+        let _ = scope;
+        None
+    }
+}
+
+/// Per-scope state a [`Recorder`] attaches to a scope with [`Recorder::open_scope`]:
+/// typically a span, made current while the scope's code runs.
+///
+/// `enter` and `exit` come in pairs on one thread, nested like the polls they wrap:
+/// a scope polled inside another is entered after it and exited before it. Different
+/// threads may enter the same scope at the same time (its body on one, a task on
+/// another). Keep both quick, and never panic in them.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::ScopeSpan;
+/// use std::sync::atomic::{AtomicIsize, Ordering};
+///
+/// /// How many polls of the scope are under way right now.
+/// struct Active(AtomicIsize);
+///
+/// impl ScopeSpan for Active {
+///     fn enter(&self) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///     }
+///     fn exit(&self) {
+///         self.0.fetch_sub(1, Ordering::Relaxed);
+///     }
+/// }
+///
+/// let active = Active(AtomicIsize::new(0));
+/// active.enter();
+/// active.exit();
+/// active.end();
+/// assert_eq!(active.0.load(Ordering::Relaxed), 0);
+/// ```
+pub trait ScopeSpan: Send + Sync + 'static {
+    /// Called on the polling thread just before a poll of the scope's code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    ///
+    /// thread_local!(static DEPTH: Cell<u32> = const { Cell::new(0) });
+    ///
+    /// struct Depth;
+    /// impl haiway::ScopeSpan for Depth {
+    ///     fn enter(&self) {
+    ///         DEPTH.with(|d| d.set(d.get() + 1));
+    ///     }
+    ///     fn exit(&self) {
+    ///         DEPTH.with(|d| d.set(d.get() - 1));
+    ///     }
+    /// }
+    ///
+    /// haiway::ScopeSpan::enter(&Depth);
+    /// assert_eq!(DEPTH.with(Cell::get), 1);
+    /// haiway::ScopeSpan::exit(&Depth);
+    /// assert_eq!(DEPTH.with(Cell::get), 0);
+    /// ```
+    fn enter(&self);
+
+    /// Called on the same thread just after that poll, also when it panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// struct Flag(AtomicBool);
+    /// impl haiway::ScopeSpan for Flag {
+    ///     fn enter(&self) {
+    ///         self.0.store(true, Ordering::Relaxed);
+    ///     }
+    ///     fn exit(&self) {
+    ///         self.0.store(false, Ordering::Relaxed);
+    ///     }
+    /// }
+    ///
+    /// let flag = Flag(AtomicBool::new(false));
+    /// haiway::ScopeSpan::enter(&flag);
+    /// haiway::ScopeSpan::exit(&flag);
+    /// assert!(!flag.0.load(Ordering::Relaxed));
+    /// ```
+    fn exit(&self);
+
+    /// Called once when the scope has finished (its body and all its tasks), or when
+    /// its future is dropped before that. The default does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// struct Nothing;
+    /// impl haiway::ScopeSpan for Nothing {
+    ///     fn enter(&self) {}
+    ///     fn exit(&self) {}
+    /// }
+    /// haiway::ScopeSpan::end(&Nothing);
+    /// ```
+    fn end(&self) {}
 }
 
 impl<F> Recorder for F
