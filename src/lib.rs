@@ -62,6 +62,18 @@
 //! - `tokio`: [`runtime::Tokio`] and a [`runtime::Spawn`] impl for
 //!   `tokio::runtime::Handle`.
 //!
+//! Others send the context's events to observability backends (see
+//! [`Recorder::open_scope`] for how a recorder follows scopes):
+//!
+//! - `tracing`: `TracingRecorder`, which emits each event as a `tracing` event at the
+//!   matching level, with its attributes and the scope's name and ids as fields, and
+//!   enters a `tracing` span named after each scope while the scope's code runs.
+//! - `opentelemetry`: `OpenTelemetryRecorder`, which counts each event in an
+//!   OpenTelemetry counter named after it (`cache.hit`, `cache.miss`, …) with its
+//!   attributes, adds it to the current OpenTelemetry span, and with a tracer opens a
+//!   span per scope. It depends on the `opentelemetry` API crate only: bring your own
+//!   SDK and exporter. No async runtime is needed.
+//!
 //! # When not to use this
 //!
 //! If your code already runs on one runtime and only needs a task-local value,
@@ -86,6 +98,10 @@ pub mod event;
 pub mod runtime;
 
 pub use crate::ctx::{Ctx, Run, Scope, ScopeId, Task, TraceId};
+#[cfg(feature = "opentelemetry")]
+pub use crate::event::opentelemetry::OpenTelemetryRecorder;
+#[cfg(feature = "tracing")]
+pub use crate::event::tracing::TracingRecorder;
 pub use crate::event::{
     Event, Level, MemoryRecorder, NoopRecorder, RecordedEvent, Recorder, ScopeSpan, Value,
 };

@@ -12,6 +12,17 @@
 //! A recorder can also follow the scopes themselves: [`Recorder::open_scope`] attaches
 //! a [`ScopeSpan`] to each scope it serves, entered around every poll of the scope's
 //! code.
+//!
+//! Two recorders send events to observability backends, each behind its feature:
+//! `event::tracing::TracingRecorder` (feature `tracing`) emits `tracing` events and
+//! spans; `event::opentelemetry::OpenTelemetryRecorder` (feature `opentelemetry`)
+//! counts events in OpenTelemetry metrics and adds them to the current OpenTelemetry
+//! span.
+
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -170,6 +181,10 @@ impl From<Arc<str>> for Value {
     }
 }
 
+/// One attribute of an event: a key and a value.
+#[cfg(feature = "opentelemetry")]
+type Attribute = (Cow<'static, str>, Value);
+
 /// Something that happened: a name, a [`Level`] and attributes.
 ///
 /// Built fluently. Creating an event with a static name and no attributes does not
@@ -321,6 +336,12 @@ impl Event {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v)
+    }
+
+    /// The event taken apart, so a recorder can move its strings instead of copying.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn into_parts(self) -> (Cow<'static, str>, Level, Vec<Attribute>) {
+        (self.name, self.level, self.attributes)
     }
 }
 

@@ -1,0 +1,340 @@
+//! `TracingRecorder`: haiway events reach a `tracing` subscriber as events with real
+//! fields, at the matching level, nested in one span per scope.
+#![cfg(feature = "tracing")]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use futures_lite::future::block_on;
+use haiway::cache::Cached;
+use haiway::{Ctx, Event, Scope, TracingRecorder, ctx};
+use tracing::field::{Field, Visit};
+use tracing::{Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{Layer, filter::LevelFilter};
+
+/// One event as the test layer saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    level: Level,
+    target: String,
+    name: String,
+    /// Field values, typed: `str:..`, `i64:..`, `f64:..`, `bool:..` or `debug:..`.
+    fields: BTreeMap<String, String>,
+    /// The names of the spans the event is in, outermost first.
+    spans: Vec<String>,
+}
+
+impl Seen {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+}
+
+/// A span as the test layer saw it when it was created.
+#[derive(Debug, Clone)]
+struct SeenSpan {
+    name: String,
+    fields: BTreeMap<String, String>,
+    parent: Option<String>,
+}
+
+#[derive(Clone, Default)]
+struct Collect {
+    events: Arc<Mutex<Vec<Seen>>>,
+    spans: Arc<Mutex<Vec<SeenSpan>>>,
+}
+
+struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0
+            .insert(field.name().to_owned(), format!("str:{value}"));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0
+            .insert(field.name().to_owned(), format!("i64:{value}"));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0
+            .insert(field.name().to_owned(), format!("f64:{value}"));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0
+            .insert(field.name().to_owned(), format!("bool:{value}"));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), format!("debug:{value:?}"));
+    }
+}
+
+impl<S> Layer<S> for Collect
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
+        let mut fields = BTreeMap::new();
+        attrs.record(&mut Fields(&mut fields));
+        let parent = ctx
+            .span(id)
+            .and_then(|span| span.parent())
+            .map(|parent| parent.name().to_owned());
+        self.spans.lock().unwrap().push(SeenSpan {
+            name: attrs.metadata().name().to_owned(),
+            fields,
+            parent,
+        });
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = BTreeMap::new();
+        event.record(&mut Fields(&mut fields));
+        let spans = ctx
+            .event_scope(event)
+            .map(|scope| scope.from_root().map(|s| s.name().to_owned()).collect())
+            .unwrap_or_default();
+        self.events.lock().unwrap().push(Seen {
+            level: *event.metadata().level(),
+            target: event.metadata().target().to_owned(),
+            name: event.metadata().name().to_owned(),
+            fields,
+            spans,
+        });
+    }
+}
+
+impl Collect {
+    fn events(&self) -> Vec<Seen> {
+        self.events.lock().unwrap().clone()
+    }
+    fn spans(&self) -> Vec<SeenSpan> {
+        self.spans.lock().unwrap().clone()
+    }
+}
+
+/// Runs `f` with a subscriber made of the collecting layer (at `level` and above) for
+/// this thread.
+fn collect<R>(level: LevelFilter, f: impl FnOnce() -> R) -> (Collect, R) {
+    let layer = Collect::default();
+    let subscriber = tracing_subscriber::registry().with(layer.clone().with_filter(level));
+    let out = tracing::subscriber::with_default(subscriber, f);
+    (layer, out)
+}
+
+fn profiles() -> Cached<u32, u32> {
+    Cached::builder()
+        .limit(10)
+        .name("profiles")
+        .build(|k: u32| async move { k })
+}
+
+#[test]
+fn a_miss_and_a_hit_are_debug_events_with_attributes_and_scope_fields() {
+    let cached = profiles();
+    let (layer, ids) = collect(LevelFilter::TRACE, || {
+        block_on(Scope::new("x").recorder(TracingRecorder::new()).run(async {
+            assert_eq!(cached.call(1).await, 1);
+            assert_eq!(cached.call(1).await, 1);
+            let ctx = Ctx::current();
+            (ctx.id(), ctx.trace_id())
+        }))
+    });
+    let events = layer.events();
+    let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["cache.miss", "cache.hit"]);
+    for (event, name) in events.iter().zip(["cache.miss", "cache.hit"]) {
+        assert_eq!(event.level, Level::DEBUG);
+        assert_eq!(event.target, "haiway");
+        assert_eq!(event.field("message"), Some(&*format!("str:{name}")));
+        assert_eq!(event.field("cache"), Some("str:profiles"));
+        assert_eq!(event.field("scope"), Some("str:x"));
+        assert_eq!(event.field("scope_id"), Some(&*format!("debug:{}", ids.0)));
+        assert_eq!(event.field("trace_id"), Some(&*format!("debug:{}", ids.1)));
+        assert_eq!(event.field("parent_id"), None, "a root scope has no parent");
+        assert_eq!(event.spans, ["x"], "events nest in the scope's span");
+    }
+}
+
+#[test]
+fn the_scope_span_is_named_after_the_scope_and_nests_like_the_scopes() {
+    let (layer, (outer, inner)) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("request")
+                .recorder(TracingRecorder::new())
+                .run(async {
+                    let outer = Ctx::current().id();
+                    let inner = Scope::new("db")
+                        .run(async {
+                            ctx::record_event(Event::info("query").with("rows", 3));
+                            // Plain `tracing` events in scope code nest too.
+                            tracing::info!("from user code");
+                            Ctx::current().id()
+                        })
+                        .await;
+                    (outer, inner)
+                }),
+        )
+    });
+    let spans = layer.spans();
+    let request = spans.iter().find(|s| s.name == "request").unwrap();
+    let db = spans.iter().find(|s| s.name == "db").unwrap();
+    assert_eq!(request.parent, None);
+    assert_eq!(db.parent.as_deref(), Some("request"));
+    assert_eq!(request.fields["scope_id"], format!("debug:{outer}"));
+    assert!(!request.fields.contains_key("parent_id"));
+    assert_eq!(db.fields["parent_id"], format!("debug:{outer}"));
+    assert!(db.fields.contains_key("trace_id"));
+
+    let events = layer.events();
+    assert_eq!(events.len(), 2);
+    let query = &events[0];
+    assert_eq!(query.name, "query");
+    assert_eq!(query.level, Level::INFO);
+    assert_eq!(query.field("rows"), Some("i64:3"));
+    assert_eq!(query.field("scope"), Some("str:db"));
+    assert_eq!(query.field("scope_id"), Some(&*format!("debug:{inner}")));
+    assert_eq!(query.field("parent_id"), Some(&*format!("debug:{outer}")));
+    assert_eq!(query.spans, ["request", "db"]);
+    assert_eq!(events[1].spans, ["request", "db"]);
+}
+
+#[test]
+fn levels_and_value_types_map_to_tracing() {
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("levels")
+                .recorder(TracingRecorder::new())
+                .run(async {
+                    ctx::record_event(Event::debug("d").with("flag", true));
+                    ctx::record_event(Event::info("i").with("ratio", 0.5));
+                    ctx::record_event(Event::warning("w").with("n", -2).with("who", "ada"));
+                    ctx::record_event(Event::error("e").with("who", String::from("bob")));
+                }),
+        )
+    });
+    let events = layer.events();
+    let levels: Vec<(Level, &str)> = events.iter().map(|e| (e.level, e.name.as_str())).collect();
+    assert_eq!(
+        levels,
+        [
+            (Level::DEBUG, "d"),
+            (Level::INFO, "i"),
+            (Level::WARN, "w"),
+            (Level::ERROR, "e")
+        ]
+    );
+    assert_eq!(events[0].field("flag"), Some("bool:true"));
+    assert_eq!(events[1].field("ratio"), Some("f64:0.5"));
+    assert_eq!(events[2].field("n"), Some("i64:-2"));
+    assert_eq!(events[2].field("who"), Some("str:ada"));
+    assert_eq!(events[3].field("who"), Some("str:bob"));
+}
+
+#[test]
+fn a_level_filter_drops_the_events_below_it() {
+    // A live dispatcher that wants everything makes the callsites' interest
+    // "sometimes" (not "never"), so the filter is asked event by event.
+    let _wants_all =
+        tracing::Dispatch::new(tracing_subscriber::registry().with(Collect::default()));
+    let cached = profiles();
+    let (layer, ()) = collect(LevelFilter::INFO, || {
+        block_on(
+            Scope::new("filtered")
+                .recorder(TracingRecorder::new())
+                .run(async {
+                    cached.call(1).await; // cache.miss: DEBUG, filtered out
+                    ctx::record_event(Event::warning("kept"));
+                }),
+        )
+    });
+    let names: Vec<String> = layer.events().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["kept"]);
+    assert_eq!(cached.stats().misses, 1);
+}
+
+#[test]
+fn without_scope_spans_events_still_carry_the_scope_fields() {
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("flat")
+                .recorder(TracingRecorder::new().scope_spans(false))
+                .run(async { ctx::record_event(Event::info("step")) }),
+        )
+    });
+    assert!(layer.spans().is_empty());
+    let events = layer.events();
+    assert_eq!(events.len(), 1);
+    assert!(events[0].spans.is_empty());
+    assert_eq!(events[0].field("scope"), Some("str:flat"));
+}
+
+#[test]
+fn spawned_tasks_run_in_their_scope_span() {
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("parent")
+                .recorder(TracingRecorder::new().span_level(Level::DEBUG))
+                .run(async {
+                    let task = ctx::spawn(async {
+                        futures_lite::future::yield_now().await;
+                        ctx::record_event(Event::info("in.task"));
+                    });
+                    task.await;
+                }),
+        )
+    });
+    let events = layer.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].name, "in.task");
+    assert_eq!(events[0].spans, ["parent"]);
+    assert!(layer.spans().iter().all(|s| s.name == "parent"));
+}
+
+#[test]
+fn an_event_with_very_many_attributes_falls_back_to_one_attributes_field() {
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("wide")
+                .recorder(TracingRecorder::new())
+                .run(async {
+                    let mut event = Event::info("wide.event");
+                    for i in 0..40 {
+                        event = event.with(format!("k{i}"), i);
+                    }
+                    ctx::record_event(event.with("s", "v"));
+                }),
+        )
+    });
+    let events = layer.events();
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(event.field("message"), Some("str:wide.event"));
+    let attributes = event.field("attributes").unwrap();
+    assert!(attributes.starts_with("debug:k0=0 k1=1 "), "{attributes}");
+    assert!(attributes.ends_with("k39=39 s=\"v\""), "{attributes}");
+    assert_eq!(event.field("scope"), Some("str:wide"));
+    assert_eq!(event.spans, ["wide"]);
+}
+
+#[test]
+fn with_no_subscriber_nothing_is_opened_and_the_body_still_runs() {
+    // No subscriber on this thread: the span is disabled, the events go nowhere.
+    let out = block_on(
+        Scope::new("silent")
+            .recorder(TracingRecorder::new())
+            .run(async {
+                ctx::record_event(Event::error("unheard"));
+                ctx::spawn(async { 7 }).await
+            }),
+    );
+    assert_eq!(out, 7);
+}
