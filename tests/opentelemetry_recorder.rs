@@ -283,3 +283,54 @@ fn a_dropped_scope_ends_its_span() {
     assert_eq!(finished.len(), 1);
     assert_eq!(finished[0].name, "abandoned");
 }
+
+#[test]
+fn two_recorders_on_one_thread_keep_their_counts_apart() {
+    let (provider_a, exporter_a) = metrics();
+    let (provider_b, exporter_b) = metrics();
+    let a = OpenTelemetryRecorder::new(provider_a.meter("a"));
+    let b = OpenTelemetryRecorder::new(provider_b.meter("b"));
+    let cached = profiles("apart");
+    block_on(cached.call(1)); // stored, outside any scope: not counted
+    for _ in 0..3 {
+        block_on(Scope::new("a").recorder(a.clone()).run(cached.call(1)));
+        block_on(Scope::new("b").recorder(b.clone()).run(cached.call(1)));
+        block_on(Scope::new("b").recorder(b.clone()).run(cached.call(1)));
+    }
+    provider_a.force_flush().unwrap();
+    provider_b.force_flush().unwrap();
+    let (exported_a, exported_b) = (
+        exporter_a.get_finished_metrics().unwrap(),
+        exporter_b.get_finished_metrics().unwrap(),
+    );
+    assert_eq!(counter(&exported_a, "cache.hit", "apart"), Some(3));
+    assert_eq!(counter(&exported_b, "cache.hit", "apart"), Some(6));
+}
+
+#[test]
+fn counts_from_many_threads_add_up() {
+    const THREADS: u64 = 4;
+    const CALLS: u64 = 250;
+    let (provider, exporter) = metrics();
+    let recorder = OpenTelemetryRecorder::new(provider.meter("test"));
+    let cached = profiles("threads");
+    block_on(cached.call(0));
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let (recorder, cached) = (recorder.clone(), cached.clone());
+            s.spawn(move || {
+                block_on(Scope::new("worker").recorder(recorder).run(async {
+                    for _ in 0..CALLS {
+                        cached.call(0).await;
+                    }
+                }));
+            });
+        }
+    });
+    provider.force_flush().unwrap();
+    let exported = exporter.get_finished_metrics().unwrap();
+    assert_eq!(
+        counter(&exported, "cache.hit", "threads"),
+        Some(THREADS * CALLS)
+    );
+}

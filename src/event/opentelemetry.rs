@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use ::opentelemetry::global::BoxedTracer;
@@ -16,7 +17,7 @@ use ::opentelemetry::trace::{SpanBuilder, TraceContextExt, Tracer};
 use ::opentelemetry::{Context, ContextGuard, Key, KeyValue, StringValue};
 use hashbrown::HashMap;
 
-use super::{Event, Recorder, ScopeSpan, Value};
+use super::{Event, Level, Recorder, ScopeSpan, Value};
 use crate::ctx::Ctx;
 
 /// A [`Recorder`] that counts each event in an OpenTelemetry counter named after it,
@@ -27,8 +28,9 @@ use crate::ctx::Ctx;
 ///   (`cache.hit`, `cache.miss`, `cache.evict`, …), with the event's attributes as the
 ///   data point's attributes (`cache = "profiles"`). Scope names and ids are *not*
 ///   added: they would give every scope a time series of its own. Counters are created
-///   once per name and kept, so recording is one map lookup under a read lock and one
-///   `add`.
+///   once per name and kept, and each thread keeps the ones it uses at hand, so
+///   recording is one lookup in a short per-thread list and one `add`: no lock, and no
+///   allocation beyond the event's own.
 /// - **Span events**: when an OpenTelemetry span is current and recording, the event is
 ///   also added to it, with its attributes and a `level` attribute.
 /// - **Scope spans**, with [`tracer`](Self::tracer): each scope starts a span named after
@@ -87,6 +89,8 @@ pub struct OpenTelemetryRecorder {
 
 /// What an [`OpenTelemetryRecorder`] holds.
 struct Inner {
+    /// Tells this recorder's entries apart in the per-thread counter cache.
+    id: u64,
     /// Where counters come from.
     meter: Meter,
     /// One counter per event name, created on first use.
@@ -110,6 +114,7 @@ impl OpenTelemetryRecorder {
     pub fn new(meter: Meter) -> Self {
         OpenTelemetryRecorder {
             inner: Arc::new(Inner {
+                id: next_id(),
                 meter,
                 counters: RwLock::new(HashMap::new()),
                 tracer: None,
@@ -149,6 +154,7 @@ impl OpenTelemetryRecorder {
         T::Span: Send + Sync + 'static,
     {
         let inner = Inner {
+            id: next_id(),
             meter: self.inner.meter.clone(),
             counters: RwLock::new(self.counters().read().clone()),
             tracer: Some(BoxedTracer::new(Box::new(tracer))),
@@ -214,16 +220,46 @@ impl fmt::Debug for OpenTelemetryRecorder {
 impl Recorder for OpenTelemetryRecorder {
     fn record(&self, _scope: &Ctx, event: Event) {
         let (name, level, attributes) = event.into_parts();
-        let attributes: Vec<KeyValue> = attributes.into_iter().map(key_value).collect();
-        self.count(&name, &attributes);
-        Context::map_current(|cx| {
-            let span = cx.span();
-            if span.is_recording() {
-                let mut attributes = attributes;
-                attributes.push(KeyValue::new("level", level.as_str()));
-                span.add_event(name, attributes);
+        let mut attributes = Some(attributes);
+        // The hot path: this thread's counter cache and attribute buffer, no lock and no
+        // allocation of ours. Re-entered (never expected) or during thread teardown, the
+        // slow path below does the same with the shared map and a fresh `Vec`.
+        let done = LOCAL.try_with(|local| {
+            let Ok(mut local) = local.try_borrow_mut() else {
+                return false;
+            };
+            let local = &mut *local;
+            let buffer = &mut local.attributes;
+            buffer.clear();
+            if let Some(attributes) = attributes.take() {
+                buffer.extend(attributes.into_iter().map(key_value));
             }
+            let id = self.inner.id;
+            match local
+                .counters
+                .iter()
+                .find(|(i, n, _)| *i == id && *n == name)
+            {
+                Some((_, _, counter)) => counter.add(1, buffer),
+                None => {
+                    let counter = self.create_counter(&name);
+                    counter.add(1, buffer);
+                    if local.counters.len() == LOCAL_COUNTERS {
+                        local.counters.clear();
+                    }
+                    local.counters.push((id, name.clone(), counter));
+                }
+            }
+            add_span_event(&name, level, buffer);
+            buffer.clear();
+            true
         });
+        if done != Ok(true) {
+            let attributes: Vec<KeyValue> =
+                attributes.into_iter().flatten().map(key_value).collect();
+            self.count(&name, &attributes);
+            add_span_event(&name, level, &attributes);
+        }
     }
 
     fn open_scope(&self, scope: &Ctx) -> Option<Box<dyn ScopeSpan>> {
@@ -246,7 +282,47 @@ impl Recorder for OpenTelemetryRecorder {
     }
 }
 
+/// Adds the event to the current span, if it records: a copy of `attributes` and the
+/// event's level.
+// A `&Cow` so a static name stays borrowed: the name is copied only for a span that
+// records.
+#[allow(clippy::ptr_arg)]
+fn add_span_event(name: &Cow<'static, str>, level: Level, attributes: &[KeyValue]) {
+    Context::map_current(|cx| {
+        let span = cx.span();
+        if span.is_recording() {
+            let mut attributes = attributes.to_vec();
+            attributes.push(KeyValue::new("level", level.as_str()));
+            span.add_event(name.clone(), attributes);
+        }
+    });
+}
+
+/// A process-unique recorder id (never reused, unlike an address).
+fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// How many (recorder, event name) counters a thread keeps at hand; past that its
+/// cache starts over.
+const LOCAL_COUNTERS: usize = 64;
+
+/// One thread's view of the counters, and a buffer to build attributes in.
+#[derive(Default)]
+struct Local {
+    /// (recorder id, event name, counter), most often a handful.
+    counters: Vec<(u64, Cow<'static, str>, Counter<u64>)>,
+    /// Reused for every event, so recording allocates nothing of its own.
+    attributes: Vec<KeyValue>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = RefCell::new(Local::default());
+}
+
 /// An OpenTelemetry attribute from a haiway one, moving its strings.
+#[inline]
 fn key_value((key, value): (Cow<'static, str>, Value)) -> KeyValue {
     let value = match value {
         Value::Bool(v) => ::opentelemetry::Value::Bool(v),

@@ -20,6 +20,7 @@
 //! then spans are named `haiway.scope` with the scope's name in a `scope` field.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -339,6 +340,11 @@ struct Callsites {
     max: usize,
 }
 
+thread_local! {
+    /// The callsites this thread has used (events and spans): a lock-free first look.
+    static SEEN: RefCell<HashTable<&'static DynCallsite>> = const { RefCell::new(HashTable::new()) };
+}
+
 static EVENT_CALLSITES: LazyLock<Callsites> =
     LazyLock::new(|| Callsites::new(Kind::EVENT, MAX_EVENT_CALLSITES));
 
@@ -368,20 +374,37 @@ impl Callsites {
         I: Iterator<Item = &'k str> + Clone,
     {
         let mut hasher = self.hasher.build_hasher();
+        self.kind.is_span().hash(&mut hasher);
         level.as_str().hash(&mut hasher);
         name.hash(&mut hasher);
         for key in keys.clone() {
             key.hash(&mut hasher);
         }
         let hash = hasher.finish();
-        let eq = |cs: &&'static DynCallsite| cs.matches(level, name, keys.clone());
-        {
-            let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(&callsite) = table.find(hash, eq) {
-                return Some(callsite);
-            }
+        let is_span = self.kind.is_span();
+        let eq = |cs: &&'static DynCallsite| {
+            cs.metadata().is_span() == is_span && cs.matches(level, name, keys.clone())
+        };
+        // This thread's copy first: no lock, no shared cache line. Callsites are never
+        // freed, so a copied reference stays valid.
+        let local = SEEN.try_with(|seen| seen.borrow().find(hash, eq).copied());
+        if let Ok(Some(callsite)) = local {
+            return Some(callsite);
         }
-        self.create(level, name, keys, hash)
+        let found = {
+            let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
+            table.find(hash, eq).copied()
+        };
+        let callsite = match found {
+            Some(callsite) => callsite,
+            None => self.create(level, name, keys, hash)?,
+        };
+        let _ = SEEN.try_with(|seen| {
+            if let Ok(mut seen) = seen.try_borrow_mut() {
+                seen.insert_unique(hash, callsite, |cs| cs.hash);
+            }
+        });
+        Some(callsite)
     }
 
     #[cold]
