@@ -338,3 +338,22 @@ fn with_no_subscriber_nothing_is_opened_and_the_body_still_runs() {
     );
     assert_eq!(out, 7);
 }
+
+#[test]
+fn a_panicking_task_is_reported_inside_its_scope_span() {
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("job")
+                .recorder(TracingRecorder::new())
+                .run(async {
+                    ctx::spawn(async { panic!("boom") }).detach();
+                }),
+        )
+    });
+    let events = layer.events();
+    let panicked = events.iter().find(|e| e.name == "task.panicked").unwrap();
+    assert_eq!(panicked.level, Level::ERROR);
+    // A `message` attribute joins the event's name in the `message` field.
+    assert_eq!(panicked.field("message"), Some("debug:task.panicked: boom"));
+    assert_eq!(panicked.spans, ["job"]);
+}

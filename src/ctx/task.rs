@@ -331,11 +331,12 @@ impl<F: Future> Future for Runner<F> {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(value)) => Output::Ready(value),
             Err(payload) => {
-                if let Some(ctx) = this.ctx.as_ref() {
-                    ctx.record_event(
-                        Event::error("task.panicked").with("message", panic_message(&*payload)),
-                    );
-                }
+                // Recorded with the task's scope entered (its span too, if any), like
+                // every other event of the task.
+                let _entered = slot::enter(this.ctx);
+                super::record_event_with(|| {
+                    Event::error("task.panicked").with("message", panic_message(&*payload))
+                });
                 Output::Panicked(payload)
             }
         };

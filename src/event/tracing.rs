@@ -10,7 +10,7 @@
 //! kept for the life of the process. A subscriber therefore sees every attribute as a
 //! real field under its own name, filters by the event's level and the target
 //! `"haiway"`, and finds the event's name in both [`Metadata::name`] and the `message`
-//! field.
+//! field (which a `message` attribute joins: `task.panicked: boom`).
 //!
 //! Each callsite is a few hundred bytes that are never freed, so their number is
 //! bounded: past [`MAX_EVENT_CALLSITES`] distinct shapes (an application that puts ids
@@ -80,10 +80,12 @@ pub const MAX_SPAN_CALLSITES: usize = 256;
 ///
 /// - level: [`Level::Debug`] → `DEBUG`, `Info` → `INFO`, `Warning` → `WARN`, `Error` →
 ///   `ERROR`; target `"haiway"`;
-/// - fields: `message` (the event's name, also the metadata's name), then each
-///   attribute under its own key (`cache = "profiles"`), then `scope` (the scope's
-///   name), `scope_id`, `parent_id` (absent for a root scope) and `trace_id` (ids as hex
-///   strings, as they display).
+/// - fields: `message` (the event's name, also the metadata's name; for an event with
+///   a `message` attribute, `"<name>: <message>"`, as `task.panicked: boom`), then each
+///   other attribute under its own key (`cache = "profiles"`), then `scope` (the
+///   scope's name), `scope_id`, `parent_id` (absent for a root scope) and `trace_id`
+///   (ids as hex strings, as they display). An attribute named like one of the scope
+///   fields is kept, under the same name as that field: avoid those keys.
 ///
 /// Each scope gets a span named after it, with fields `scope_id`, `parent_id` and
 /// `trace_id`, at `INFO` unless set with [`span_level`](Self::span_level). Its parent is
@@ -193,7 +195,7 @@ impl Recorder for TracingRecorder {
         }
         let attributes = event.attributes();
         let callsite = if attributes.len() <= MAX_ATTRIBUTES {
-            EVENT_CALLSITES.get_or_create(level, event.name(), attributes.iter().map(key))
+            EVENT_CALLSITES.get_or_create(level, event.name(), field_keys(attributes))
         } else {
             None
         };
@@ -253,9 +255,27 @@ fn level_enabled(level: ::tracing::Level) -> bool {
     level <= STATIC_MAX_LEVEL && level <= LevelFilter::current()
 }
 
-/// An attribute's key.
-fn key<'a>((key, _): &'a (Cow<'static, str>, Value)) -> &'a str {
-    key
+/// The keys of the attributes that become fields of their own: all but a `message`
+/// attribute, which joins the `message` field.
+fn field_keys<'a>(
+    attributes: &'a [(Cow<'static, str>, Value)],
+) -> impl Iterator<Item = &'a str> + Clone {
+    attributes
+        .iter()
+        .map(|(key, _)| key.as_ref())
+        .filter(|key| *key != MESSAGE)
+}
+
+/// The field `tracing` subscribers show as an event's text.
+const MESSAGE: &str = "message";
+
+/// The `message` of an event with a `message` attribute: `"<name>: <message>"`.
+struct NameAndMessage<'a>(&'a str, &'a Value);
+
+impl fmt::Display for NameAndMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.0, self.1)
+    }
 }
 
 // ----- callsites built at run time -----
@@ -422,7 +442,7 @@ impl Callsites {
         let names: Vec<&'static str> = if self.kind.is_span() {
             SPAN_FIELDS.to_vec()
         } else {
-            std::iter::once("message")
+            std::iter::once(MESSAGE)
                 .chain(keys.clone().map(leak_str))
                 .chain(SCOPE_FIELDS)
                 .collect()
@@ -505,27 +525,44 @@ fn dispatch_n<const N: usize>(
     let mut iter = fields.iter();
     let field: [Field; N] = std::array::from_fn(|_| iter.next().expect("N fields"));
     let attributes = event.attributes();
-    let count = attributes.len();
+    // The attributes with fields of their own, in field order (from index 1).
+    let mut own = attributes.iter().filter(|(key, _)| key != MESSAGE);
+    let by_field: [Option<&Value>; N] = std::array::from_fn(|i| {
+        if i == 0 {
+            None
+        } else {
+            own.next().map(|(_, v)| v)
+        }
+    });
+    let count = by_field.iter().flatten().count();
     debug_assert_eq!(count + 5, N);
     // String values need a place to live as `&str` (what `tracing` records).
-    let strs: [&str; N] = std::array::from_fn(|i| match attributes.get(i.wrapping_sub(1)) {
-        Some((_, Value::Str(s))) => s.as_ref(),
+    let strs: [&str; N] = std::array::from_fn(|i| match by_field[i] {
+        Some(Value::Str(s)) => s.as_ref(),
         _ => "",
     });
     let name = event.name();
+    let text = event
+        .attribute(MESSAGE)
+        .map(|text| display(NameAndMessage(name, text)));
     let scope_name = scope.name();
     let scope_id = display(scope.id());
     let parent_id = scope.parent_id().map(display);
     let trace_id = display(scope.trace_id());
     let values: [(&Field, Option<&dyn FieldValue>); N] = std::array::from_fn(|i| {
         let value: Option<&dyn FieldValue> = if i == 0 {
-            Some(&name)
+            match &text {
+                Some(text) => Some(text),
+                None => Some(&name),
+            }
         } else if i <= count {
-            Some(match &attributes[i - 1].1 {
-                Value::Bool(v) => v,
-                Value::Int(v) => v,
-                Value::Float(v) => v,
-                Value::Str(_) => &strs[i],
+            by_field[i].map(|value| -> &dyn FieldValue {
+                match value {
+                    Value::Bool(v) => v,
+                    Value::Int(v) => v,
+                    Value::Float(v) => v,
+                    Value::Str(_) => &strs[i],
+                }
             })
         } else {
             match i - count {
