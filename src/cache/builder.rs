@@ -12,6 +12,7 @@
 //! | [`FnBacked`] | `.read(..)`, then `.write(..)`, `.clear(..)` | a backend of closures |
 //! | [`Backed`] | `.backend(b)` | a [`Backend`] implementation |
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
@@ -62,7 +63,7 @@ pub struct CacheBuilder<S = Plain> {
     /// How long a value lives.
     expiration: Option<Duration>,
     /// Name for events; defaults to the function's type name.
-    name: Option<Arc<str>>,
+    name: Option<Cow<'static, str>>,
     /// Where time comes from.
     clock: Option<Arc<dyn Clock>>,
     /// The key and backend chosen so far.
@@ -586,7 +587,7 @@ where
 struct Settings {
     limit: Option<Limit>,
     expiration: Option<Duration>,
-    name: Option<Arc<str>>,
+    name: Option<Cow<'static, str>>,
     clock: Option<Arc<dyn Clock>>,
 }
 
@@ -650,7 +651,7 @@ impl<S> CacheBuilder<S> {
     /// ```
     /// let _builder = haiway::cache::Cached::builder().name("profiles");
     /// ```
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.name = Some(name.into());
         self
     }
@@ -768,7 +769,7 @@ impl Settings {
         }
         let name = self
             .name
-            .unwrap_or_else(|| Arc::from(std::any::type_name::<F>()));
+            .unwrap_or(Cow::Borrowed(std::any::type_name::<F>()));
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         Core::new(
             name,

@@ -190,7 +190,7 @@ impl<A, V, K> fmt::Debug for Cached<A, V, K> {
 }
 
 /// A memoized fallible async function: only `Ok` values are stored. Built by
-/// [`try_cache`] or [`CacheBuilder::try_build`].
+/// [`try_cache`](super::try_cache) or [`CacheBuilder::try_build`].
 ///
 /// An error is shared, as an `Arc<E>`, with every caller that waited on the same run
 /// of the function (so `E` need not be `Clone`), and is never stored.

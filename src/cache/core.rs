@@ -1,6 +1,7 @@
 //! The untyped heart of a cached function: the store, the in-flight computations and
 //! the counters, under one lock that is never held across an `.await`.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
@@ -62,7 +63,7 @@ pub(crate) type Shared<V, E> = Result<V, Arc<E>>;
 /// Everything a `Cached` handle points at.
 pub(crate) struct Core<A, K, V, E> {
     /// Name used in events.
-    pub(crate) name: Arc<str>,
+    pub(crate) name: Cow<'static, str>,
     /// The wrapped function.
     pub(crate) function: Function<A, V, E>,
     /// Arguments to key.
@@ -203,7 +204,7 @@ where
     /// `memory`: `None` for no memory tier, `Some(limit)` for one (`Some(None)`:
     /// unbounded).
     pub(crate) fn new(
-        name: Arc<str>,
+        name: Cow<'static, str>,
         function: Function<A, V, E>,
         make_key: MakeKey<A, K>,
         memory: Option<Option<NonZeroUsize>>,
@@ -424,7 +425,8 @@ where
     /// Records `name` with this cache's name, only when someone listens.
     #[inline]
     fn record(&self, name: &'static str) {
-        ctx::record_event_with(|| Event::debug(name).with("cache", self.name.as_ref().to_owned()));
+        // A static name (the default, or `.name("...")`) is shared, not copied.
+        ctx::record_event_with(|| Event::debug(name).with("cache", self.name.clone()));
     }
 
     /// Clears the memory tier and the backend (`None`: everything; `Some`: one key).
