@@ -317,33 +317,42 @@ impl<F: Future> Future for Runner<F> {
         if future.is_none() {
             return Poll::Ready(());
         }
-        this.shared.runner.register(cx.waker());
         if this.shared.aborted.load(Ordering::Acquire) {
             // The scope was dropped: finish now; PinnedDrop reports the cancellation.
             return Poll::Ready(());
         }
-        let polled = {
+        // One entry into the slot covers the poll and, when the task is done, dropping
+        // its future (so its destructors see their scope too).
+        let output = {
             let _entered = slot::enter(this.ctx);
             let inner = future.as_mut().as_pin_mut().expect("checked above");
-            catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
-        };
-        let output = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(value)) => Output::Ready(value),
-            Err(payload) => {
-                // Recorded with the task's scope entered (its span too, if any), like
-                // every other event of the task.
-                let _entered = slot::enter(this.ctx);
-                super::record_event_with(|| {
-                    Event::error("task.panicked").with("message", panic_message(&*payload))
-                });
-                Output::Panicked(payload)
+            let output = match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+                Ok(Poll::Pending) => None,
+                Ok(Poll::Ready(value)) => Some(Output::Ready(value)),
+                Err(payload) => {
+                    // Recorded inside the task's scope (its span too, if any), like
+                    // every other event of the task.
+                    super::record_event_with(|| {
+                        Event::error("task.panicked").with("message", panic_message(&*payload))
+                    });
+                    Some(Output::Panicked(payload))
+                }
+            };
+            if output.is_some() {
+                future.set(None);
             }
+            output
         };
-        {
-            let _entered = slot::enter(this.ctx);
-            future.set(None);
-        }
+        let Some(output) = output else {
+            // Register for aborts only once the task waits: most tasks finish at their
+            // first poll and never need it. Then look again, so an abort between the
+            // check above and the registration is not missed.
+            this.shared.runner.register(cx.waker());
+            if this.shared.aborted.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            return Poll::Pending;
+        };
         this.shared.finish(output);
         Poll::Ready(())
     }
