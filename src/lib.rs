@@ -111,3 +111,11 @@ pub use crate::event::{
 #[cfg(all(doctest, feature = "redis"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// Internals for the fuzz targets in `fuzz/`: present only in fuzzing builds
+/// (`cargo fuzz` sets `--cfg fuzzing`), hidden, and not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::cache::lru::{Insert, Lookup, Lru};
+}

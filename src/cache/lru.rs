@@ -7,6 +7,11 @@
 //! its key's 64-bit hash, so growing the table never rehashes a key, and the key is
 //! stored once, in its node. Links are indices rather than pointers, so the whole
 //! structure is safe code; `validate` checks every invariant under test and fuzzing.
+//!
+//! The API is `pub` so that fuzzing builds (`cfg(fuzzing)`) can re-export it, hidden,
+//! for the `lru_ops` target; everywhere else the module is crate-private, and the
+//! `pub` items unreachable on purpose.
+#![cfg_attr(not(fuzzing), allow(unreachable_pub))]
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -42,7 +47,7 @@ struct Node<K, V> {
 ///
 /// Every operation except [`clear`](Self::clear) is O(1). Only
 /// [`get`](Self::get) hits and [`insert`](Self::insert) count as a use.
-pub(crate) struct Lru<K, V> {
+pub struct Lru<K, V> {
     /// The entries; their slab indices are the list links and table values.
     slab: Slab<Node<K, V>>,
     /// Slab indices, found by the hash stored in each node.
@@ -59,7 +64,7 @@ pub(crate) struct Lru<K, V> {
 
 /// The outcome of [`Lru::get`].
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Lookup<'a, V> {
+pub enum Lookup<'a, V> {
     /// The key was live; it is now the most recently used.
     Hit(&'a V),
     /// The key was absent.
@@ -70,7 +75,7 @@ pub(crate) enum Lookup<'a, V> {
 
 /// The outcome of [`Lru::insert`].
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Insert<K, V> {
+pub enum Insert<K, V> {
     /// The key was new and the store had room.
     Inserted,
     /// The key was present; this is its previous value.
@@ -81,7 +86,7 @@ pub(crate) enum Insert<K, V> {
 
 impl<K: Hash + Eq, V> Lru<K, V> {
     /// Creates an empty store holding at most `limit` entries (`None` = unbounded).
-    pub(crate) fn new(limit: Option<NonZeroUsize>) -> Self {
+    pub fn new(limit: Option<NonZeroUsize>) -> Self {
         Self {
             slab: Slab::new(),
             table: HashTable::new(),
@@ -93,18 +98,18 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     }
 
     /// The maximum number of entries, `None` for unbounded.
-    pub(crate) fn limit(&self) -> Option<NonZeroUsize> {
+    pub fn limit(&self) -> Option<NonZeroUsize> {
         self.limit
     }
 
     /// The number of entries, expired ones not yet removed included.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.slab.len()
     }
 
     /// Whether the store holds no entries.
     #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.slab.is_empty()
     }
 
@@ -114,7 +119,7 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     /// `Some(t)`, an entry whose `expires_at <= t` is removed and reported as
     /// [`Lookup::Expired`].
     #[inline]
-    pub(crate) fn get<Q>(&mut self, key: &Q, now: Option<Instant>) -> Lookup<'_, V>
+    pub fn get<Q>(&mut self, key: &Q, now: Option<Instant>) -> Lookup<'_, V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -141,7 +146,7 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     /// expiry and moves to the head: [`Insert::Replaced`]. A new key that takes the store over its limit
     /// evicts the least recently used entry: [`Insert::Evicted`]. As each insert adds at
     /// most one entry, at most one is evicted and the limit is never exceeded.
-    pub(crate) fn insert(&mut self, key: K, value: V, expires_at: Option<Instant>) -> Insert<K, V> {
+    pub fn insert(&mut self, key: K, value: V, expires_at: Option<Instant>) -> Insert<K, V> {
         let hash = self.hasher.hash_one(&key);
         let slab = &self.slab;
         // One probe serves both outcomes: `entry` finds the key or the slot for it.
@@ -180,7 +185,7 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     }
 
     /// Removes `key`, returning its value (expired or not). Does not count as a use.
-    pub(crate) fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -196,7 +201,7 @@ impl<K: Hash + Eq, V> Lru<K, V> {
 
     /// Removes every entry in O(n), keeping the allocated capacity.
     #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
-    pub(crate) fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.head = NIL;
         self.tail = NIL;
         self.table.clear();
@@ -210,7 +215,7 @@ impl<K: Hash + Eq, V> Lru<K, V> {
 
     /// The keys from most to least recently used.
     #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
-    pub(crate) fn keys_mru(&self) -> impl Iterator<Item = &K> {
+    pub fn keys_mru(&self) -> impl Iterator<Item = &K> {
         let mut cur = self.head;
         std::iter::from_fn(move || {
             let node = self.slab.get(cur)?;
@@ -323,7 +328,7 @@ impl<K: Hash + Eq, V> Lru<K, V> {
 
     /// Checks every invariant, panicking with a description of the first broken one.
     #[cfg(any(test, fuzzing))]
-    pub(crate) fn validate(&self) {
+    pub fn validate(&self) {
         let len = self.slab.len();
         if let Some(limit) = self.limit {
             assert!(len <= limit.get(), "len {len} exceeds limit {limit}");
