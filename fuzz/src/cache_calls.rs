@@ -240,6 +240,19 @@ async fn body(
     }
 }
 
+/// Names a caller and the run it got, in a failed check's message.
+struct Who<'a>(u8, u32, &'a Run);
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "caller of key {} got run {} {:?}",
+            self.0, self.1, self.2
+        )
+    }
+}
+
 /// A caller: a task calling the cache for `key`.
 struct Caller<'c> {
     key: u8,
@@ -452,7 +465,8 @@ impl Harness<'_> {
             Err(failed) => failed.0,
         };
         let r = &w.runs[run as usize];
-        let who = format!("caller of key {} got run {run} {r:?}", caller.key);
+        // Formatted only when a check fails.
+        let who = Who(caller.key, run, r);
         assert_eq!(r.key, caller.key, "{who}: another key's run");
         assert!(
             r.epoch >= epoch,
