@@ -1,34 +1,10 @@
 //! A cache hit allocates nothing when no recorder is set.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
 
+use common::counting_alloc::{Counting, allocations_in};
 use haiway::Scope;
 use haiway::cache::Cached;
-
-/// Counts allocations made by the current thread while counting is on.
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: defers to the system allocator; the counters are thread-locals with const
-// initialisers, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            COUNT.with(|c| c.set(c.get() + 1));
-        }
-        // SAFETY: forwarded unchanged from our caller.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged from our caller.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -41,14 +17,6 @@ fn poll_once<F: std::future::Future>(future: F) -> F::Output {
         std::task::Poll::Ready(out) => out,
         std::task::Poll::Pending => panic!("a hit must be ready at the first poll"),
     }
-}
-
-fn allocations_in<R>(f: impl FnOnce() -> R) -> (usize, R) {
-    COUNT.with(|c| c.set(0));
-    COUNTING.with(|c| c.set(true));
-    let out = f();
-    COUNTING.with(|c| c.set(false));
-    (COUNT.with(Cell::get), out)
 }
 
 #[test]

@@ -4,7 +4,7 @@ mod common;
 
 use std::pin::pin;
 
-use common::{Calls, Gate};
+use common::{Calls, Gate, gated};
 use futures::poll;
 use haiway::cache::Cached;
 
@@ -43,21 +43,6 @@ fn clear_call_cache_removes_only_that_call() {
         assert_eq!(f.call(1).await, (1, 3)); // recomputed
     });
     assert_eq!(calls.get(), 3);
-}
-
-/// A cached function whose body waits at `gate` before returning (x, run number).
-fn gated(gate: &Gate) -> (Cached<u32, (u32, usize)>, Calls) {
-    let calls = Calls::default();
-    let (c, g) = (calls.clone(), gate.clone());
-    let f = Cached::builder().limit(4).build(move |x: u32| {
-        let n = c.hit();
-        let g = g.clone();
-        async move {
-            g.wait().await;
-            (x, n)
-        }
-    });
-    (f, calls)
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
 
-use common::{Calls, Gate};
+use common::{Calls, Gate, gated};
 use futures::{FutureExt, poll};
 use haiway::cache::Cached;
 
@@ -18,16 +18,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 #[test]
 fn a_hundred_concurrent_calls_of_one_key_run_the_body_once() {
     let gate = Gate::default();
-    let calls = Calls::default();
-    let (c, g) = (calls.clone(), gate.clone());
-    let f = Cached::builder().limit(4).build(move |x: u32| {
-        let n = c.hit();
-        let g = g.clone();
-        async move {
-            g.wait().await;
-            (x, n)
-        }
-    });
+    let (f, calls) = gated(&gate);
     let ex = Arc::new(async_executor::Executor::new());
     let results = block_on(ex.run(async {
         let tasks: Vec<_> = (0..100)
@@ -73,16 +64,7 @@ fn different_keys_compute_at_the_same_time() {
 #[test]
 fn cancelling_the_leader_hands_over_to_a_waiter() {
     let gate = Gate::default();
-    let calls = Calls::default();
-    let (c, g) = (calls.clone(), gate.clone());
-    let f = Cached::builder().limit(4).build(move |x: u32| {
-        let n = c.hit();
-        let g = g.clone();
-        async move {
-            g.wait().await;
-            (x, n)
-        }
-    });
+    let (f, calls) = gated(&gate);
     block_on(async {
         let mut leader = Box::pin(f.call(1));
         assert!(poll!(leader.as_mut()).is_pending()); // leads, blocked at the gate

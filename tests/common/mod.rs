@@ -6,6 +6,7 @@ use std::sync::{Arc, LazyLock};
 
 use haiway::Scope;
 
+pub mod counting_alloc;
 pub mod redis_server;
 use haiway::runtime::{BoxFuture, Spawn};
 
@@ -249,4 +250,22 @@ pub async fn yield_until(mut done: impl FnMut() -> bool) {
         futures_lite::future::yield_now().await;
     }
     panic!("condition not reached after 1,000,000 yields");
+}
+
+/// A cached function (limit 4) whose body waits at `gate`, then returns
+/// (argument, run number); with the counter of its runs.
+pub fn gated(gate: &Gate) -> (haiway::cache::Cached<u32, (u32, usize)>, Calls) {
+    let calls = Calls::default();
+    let (c, g) = (calls.clone(), gate.clone());
+    let f = haiway::cache::Cached::builder()
+        .limit(4)
+        .build(move |x: u32| {
+            let n = c.hit();
+            let g = g.clone();
+            async move {
+                g.wait().await;
+                (x, n)
+            }
+        });
+    (f, calls)
 }
