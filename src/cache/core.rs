@@ -6,6 +6,7 @@ use std::future::Future;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,9 @@ pub(crate) struct Core<A, K, V, E> {
     pub(crate) clock: Arc<dyn Clock>,
     /// The shared store behind the memory tier, if any.
     pub(crate) backend: Option<Arc<dyn DynBackend<K, V>>>,
+    /// Counts clears (bumped under the state lock), so a backend write still in flight
+    /// can tell that a clear happened since its value was computed.
+    clears: Arc<AtomicU64>,
     /// The mutable part.
     state: Mutex<State<K, V, E>>,
 }
@@ -219,6 +223,7 @@ where
             expiration,
             clock,
             backend,
+            clears: Arc::new(AtomicU64::new(0)),
             state: Mutex::new(State {
                 store: memory.map(Lru::new),
                 flights: HashMap::new(),
@@ -325,7 +330,7 @@ where
                 Some(in_flight) if in_flight.id == flight => {
                     let waiters = st.flights.remove(&key).and_then(|f| f.waiters);
                     if persist && result.is_ok() && self.backend.is_some() {
-                        write_key = Some(key.clone());
+                        write_key = Some((key.clone(), self.clears.load(Ordering::Acquire)));
                     }
                     if let (Ok(value), Some(store)) = (&result, st.store.as_mut()) {
                         let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
@@ -353,7 +358,7 @@ where
         }
         // Outside the lock: creating the write runs the backend's code.
         let write = match (write_key, &result) {
-            (Some(key), Ok(value)) => self.persist(key, value.clone()),
+            (Some((key, clears)), Ok(value)) => self.persist(key, value.clone(), clears),
             _ => None,
         };
         (result, write)
@@ -382,6 +387,7 @@ where
     pub(crate) fn clear(&self) {
         let store = {
             let mut st = self.lock();
+            self.clears.fetch_add(1, Ordering::AcqRel);
             let st = &mut *st;
             let fresh = st.store.as_ref().map(|store| Lru::new(store.limit()));
             for (_, in_flight) in st.flights.drain() {
@@ -399,6 +405,7 @@ where
     pub(crate) fn clear_key(&self, key: &K) {
         let removed = {
             let mut st = self.lock();
+            self.clears.fetch_add(1, Ordering::AcqRel);
             let st = &mut *st;
             if let Some(InFlight {
                 id,
@@ -477,13 +484,28 @@ where
     }
 
     /// The write of a computed value to the backend, recording a failure.
-    pub(crate) fn persist(&self, key: K, value: V) -> Option<BoxFut<'static, ()>> {
+    ///
+    /// `clears` is the clear count when the value was computed. A clear after that makes
+    /// the value stale: the write is skipped if it has not started, and undone (the key
+    /// cleared in the backend) if it landed meanwhile, so a clear is never undone by a
+    /// write that was in flight.
+    pub(crate) fn persist(&self, key: K, value: V, clears: u64) -> Option<BoxFut<'static, ()>> {
         let backend = self.backend.clone()?;
         let name = self.name.clone();
-        let write = backend.write(key, value);
+        let count = self.clears.clone();
+        let stale = move || count.load(Ordering::Acquire) != clears;
         Some(Box::pin(async move {
-            if let Err(e) = write.await {
+            if stale() {
+                return;
+            }
+            if let Err(e) = backend.clone().write(key.clone(), value).await {
                 record_failure(&name, "cache.write_failed", &*e);
+                return;
+            }
+            if stale() {
+                if let Err(e) = backend.clear(Some(&key)).await {
+                    record_failure(&name, "cache.stale_write", &*e);
+                }
             }
         }))
     }
