@@ -259,18 +259,13 @@ impl<T: Send> Abort for Shared<T> {
     }
 }
 
-/// Keeps a task counted in its scope; unregisters it when the runner is dropped,
-/// whether it finished, was cancelled, or its executor dropped it.
-struct Registration {
-    set: Arc<TaskSet>,
-    key: usize,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
+impl TaskSet {
+    /// Unregisters a finished (or dropped) task: called once per task, from its
+    /// runner's drop, whether it finished, was cancelled, or its executor dropped it.
+    fn unregister(&self, key: usize) {
         let waker = {
-            let mut st = self.set.lock();
-            st.aborts.try_remove(self.key);
+            let mut st = self.lock();
+            st.aborts.try_remove(key);
             st.live -= 1;
             if st.live == 0 { st.waker.take() } else { None }
         };
@@ -288,7 +283,8 @@ pin_project_lite::pin_project! {
         future: Option<F>,
         ctx: Option<Ctx>,
         shared: Arc<Shared<F::Output>>,
-        registration: Registration,
+        // The task's key in its scope's set (unregistered in drop).
+        key: usize,
     }
 
     impl<F: Future> PinnedDrop for Runner<F> {
@@ -303,6 +299,10 @@ pin_project_lite::pin_project! {
                     future.set(None);
                 }
                 this.shared.finish(Output::Cancelled);
+            }
+            // Keep the task counted until here: its scope finishes only after this.
+            if let Some(ctx) = this.ctx.take() {
+                ctx.inner.tasks.unregister(*this.key);
             }
         }
     }
@@ -391,10 +391,7 @@ where
         future: Some(future),
         ctx: Some(ctx.clone()),
         shared: shared.clone(),
-        registration: Registration {
-            set: set.clone(),
-            key,
-        },
+        key,
     });
     match &ctx.inner.spawner {
         Some(spawner) => {
