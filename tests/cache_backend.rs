@@ -75,6 +75,15 @@ impl Fake {
     }
 }
 
+/// The recorded events named `name`.
+fn named(recorder: &MemoryRecorder, name: &str) -> Vec<haiway::RecordedEvent> {
+    recorder
+        .events()
+        .into_iter()
+        .filter(|e| e.event.name() == name)
+        .collect()
+}
+
 /// `resolve_profile` over `backend`, keyed like haiway's example, counting its runs.
 fn resolve_profile(backend: Fake) -> (Cached<String, String, String>, Calls) {
     let calls = Calls::default();
@@ -181,11 +190,7 @@ fn a_failing_read_falls_back_to_the_function_and_is_recorded() {
     );
     assert_eq!(value, "profile of ada");
     assert_eq!(calls.get(), 1);
-    let failed: Vec<_> = recorder
-        .events()
-        .into_iter()
-        .filter(|e| e.event.name() == "cache.read_failed")
-        .collect();
+    let failed = named(&recorder, "cache.read_failed");
     assert_eq!(failed.len(), 1);
     assert_eq!(
         failed[0].event.attribute("error"),
@@ -205,11 +210,7 @@ fn a_failing_write_is_recorded_and_the_call_still_returns() {
             .run(async move { cached.call("ada".into()).await }),
     );
     assert_eq!(value, "profile of ada");
-    let failed: Vec<_> = recorder
-        .events()
-        .into_iter()
-        .filter(|e| e.event.name() == "cache.write_failed")
-        .collect();
+    let failed = named(&recorder, "cache.write_failed");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].event.level(), haiway::Level::Warning);
     assert_eq!(

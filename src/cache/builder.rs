@@ -215,7 +215,11 @@ impl CacheBuilder<Plain> {
         F: Fn(A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = V> + Send + 'static,
     {
-        Cached::from_core(self.core::<F, _, _, _, _>(infallible(function), identity_key(), None))
+        Cached::from_core(self.split().0.core::<F, _, _, _, _>(
+            infallible(function),
+            identity_key(),
+            None,
+        ))
     }
 
     /// Wraps the fallible `function` with these settings: only `Ok` values are stored.
@@ -244,7 +248,11 @@ impl CacheBuilder<Plain> {
         F: Fn(A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
-        TryCached::from_core(self.core::<F, _, _, _, _>(fallible(function), identity_key(), None))
+        TryCached::from_core(self.split().0.core::<F, _, _, _, _>(
+            fallible(function),
+            identity_key(),
+            None,
+        ))
     }
 }
 
@@ -701,24 +709,6 @@ impl<S> CacheBuilder<S> {
         };
         (settings, self.stage)
     }
-
-    /// Validates the settings (the one place that does) and builds the core.
-    #[track_caller]
-    fn core<F, A, K, V, E>(
-        self,
-        function: Function<A, V, E>,
-        make_key: MakeKey<A, K>,
-        backend: Option<Arc<dyn DynBackend<K, V>>>,
-    ) -> Core<A, K, V, E>
-    where
-        K: Hash + Eq + Clone + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
-        E: Send + Sync + 'static,
-    {
-        self.split()
-            .0
-            .core::<F, A, K, V, E>(function, make_key, backend)
-    }
 }
 
 impl Settings {
@@ -733,6 +723,7 @@ impl Settings {
         Arc::new(backend)
     }
 
+    /// Validates the settings (the one place that does) and builds the core.
     #[track_caller]
     fn core<F, A, K, V, E>(
         self,

@@ -33,7 +33,6 @@ pub(crate) enum KeyRef<'a, K> {
     /// The arguments themselves.
     Borrowed(&'a K),
     /// Made by a key function.
-    #[allow(dead_code)]
     Owned(K),
 }
 
