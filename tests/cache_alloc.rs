@@ -1,4 +1,5 @@
-//! A cache hit allocates nothing when no recorder is set.
+//! A cache hit allocates nothing: with no recorder, and with one (the `cache.hit`
+//! event is built once per cache and lent to the recorder).
 
 mod common;
 
@@ -47,6 +48,40 @@ fn a_hit_allocates_nothing_without_a_recorder() {
     }));
     assert_eq!(inside, 0);
     assert_eq!(f.stats().hits, 200);
+}
+
+#[test]
+fn a_hit_with_a_recorder_allocates_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let f = Cached::builder()
+        .limit(16)
+        .name(String::from("owned name")) // not even a `String` name is copied per event
+        .build(|key: u64| async move { key * 2 });
+    futures_lite::future::block_on(f.call(7)); // miss: stores
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let recorder = move |_: &haiway::Ctx, event: &haiway::Event| {
+        if event.name() == "cache.hit" {
+            assert_eq!(
+                event.attribute("cache"),
+                Some(&haiway::Value::from("owned name"))
+            );
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let g = f.clone();
+    let (allocations, ()) =
+        futures_lite::future::block_on(Scope::new("recorded").recorder(recorder).run(async move {
+            allocations_in(|| {
+                for _ in 0..100 {
+                    assert_eq!(poll_once(g.call(std::hint::black_box(7))), 14);
+                }
+            })
+        }));
+    assert_eq!(allocations, 0);
+    assert_eq!(hits.load(Ordering::Relaxed), 100);
 }
 
 #[test]

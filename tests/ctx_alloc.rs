@@ -3,7 +3,7 @@
 mod common;
 
 use common::counting_alloc::{Counting, allocations_in};
-use haiway::{Event, Scope, ctx};
+use haiway::{Event, Level, Scope, ctx};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -14,7 +14,9 @@ fn recording_without_a_recorder_does_not_allocate() {
     let (outside, ()) = allocations_in(|| {
         for _ in 0..100 {
             ctx::record_event(Event::debug("cache.hit"));
-            ctx::record_event_with(|| Event::debug("cache.hit").with("cache", "users"));
+            ctx::record_event_with(Level::Debug, || {
+                Event::debug("cache.hit").with("cache", "users")
+            });
         }
     });
     assert_eq!(outside, 0);
@@ -23,7 +25,9 @@ fn recording_without_a_recorder_does_not_allocate() {
         allocations_in(|| {
             for _ in 0..100 {
                 ctx::record_event(Event::debug("cache.hit"));
-                ctx::record_event_with(|| Event::debug("cache.hit").with("cache", "users"));
+                ctx::record_event_with(Level::Debug, || {
+                    Event::debug("cache.hit").with("cache", "users")
+                });
             }
         })
     }));

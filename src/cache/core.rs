@@ -17,7 +17,7 @@ use super::backend::{BoxFut, CacheError, DynBackend};
 use super::clock::Clock;
 use super::lru::{Insert, Lookup, Lru};
 use crate::ctx;
-use crate::event::Event;
+use crate::event::{Event, Level};
 
 /// A boxed computation of the wrapped function.
 pub(crate) type Compute<V, E> = Pin<Box<dyn Future<Output = Result<V, E>> + Send + 'static>>;
@@ -64,6 +64,8 @@ pub(crate) type Shared<V, E> = Result<V, Arc<E>>;
 pub(crate) struct Core<A, K, V, E> {
     /// Name used in events.
     pub(crate) name: Cow<'static, str>,
+    /// The cache's hit, miss and evict events, built once: recording one lends it.
+    events: Events,
     /// The wrapped function.
     pub(crate) function: Function<A, V, E>,
     /// Arguments to key.
@@ -98,6 +100,28 @@ struct State<K, V, E> {
     misses: u64,
     /// Values pushed out by the limit.
     evictions: u64,
+}
+
+/// The events a cache records on its hot paths, each with the `cache` attribute.
+struct Events {
+    /// `cache.hit`.
+    hit: Event,
+    /// `cache.miss`.
+    miss: Event,
+    /// `cache.evict`.
+    evict: Event,
+}
+
+impl Events {
+    /// The events of the cache named `name`.
+    fn new(name: Cow<'static, str>) -> Self {
+        let event = |event| Event::debug(event).with("cache", name.clone());
+        Events {
+            hit: event("cache.hit"),
+            miss: event("cache.miss"),
+            evict: event("cache.evict"),
+        }
+    }
 }
 
 /// A snapshot of a cache's counters.
@@ -216,6 +240,7 @@ where
         backend: Option<Arc<dyn DynBackend<K, V>>>,
     ) -> Self {
         Core {
+            events: Events::new(name.clone()),
             name,
             function,
             make_key,
@@ -258,7 +283,7 @@ where
             }
             drop(st);
             if count {
-                self.record("cache.hit");
+                self.record(&self.events.hit);
             }
             return Found::Hit(value);
         }
@@ -285,7 +310,7 @@ where
         }
         drop(st);
         if count && !deferred {
-            self.record("cache.miss");
+            self.record(&self.events.miss);
         }
         found
     }
@@ -301,7 +326,11 @@ where
                 st.hits += 1;
             }
         }
-        self.record(if computed { "cache.miss" } else { "cache.hit" });
+        self.record(if computed {
+            &self.events.miss
+        } else {
+            &self.events.hit
+        });
     }
 
     /// The leader's computation finished: store an `Ok` (unless the key was cleared
@@ -348,7 +377,7 @@ where
             }
         };
         if evicted.is_some() {
-            self.record("cache.evict");
+            self.record(&self.events.evict);
         }
         // Drop the evicted value outside the lock: its Drop is user code.
         drop((evicted, replaced));
@@ -428,11 +457,10 @@ where
         }
     }
 
-    /// Records `name` with this cache's name, only when someone listens.
+    /// Records one of this cache's events, only when someone listens.
     #[inline]
-    fn record(&self, name: &'static str) {
-        // A static name (the default, or `.name("...")`) is shared, not copied.
-        ctx::record_event_with(|| Event::debug(name).with("cache", self.name.clone()));
+    fn record(&self, event: &Event) {
+        ctx::record_event(event);
     }
 
     /// Clears the memory tier and the backend (`None`: everything; `Some`: one key).
@@ -524,7 +552,7 @@ where
 /// Records a backend failure as a warning, with the error's text.
 #[cold]
 fn record_failure(cache: &str, event: &'static str, error: &(dyn std::error::Error + 'static)) {
-    ctx::record_event_with(|| {
+    ctx::record_event_with(Level::Warning, || {
         Event::warning(event)
             .with("cache", cache.to_owned())
             .with("error", error.to_string())

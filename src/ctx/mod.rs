@@ -26,6 +26,7 @@ mod scope;
 mod slot;
 mod task;
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -36,7 +37,7 @@ pub use self::scope::{Run, Scope};
 pub use self::task::{SpawnError, SpawnErrorKind, Task};
 
 use self::task::TaskSet;
-use crate::event::{Event, Recorder, ScopeSpan};
+use crate::event::{Event, Level, Recorder, ScopeSpan};
 use crate::runtime::Spawn;
 
 /// The identity of one scope, unique within the process (and random across processes).
@@ -368,7 +369,11 @@ impl Ctx {
         self.inner.recorder.is_some()
     }
 
-    /// Records `event` in this scope: hands it to the scope's recorder, if any.
+    /// Records `event` (an [`Event`] or a reference to one) in this scope: hands it to the scope's recorder, if it has one
+    /// and that recorder is [enabled](Recorder::enabled) at the event's level.
+    ///
+    /// While the recorder runs, no scope is current on this thread (see
+    /// [`Recorder::record`]).
     ///
     /// # Examples
     ///
@@ -385,10 +390,22 @@ impl Ctx {
     /// assert_eq!(recorder.count("step"), 1);
     /// ```
     #[inline]
-    pub fn record_event(&self, event: Event) {
-        if let Some(recorder) = &self.inner.recorder {
-            recorder.record(self, event);
+    pub fn record_event(&self, event: impl Borrow<Event>) {
+        let event = event.borrow();
+        if self.wants(event.level()) {
+            if let Some(recorder) = &self.inner.recorder {
+                slot::lend(|_| recorder.record(self, event));
+            }
         }
+    }
+
+    /// Whether this scope's recorder would receive an event at `level`.
+    #[inline]
+    fn wants(&self, level: Level) -> bool {
+        self.inner
+            .recorder
+            .as_ref()
+            .is_some_and(|recorder| recorder.enabled(level))
     }
 
     /// Spawns `future` as a task of this scope and returns its handle.
@@ -551,8 +568,13 @@ where
     }
 }
 
-/// Records `event` in the current scope. Outside any scope, or with no recorder, does
-/// nothing (and allocates nothing).
+/// Records `event` (an [`Event`] or a reference to one) in the current scope. Outside
+/// any scope, or with no recorder, does
+/// nothing (and allocates nothing); nor when the recorder is not
+/// [enabled](Recorder::enabled) at the event's level.
+///
+/// While the recorder runs, no scope is current on this thread (see
+/// [`Recorder::record`]).
 ///
 /// # Examples
 ///
@@ -561,38 +583,60 @@ where
 ///
 /// ctx::record_event(Event::info("ignored")); // no scope: a no-op
 ///
+/// // Built once, recorded by reference as often as needed.
+/// let tick = Event::debug("tick").with("worker", "w1");
+///
 /// let recorder = MemoryRecorder::new();
 /// # futures_lite::future::block_on(async {
 /// Scope::new("job")
 ///     .recorder(recorder.clone())
-///     .run(async { ctx::record_event(Event::info("seen")) })
+///     .run(async {
+///         ctx::record_event(Event::info("seen"));
+///         ctx::record_event(&tick);
+///         ctx::record_event(&tick);
+///     })
 ///     .await;
 /// # });
-/// assert_eq!(recorder.names(), ["seen"]);
+/// assert_eq!(recorder.names(), ["seen", "tick", "tick"]);
 /// ```
 #[inline]
-pub fn record_event(event: Event) {
-    if let Some(ctx) = recording_ctx() {
-        ctx.record_event(event);
+pub fn record_event(event: impl Borrow<Event>) {
+    let event = event.borrow();
+    if wants(event.level()) {
+        hand_to_recorder(event);
     }
 }
 
 /// Records the event built by `make` in the current scope, calling `make` only when a
-/// recorder will receive it. Use it for events with attributes on hot paths.
+/// recorder will receive an event at `level`: there is a current scope, it has a
+/// recorder, and the recorder is [enabled](Recorder::enabled) at `level`. Use it for
+/// events with attributes on hot paths; `make` should return an event at `level`.
+///
+/// `make` runs with the scope current, before the recorder is called.
 ///
 /// # Examples
 ///
 /// ```
-/// use haiway::{ctx, Event};
+/// use haiway::{ctx, Event, Level, MemoryRecorder, Scope};
 ///
 /// // No scope: `make` is never called, nothing is allocated.
-/// ctx::record_event_with(|| unreachable!());
-/// # let _ = Event::info("x");
+/// ctx::record_event_with(Level::Debug, || unreachable!());
+///
+/// let recorder = MemoryRecorder::new();
+/// # futures_lite::future::block_on(async {
+/// Scope::new("job")
+///     .recorder(recorder.clone())
+///     .run(async {
+///         ctx::record_event_with(Level::Debug, || Event::debug("cache.hit").with("cache", "users"))
+///     })
+///     .await;
+/// # });
+/// assert_eq!(recorder.names(), ["cache.hit"]);
 /// ```
 #[inline]
-pub fn record_event_with(make: impl FnOnce() -> Event) {
-    if let Some(ctx) = recording_ctx() {
-        ctx.record_event(make());
+pub fn record_event_with(level: Level, make: impl FnOnce() -> Event) {
+    if wants(level) {
+        hand_to_recorder(&make());
     }
 }
 
@@ -622,17 +666,26 @@ pub(crate) fn recorder_set() {
     }
 }
 
-/// The current context, cloned only when it has a recorder. The clone lets the
-/// recorder run outside the slot's borrow.
+/// Whether the current scope's recorder would receive an event at `level`.
 #[inline]
-fn recording_ctx() -> Option<Ctx> {
+fn wants(level: Level) -> bool {
     // Relaxed is enough: a scope's recorder is set before its body runs, and the
     // body is polled after the `Scope` was built (a happens-before edge of its own).
     if !ANY_RECORDER.load(Ordering::Relaxed) {
-        return None;
+        return false;
     }
-    slot::with(|ctx| match ctx {
-        Some(ctx) if ctx.is_recording() => Some(ctx.clone()),
-        _ => None,
-    })
+    slot::with(|ctx| ctx.is_some_and(|ctx| ctx.wants(level)))
+}
+
+/// Hands `event` to the current scope's recorder. The context is lent, not cloned:
+/// no reference counting on the way to the recorder.
+#[inline]
+fn hand_to_recorder(event: &Event) {
+    slot::lend(|ctx| {
+        if let Some(ctx) = ctx {
+            if let Some(recorder) = &ctx.inner.recorder {
+                recorder.record(ctx, event);
+            }
+        }
+    });
 }

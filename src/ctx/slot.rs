@@ -61,3 +61,27 @@ impl Drop for Entered<'_> {
 pub(crate) fn with<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
     CURRENT.with(|slot| f(slot.borrow().as_ref()))
 }
+
+/// Runs `f` with no context current on this thread, lending it the context that was:
+/// the way to call user code (a recorder) with the current `Ctx` without cloning it.
+/// The context is put back when `f` returns or panics.
+///
+/// Whatever `f` does, the slot is free: it may poll futures of other scopes (they
+/// enter and leave as usual), and code that asks for the current context gets none.
+#[inline]
+pub(crate) fn lend<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
+    /// Puts the lent context back, also when `f` panics.
+    struct Restore(Option<Ctx>);
+
+    impl Drop for Restore {
+        #[inline]
+        fn drop(&mut self) {
+            let ctx = self.0.take();
+            // During thread teardown the slot may be gone: then the context is dropped.
+            let _ = CURRENT.try_with(|slot| *slot.borrow_mut() = ctx);
+        }
+    }
+
+    let restore = Restore(CURRENT.with(|slot| slot.borrow_mut().take()));
+    f(restore.0.as_ref())
+}

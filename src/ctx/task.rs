@@ -14,7 +14,7 @@ use futures_util::task::AtomicWaker;
 use slab::Slab;
 
 use super::{Ctx, slot};
-use crate::event::Event;
+use crate::event::{Event, Level};
 use crate::runtime::BoxFuture;
 
 /// The tasks of one scope: how many are alive, how to cancel them, and (for a scope
@@ -332,7 +332,7 @@ impl<F: Future> Future for Runner<F> {
                 Err(payload) => {
                     // Recorded inside the task's scope (its span too, if any), like
                     // every other event of the task.
-                    super::record_event_with(|| {
+                    super::record_event_with(Level::Error, || {
                         Event::error("task.panicked").with("message", panic_message(&*payload))
                     });
                     Some(Output::Panicked(payload))

@@ -182,13 +182,84 @@ impl From<Arc<str>> for Value {
 }
 
 /// One attribute of an event: a key and a value.
-#[cfg(feature = "opentelemetry")]
 type Attribute = (Cow<'static, str>, Value);
+
+/// How many attributes an event holds before it allocates.
+const INLINE_ATTRIBUTES: usize = 2;
+
+/// What fills the unused inline places: copies nothing, allocates nothing.
+const UNUSED: Attribute = (Cow::Borrowed(""), Value::Bool(false));
+
+/// An event's attributes: the first [`INLINE_ATTRIBUTES`] in place, more on the heap.
+///
+/// Recording an event on a hot path (a cache hit with its `cache` attribute) must
+/// not allocate, so the common small events never touch the heap.
+#[derive(Clone)]
+enum Attributes {
+    /// Up to [`INLINE_ATTRIBUTES`]; the places from `len` on hold [`UNUSED`].
+    Inline {
+        /// How many places are in use.
+        len: usize,
+        /// The places.
+        items: [Attribute; INLINE_ATTRIBUTES],
+    },
+    /// More than fit inline.
+    Heap(Vec<Attribute>),
+}
+
+impl Attributes {
+    /// No attributes.
+    const fn new() -> Self {
+        Attributes::Inline {
+            len: 0,
+            items: [UNUSED; INLINE_ATTRIBUTES],
+        }
+    }
+
+    /// Appends one attribute.
+    #[inline]
+    fn push(&mut self, attribute: Attribute) {
+        match self {
+            Attributes::Inline { len, items } if *len < INLINE_ATTRIBUTES => {
+                items[*len] = attribute;
+                *len += 1;
+            }
+            Attributes::Inline { items, .. } => {
+                let mut heap = Vec::with_capacity(2 * INLINE_ATTRIBUTES);
+                heap.extend(std::mem::replace(items, [UNUSED; INLINE_ATTRIBUTES]));
+                heap.push(attribute);
+                *self = Attributes::Heap(heap);
+            }
+            Attributes::Heap(heap) => heap.push(attribute),
+        }
+    }
+
+    /// The attributes in use, in order.
+    #[inline]
+    fn as_slice(&self) -> &[Attribute] {
+        match self {
+            Attributes::Inline { len, items } => &items[..*len],
+            Attributes::Heap(heap) => heap,
+        }
+    }
+}
+
+impl PartialEq for Attributes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
 
 /// Something that happened: a name, a [`Level`] and attributes.
 ///
-/// Built fluently. Creating an event with a static name and no attributes does not
-/// allocate.
+/// Built fluently. An event with a static name and up to two attributes with static
+/// keys and non-`String` values does not allocate.
 ///
 /// # Examples
 ///
@@ -207,7 +278,7 @@ pub struct Event {
     /// How important it is.
     level: Level,
     /// Attributes in the order they were added.
-    attributes: Vec<(Cow<'static, str>, Value)>,
+    attributes: Attributes,
 }
 
 impl Event {
@@ -221,11 +292,12 @@ impl Event {
     /// let event = Event::new(Level::Warning, "disk.low");
     /// assert_eq!(event.level(), Level::Warning);
     /// ```
+    #[inline]
     pub fn new(level: Level, name: impl Into<Cow<'static, str>>) -> Self {
         Event {
             name: name.into(),
             level,
-            attributes: Vec::new(),
+            attributes: Attributes::new(),
         }
     }
 
@@ -236,6 +308,7 @@ impl Event {
     /// ```
     /// assert_eq!(haiway::Event::debug("x").level(), haiway::Level::Debug);
     /// ```
+    #[inline]
     pub fn debug(name: impl Into<Cow<'static, str>>) -> Self {
         Event::new(Level::Debug, name)
     }
@@ -247,6 +320,7 @@ impl Event {
     /// ```
     /// assert_eq!(haiway::Event::info("x").level(), haiway::Level::Info);
     /// ```
+    #[inline]
     pub fn info(name: impl Into<Cow<'static, str>>) -> Self {
         Event::new(Level::Info, name)
     }
@@ -258,6 +332,7 @@ impl Event {
     /// ```
     /// assert_eq!(haiway::Event::warning("x").level(), haiway::Level::Warning);
     /// ```
+    #[inline]
     pub fn warning(name: impl Into<Cow<'static, str>>) -> Self {
         Event::new(Level::Warning, name)
     }
@@ -269,6 +344,7 @@ impl Event {
     /// ```
     /// assert_eq!(haiway::Event::error("x").level(), haiway::Level::Error);
     /// ```
+    #[inline]
     pub fn error(name: impl Into<Cow<'static, str>>) -> Self {
         Event::new(Level::Error, name)
     }
@@ -282,6 +358,7 @@ impl Event {
     /// assert_eq!(event.attributes().len(), 1);
     /// ```
     #[must_use]
+    #[inline]
     pub fn with(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
         self.attributes.push((key.into(), value.into()));
         self
@@ -319,7 +396,7 @@ impl Event {
     /// assert_eq!(keys, ["a", "b"]);
     /// ```
     pub fn attributes(&self) -> &[(Cow<'static, str>, Value)] {
-        &self.attributes
+        self.attributes.as_slice()
     }
 
     /// The value of the first attribute named `key`, if any.
@@ -333,15 +410,16 @@ impl Event {
     /// ```
     pub fn attribute(&self, key: &str) -> Option<&Value> {
         self.attributes
+            .as_slice()
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v)
     }
 
-    /// The event taken apart, so a recorder can move its strings instead of copying.
+    /// The name as stored, so a recorder can share a static name instead of copying.
     #[cfg(feature = "opentelemetry")]
-    pub(crate) fn into_parts(self) -> (Cow<'static, str>, Level, Vec<Attribute>) {
-        (self.name, self.level, self.attributes)
+    pub(crate) fn name_cow(&self) -> &Cow<'static, str> {
+        &self.name
     }
 }
 
@@ -351,7 +429,7 @@ impl Event {
 /// nested scopes inherit it. A recorder is called on the recording task's thread,
 /// synchronously: keep it quick and never block on I/O in it.
 ///
-/// Closures `Fn(&Ctx, Event)` are recorders too.
+/// Closures `Fn(&Ctx, &Event)` are recorders too.
 ///
 /// # Examples
 ///
@@ -363,7 +441,7 @@ impl Event {
 /// struct Count(Arc<AtomicUsize>);
 ///
 /// impl Recorder for Count {
-///     fn record(&self, _scope: &Ctx, _event: Event) {
+///     fn record(&self, _scope: &Ctx, _event: &Event) {
 ///         self.0.fetch_add(1, Ordering::Relaxed);
 ///     }
 /// }
@@ -379,7 +457,57 @@ impl Event {
 /// ```
 pub trait Recorder: Send + Sync + 'static {
     /// Handles one event recorded in `scope`.
-    fn record(&self, scope: &Ctx, event: Event);
+    ///
+    /// While `record` runs, no scope is current on this thread: use `scope` (for
+    /// example [`scope.try_spawn`](Ctx::try_spawn) to ship events in the background),
+    /// not [`Ctx::current`] or the free functions of [`ctx`](crate::ctx). An event
+    /// recorded from inside a recorder through those functions is dropped, so a
+    /// recorder never calls itself back. (`tracing` treats events from inside a
+    /// subscriber the same way.)
+    fn record(&self, scope: &Ctx, event: &Event);
+
+    /// Whether this recorder wants events at `level`. Asked before each event is
+    /// handed over, and before a lazily built one
+    /// ([`ctx::record_event_with`](crate::ctx::record_event_with)) is built, so a
+    /// recorder that drops debug events spares the cache the cost of building its
+    /// `cache.hit` events. Called on every recorded event: keep it to a comparison or
+    /// an atomic load. The default wants everything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{Ctx, Event, Level, MemoryRecorder, Recorder, Scope};
+    ///
+    /// /// Keeps warnings and errors only.
+    /// #[derive(Clone)]
+    /// struct Warnings(MemoryRecorder);
+    ///
+    /// impl Recorder for Warnings {
+    ///     fn record(&self, scope: &Ctx, event: &Event) {
+    ///         self.0.record(scope, event);
+    ///     }
+    ///     fn enabled(&self, level: Level) -> bool {
+    ///         level >= Level::Warning
+    ///     }
+    /// }
+    ///
+    /// let kept = MemoryRecorder::new();
+    /// # futures_lite::future::block_on(async {
+    /// Scope::new("job")
+    ///     .recorder(Warnings(kept.clone()))
+    ///     .run(async {
+    ///         haiway::ctx::record_event(Event::debug("noise"));
+    ///         haiway::ctx::record_event_with(Level::Debug, || unreachable!("never built"));
+    ///         haiway::ctx::record_event(Event::warning("disk.low"));
+    ///     })
+    ///     .await;
+    /// # });
+    /// assert_eq!(kept.names(), ["disk.low"]);
+    /// ```
+    fn enabled(&self, level: Level) -> bool {
+        let _ = level;
+        true
+    }
 
     /// Called once when a scope that uses this recorder starts (in
     /// [`Scope::run`](crate::Scope::run)), to attach per-scope state such as a span.
@@ -424,7 +552,7 @@ pub trait Recorder: Send + Sync + 'static {
     /// struct PollCounter(Arc<Counts>);
     ///
     /// impl Recorder for PollCounter {
-    ///     fn record(&self, _scope: &Ctx, _event: Event) {}
+    ///     fn record(&self, _scope: &Ctx, _event: &Event) {}
     ///     fn open_scope(&self, _scope: &Ctx) -> Option<Box<dyn ScopeSpan>> {
     ///         Some(Box::new(Polls(self.0.clone())))
     ///     }
@@ -548,9 +676,9 @@ pub trait ScopeSpan: Send + Sync + 'static {
 
 impl<F> Recorder for F
 where
-    F: Fn(&Ctx, Event) + Send + Sync + 'static,
+    F: Fn(&Ctx, &Event) + Send + Sync + 'static,
 {
-    fn record(&self, scope: &Ctx, event: Event) {
+    fn record(&self, scope: &Ctx, event: &Event) {
         self(scope, event)
     }
 }
@@ -576,7 +704,7 @@ where
 pub struct NoopRecorder;
 
 impl Recorder for NoopRecorder {
-    fn record(&self, _scope: &Ctx, _event: Event) {}
+    fn record(&self, _scope: &Ctx, _event: &Event) {}
 }
 
 /// An event as a [`MemoryRecorder`] kept it, with the identity of the recording scope.
@@ -707,12 +835,12 @@ impl MemoryRecorder {
 }
 
 impl Recorder for MemoryRecorder {
-    fn record(&self, scope: &Ctx, event: Event) {
+    fn record(&self, scope: &Ctx, event: &Event) {
         let recorded = RecordedEvent {
             scope_name: scope.name_arc(),
             scope_id: scope.id(),
             trace_id: scope.trace_id(),
-            event,
+            event: event.clone(),
         };
         self.lock().push(recorded);
     }

@@ -218,9 +218,10 @@ impl fmt::Debug for OpenTelemetryRecorder {
 }
 
 impl Recorder for OpenTelemetryRecorder {
-    fn record(&self, _scope: &Ctx, event: Event) {
-        let (name, level, attributes) = event.into_parts();
-        let mut attributes = Some(attributes);
+    fn record(&self, _scope: &Ctx, event: &Event) {
+        let name = event.name_cow();
+        let level = event.level();
+        let attributes = event.attributes().iter().map(key_value);
         // The hot path: this thread's counter cache and attribute buffer, no lock and no
         // allocation of ours. Re-entered (never expected) or during thread teardown, the
         // slow path below does the same with the shared map and a fresh `Vec`.
@@ -231,18 +232,16 @@ impl Recorder for OpenTelemetryRecorder {
             let local = &mut *local;
             let buffer = &mut local.attributes;
             buffer.clear();
-            if let Some(attributes) = attributes.take() {
-                buffer.extend(attributes.into_iter().map(key_value));
-            }
+            buffer.extend(attributes.clone());
             let id = self.inner.id;
             match local
                 .counters
                 .iter()
-                .find(|(i, n, _)| *i == id && *n == name)
+                .find(|(i, n, _)| *i == id && n == name)
             {
                 Some((_, _, counter)) => counter.add(1, buffer),
                 None => {
-                    let counter = self.create_counter(&name);
+                    let counter = self.create_counter(name);
                     counter.add(1, buffer);
                     if local.counters.len() == LOCAL_COUNTERS {
                         local.counters.clear();
@@ -250,15 +249,14 @@ impl Recorder for OpenTelemetryRecorder {
                     local.counters.push((id, name.clone(), counter));
                 }
             }
-            add_span_event(&name, level, buffer);
+            add_span_event(name, level, buffer);
             buffer.clear();
             true
         });
         if done != Ok(true) {
-            let attributes: Vec<KeyValue> =
-                attributes.into_iter().flatten().map(key_value).collect();
-            self.count(&name, &attributes);
-            add_span_event(&name, level, &attributes);
+            let attributes: Vec<KeyValue> = attributes.collect();
+            self.count(name, &attributes);
+            add_span_event(name, level, &attributes);
         }
     }
 
@@ -323,14 +321,15 @@ thread_local! {
 
 /// An OpenTelemetry attribute from a haiway one, moving its strings.
 #[inline]
-fn key_value((key, value): (Cow<'static, str>, Value)) -> KeyValue {
+/// An attribute as OpenTelemetry's; static strings are shared, not copied.
+fn key_value((key, value): &(Cow<'static, str>, Value)) -> KeyValue {
     let value = match value {
-        Value::Bool(v) => ::opentelemetry::Value::Bool(v),
-        Value::Int(v) => ::opentelemetry::Value::I64(v),
-        Value::Float(v) => ::opentelemetry::Value::F64(v),
-        Value::Str(v) => ::opentelemetry::Value::String(StringValue::from(v)),
+        Value::Bool(v) => ::opentelemetry::Value::Bool(*v),
+        Value::Int(v) => ::opentelemetry::Value::I64(*v),
+        Value::Float(v) => ::opentelemetry::Value::F64(*v),
+        Value::Str(v) => ::opentelemetry::Value::String(StringValue::from(v.clone())),
     };
-    KeyValue::new(Key::from(key), value)
+    KeyValue::new(Key::from(key.clone()), value)
 }
 
 /// The span of one scope, as the context to attach around each poll.

@@ -188,7 +188,7 @@ impl Default for TracingRecorder {
 }
 
 impl Recorder for TracingRecorder {
-    fn record(&self, scope: &Ctx, event: Event) {
+    fn record(&self, scope: &Ctx, event: &Event) {
         let level = tracing_level(event.level());
         if !level_enabled(level) {
             return;
@@ -201,9 +201,16 @@ impl Recorder for TracingRecorder {
         };
         match callsite {
             Some(callsite) if callsite.is_never() => {}
-            Some(callsite) => dispatch_event(callsite, &event, scope),
-            None => fallback_event(level, &event, scope),
+            Some(callsite) => dispatch_event(callsite, event, scope),
+            None => fallback_event(level, event, scope),
         }
+    }
+
+    /// Whether any subscriber may want events at `level` (`tracing`'s global level
+    /// filter): a filtered-out `cache.hit` is never built.
+    #[inline]
+    fn enabled(&self, level: Level) -> bool {
+        level_enabled(tracing_level(level))
     }
 
     fn open_scope(&self, scope: &Ctx) -> Option<Box<dyn ScopeSpan>> {
@@ -239,6 +246,7 @@ impl ScopeSpan for TracingScope {
 }
 
 /// The `tracing` level of a haiway level.
+#[inline]
 fn tracing_level(level: Level) -> ::tracing::Level {
     match level {
         Level::Debug => ::tracing::Level::DEBUG,
