@@ -26,6 +26,7 @@ pub mod tracing;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::ctx::{Ctx, ScopeId, TraceId};
@@ -271,7 +272,7 @@ impl fmt::Debug for Attributes {
 /// assert_eq!(event.level(), Level::Info);
 /// assert_eq!(event.attribute("attempt"), Some(&Value::Int(2)));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Event {
     /// The event's name, such as `cache.hit`.
     name: Cow<'static, str>,
@@ -279,6 +280,38 @@ pub struct Event {
     level: Level,
     /// Attributes in the order they were added.
     attributes: Attributes,
+    /// What a recorder found out about this event's shape, kept for the next time the
+    /// same event is recorded (the cache records one `Event` per hit).
+    memo: Memo,
+}
+
+impl PartialEq for Event {
+    /// Name, level and attributes; not what recorders remembered.
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.level == other.level && self.attributes == other.attributes
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("name", &self.name)
+            .field("level", &self.level)
+            .field("attributes", &self.attributes)
+            .finish()
+    }
+}
+
+/// A number a recorder stores in an event to find its own state for the event's shape
+/// (name, level, attribute keys) without hashing strings: `TracingRecorder` keeps its
+/// callsite's id + 1 here. Zero: nothing remembered. Reset when an attribute is added.
+#[derive(Default)]
+struct Memo(AtomicU32);
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Memo(AtomicU32::new(self.0.load(Ordering::Relaxed)))
+    }
 }
 
 impl Event {
@@ -298,6 +331,7 @@ impl Event {
             name: name.into(),
             level,
             attributes: Attributes::new(),
+            memo: Memo(AtomicU32::new(0)),
         }
     }
 
@@ -361,6 +395,7 @@ impl Event {
     #[inline]
     pub fn with(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
         self.attributes.push((key.into(), value.into()));
+        self.memo = Memo::default();
         self
     }
 
@@ -420,6 +455,20 @@ impl Event {
     #[cfg(feature = "opentelemetry")]
     pub(crate) fn name_cow(&self) -> &Cow<'static, str> {
         &self.name
+    }
+
+    /// What a recorder remembered about this event's shape (see [`Memo`]); `0`: nothing.
+    #[cfg(feature = "tracing")]
+    #[inline]
+    pub(crate) fn memo(&self) -> u32 {
+        self.memo.0.load(Ordering::Relaxed)
+    }
+
+    /// Remembers `value` for this event's shape (see [`Memo`]).
+    #[cfg(feature = "tracing")]
+    #[inline]
+    pub(crate) fn set_memo(&self, value: u32) {
+        self.memo.0.store(value, Ordering::Relaxed);
     }
 }
 

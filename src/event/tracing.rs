@@ -193,12 +193,22 @@ impl Recorder for TracingRecorder {
         if !level_enabled(level) {
             return;
         }
-        let attributes = event.attributes();
-        let callsite = if attributes.len() <= MAX_ATTRIBUTES {
-            EVENT_CALLSITES.get_or_create(level, event.name(), field_keys(attributes))
-        } else {
-            None
+        // The event remembers its callsite: recording the same `Event` again (the
+        // cache's hit event) skips hashing its name and keys.
+        let remembered = match event.memo() {
+            0 => None,
+            memo => EVENT_CALLSITES.by_id(memo - 1),
         };
+        let callsite = remembered.or_else(|| {
+            let attributes = event.attributes();
+            if attributes.len() > MAX_ATTRIBUTES {
+                return None;
+            }
+            let callsite =
+                EVENT_CALLSITES.get_or_create(level, event.name(), field_keys(attributes))?;
+            event.set_memo(callsite.id + 1);
+            Some(callsite)
+        });
         match callsite {
             Some(callsite) if callsite.is_never() => {}
             Some(callsite) => dispatch_event(callsite, event, scope),
@@ -297,6 +307,8 @@ const INTEREST_ALWAYS: u8 = 2;
 struct DynCallsite {
     /// Set once, right after the callsite is leaked: the metadata names the callsite.
     meta: OnceLock<Metadata<'static>>,
+    /// The metadata's fields, made once (set with `meta`).
+    fields: OnceLock<Box<[Field]>>,
     /// What the subscribers said when the callsite was registered (or since).
     interest: AtomicU8,
     /// The field names, in order.
@@ -305,6 +317,8 @@ struct DynCallsite {
     keys: &'static [&'static str],
     /// The lookup hash of (level, name, keys), kept for rehashing.
     hash: u64,
+    /// Its number among the callsites of its kind: what an [`Event`]'s memo keeps.
+    id: u32,
 }
 
 impl DynCallsite {
@@ -366,11 +380,17 @@ struct Callsites {
     created: AtomicUsize,
     /// The bound on `created`.
     max: usize,
+    /// The callsites in the table, by id (a callsite that lost a creation race has an
+    /// id but no place here).
+    by_id: RwLock<Vec<Option<&'static DynCallsite>>>,
 }
 
 thread_local! {
     /// The callsites this thread has used (events and spans): a lock-free first look.
     static SEEN: RefCell<HashTable<&'static DynCallsite>> = const { RefCell::new(HashTable::new()) };
+
+    /// The event callsites this thread has used, by id: what an event's memo finds.
+    static SEEN_BY_ID: RefCell<Vec<Option<&'static DynCallsite>>> = const { RefCell::new(Vec::new()) };
 }
 
 static EVENT_CALLSITES: LazyLock<Callsites> =
@@ -387,7 +407,32 @@ impl Callsites {
             hasher: DefaultHashBuilder::default(),
             created: AtomicUsize::new(0),
             max,
+            by_id: RwLock::new(Vec::new()),
         }
+    }
+
+    /// The event callsite with id `id`, from this thread's copy first.
+    #[inline]
+    fn by_id(&self, id: u32) -> Option<&'static DynCallsite> {
+        let id = id as usize;
+        if let Ok(Some(callsite)) =
+            SEEN_BY_ID.try_with(|seen| seen.try_borrow().ok()?.get(id).copied().flatten())
+        {
+            return Some(callsite);
+        }
+        let callsite = {
+            let by_id = self.by_id.read().unwrap_or_else(PoisonError::into_inner);
+            by_id.get(id).copied().flatten()?
+        };
+        let _ = SEEN_BY_ID.try_with(|seen| {
+            if let Ok(mut seen) = seen.try_borrow_mut() {
+                if seen.len() <= id {
+                    seen.resize(id + 1, None);
+                }
+                seen[id] = Some(callsite);
+            }
+        });
+        Some(callsite)
     }
 
     /// The callsite of (level, name, keys), created and registered on first use; `None`
@@ -443,7 +488,8 @@ impl Callsites {
         keys: impl Iterator<Item = &'k str> + Clone,
         hash: u64,
     ) -> Option<&'static DynCallsite> {
-        if self.created.fetch_add(1, Ordering::Relaxed) >= self.max {
+        let id = self.created.fetch_add(1, Ordering::Relaxed);
+        if id >= self.max {
             self.created.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
@@ -463,10 +509,12 @@ impl Callsites {
         };
         let callsite: &'static DynCallsite = Box::leak(Box::new(DynCallsite {
             meta: OnceLock::new(),
+            fields: OnceLock::new(),
             interest: AtomicU8::new(INTEREST_SOMETIMES),
             names,
             keys: own_keys,
             hash,
+            id: u32::try_from(id).expect("at most `max` callsites"),
         }));
         let fields = FieldSet::new(callsite.names, tracing_core::identify_callsite!(callsite));
         let meta = Metadata::new(
@@ -480,6 +528,9 @@ impl Callsites {
             self.kind.clone(),
         );
         let _ = callsite.meta.set(meta);
+        let _ = callsite
+            .fields
+            .set(callsite.metadata().fields().iter().collect());
         // Registering asks every subscriber for its interest: user code, so no lock
         // of ours is held.
         callsite::register(callsite);
@@ -492,6 +543,11 @@ impl Callsites {
             return Some(existing);
         }
         table.insert_unique(hash, callsite, |cs| cs.hash);
+        let mut by_id = self.by_id.write().unwrap_or_else(PoisonError::into_inner);
+        if by_id.len() <= id {
+            by_id.resize(id + 1, None);
+        }
+        by_id[id] = Some(callsite);
         Some(callsite)
     }
 }
@@ -513,7 +569,7 @@ fn dispatch_event(callsite: &'static DynCallsite, event: &Event, scope: &Ctx) {
     macro_rules! by_len {
         ($($n:literal)*) => {
             match meta.fields().len() {
-                $($n => dispatch_n::<$n>(meta, always, event, scope),)*
+                $($n => dispatch_n::<$n>(callsite, meta, always, event, scope),)*
                 _ => unreachable!("events have 5 to 32 fields"),
             }
         };
@@ -524,14 +580,17 @@ fn dispatch_event(callsite: &'static DynCallsite, event: &Event, scope: &Ctx) {
 /// [`dispatch_event`] for an event with `N` fields (`N - 5` attributes). `always`: the
 /// callsite's interest says every subscriber wants it.
 fn dispatch_n<const N: usize>(
+    callsite: &'static DynCallsite,
     meta: &'static Metadata<'static>,
     always: bool,
     event: &Event,
     scope: &Ctx,
 ) {
     let fields = meta.fields();
-    let mut iter = fields.iter();
-    let field: [Field; N] = std::array::from_fn(|_| iter.next().expect("N fields"));
+    let field = callsite
+        .fields
+        .get()
+        .expect("fields are set before the callsite is shared");
     let attributes = event.attributes();
     // The attributes with fields of their own, in field order (from index 1).
     let mut own = attributes.iter().filter(|(key, _)| key != MESSAGE);
