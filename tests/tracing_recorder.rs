@@ -165,6 +165,43 @@ fn a_miss_and_a_hit_are_debug_events_with_attributes_and_scope_fields() {
 }
 
 #[test]
+fn an_event_recorded_again_or_extended_keeps_the_right_fields() {
+    let tick = Event::info("tick").with("worker", "w1");
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("jobs")
+                .recorder(TracingRecorder::new())
+                .run(async {
+                    ctx::record_event(&tick);
+                    ctx::record_event(&tick); // found through the event's memo
+                    let extended = tick.clone().with("round", 2); // another shape
+                    ctx::record_event(&extended);
+                    ctx::record_event(tick.clone()); // a clone keeps the memo: same shape
+                    // Another event with the same name but other keys.
+                    ctx::record_event(Event::info("tick").with("queue", "q"));
+                }),
+        )
+    });
+    let events = layer.events();
+    let workers: Vec<Option<&str>> = events.iter().map(|e| e.field("worker")).collect();
+    assert_eq!(
+        workers,
+        [Some("str:w1"); 4]
+            .into_iter()
+            .chain([None])
+            .collect::<Vec<_>>()
+    );
+    let rounds: Vec<Option<&str>> = events.iter().map(|e| e.field("round")).collect();
+    assert_eq!(rounds, [None, None, Some("i64:2"), None, None]);
+    assert_eq!(events[4].field("queue"), Some("str:q"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.name == "tick" && e.field("scope") == Some("str:jobs"))
+    );
+}
+
+#[test]
 fn the_scope_span_is_named_after_the_scope_and_nests_like_the_scopes() {
     let (layer, (outer, inner)) = collect(LevelFilter::TRACE, || {
         block_on(
