@@ -8,9 +8,9 @@
 //! measures the cache plus its `cache.hit` event:
 //!
 //! - `no recorder`: the scope has none; the event is never built.
-//! - `no-op closure recorder`: the event is built (its attribute list and the cache's
-//!   name as a `String`) and handed to a closure that drops it: the cost of recording
-//!   at all, which every recorder below pays too.
+//! - `no-op closure recorder`: the cache's prebuilt `cache.hit` event is lent, with the
+//!   scope's `Ctx`, to a closure that ignores it: the cost of recording at all, which
+//!   every recorder below pays too.
 //! - `TracingRecorder, DEBUG enabled`: `tracing_subscriber::registry()` with one layer
 //!   that counts events (no formatting, no I/O), filtered at `DEBUG`, so each hit is a
 //!   dispatched `tracing` event with its fields.
