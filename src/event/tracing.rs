@@ -591,27 +591,28 @@ fn dispatch_n<const N: usize>(
         .fields
         .get()
         .expect("fields are set before the callsite is shared");
-    let attributes = event.attributes();
-    // The attributes with fields of their own, in field order (from index 1).
-    let mut own = attributes.iter().filter(|(key, _)| key != MESSAGE);
-    let by_field: [Option<&Value>; N] = std::array::from_fn(|i| {
-        if i == 0 {
-            None
-        } else {
-            own.next().map(|(_, v)| v)
-        }
-    });
-    let count = by_field.iter().flatten().count();
-    debug_assert_eq!(count + 5, N);
-    // String values need a place to live as `&str` (what `tracing` records).
-    let strs: [&str; N] = std::array::from_fn(|i| match by_field[i] {
-        Some(Value::Str(s)) => s.as_ref(),
-        _ => "",
-    });
     let name = event.name();
-    let text = event
-        .attribute(MESSAGE)
-        .map(|text| display(NameAndMessage(name, text)));
+    // One pass over the attributes: those with fields of their own go in field order
+    // (from index 1); the first `message` joins the text. String values need a place
+    // to live as `&str` (what `tracing` records).
+    let mut text = None;
+    let mut by_field: [Option<&Value>; N] = [None; N];
+    let mut strs: [&str; N] = [""; N];
+    let mut count = 0;
+    for (key, value) in event.attributes() {
+        if key == MESSAGE {
+            if text.is_none() {
+                text = Some(display(NameAndMessage(name, value)));
+            }
+            continue;
+        }
+        count += 1;
+        by_field[count] = Some(value);
+        if let Value::Str(s) = value {
+            strs[count] = s;
+        }
+    }
+    debug_assert_eq!(count + 5, N);
     let scope_name = scope.name();
     let scope_id = display(scope.id());
     let parent_id = scope.parent_id().map(display);
