@@ -334,3 +334,83 @@ fn counts_from_many_threads_add_up() {
         Some(THREADS * CALLS)
     );
 }
+
+/// The data points of counter `name` in the latest export: (sorted `key=value`
+/// attributes, value).
+fn points(exported: &[ResourceMetrics], name: &str) -> Vec<(Vec<String>, u64)> {
+    let mut points: Vec<(Vec<String>, u64)> = exported
+        .last()
+        .into_iter()
+        .flat_map(|last| last.scope_metrics())
+        .flat_map(|scope| scope.metrics())
+        .filter(|metric| metric.name() == name)
+        .flat_map(|metric| match metric.data() {
+            AggregatedMetrics::U64(MetricData::Sum(sum)) => sum
+                .data_points()
+                .map(|point| {
+                    let mut attributes: Vec<String> = point
+                        .attributes()
+                        .map(|kv| format!("{}={}", kv.key, kv.value))
+                        .collect();
+                    attributes.sort();
+                    (attributes, point.value())
+                })
+                .collect::<Vec<_>>(),
+            other => panic!("{name} is not a u64 sum: {other:?}"),
+        })
+        .collect();
+    points.sort();
+    points
+}
+
+#[test]
+fn an_event_recorded_again_or_extended_counts_with_its_own_attributes() {
+    let (provider, exporter) = metrics();
+    let recorder = OpenTelemetryRecorder::new(provider.meter("test"));
+    let tick = Event::info("tick").with("worker", "w1");
+    block_on(Scope::new("jobs").recorder(recorder).run(async {
+        for _ in 0..3 {
+            ctx::record_event(&tick); // from the second time on, kept converted
+        }
+        let extended = tick.clone().with("round", 2);
+        ctx::record_event(&extended);
+        ctx::record_event(&extended);
+        ctx::record_event(tick.clone()); // a clone: same attributes
+        for _ in 0..2 {
+            ctx::record_event(Event::info("tick").with("worker", "w2"));
+        }
+    }));
+    provider.force_flush().unwrap();
+    let exported = exporter.get_finished_metrics().unwrap();
+    let expected = vec![
+        (vec!["round=2".to_owned(), "worker=w1".to_owned()], 2),
+        (vec!["worker=w1".to_owned()], 4),
+        (vec!["worker=w2".to_owned()], 2),
+    ];
+    assert_eq!(points(&exported, "tick"), expected);
+}
+
+#[test]
+fn events_past_the_kept_conversions_still_count() {
+    // More events recorded repeatedly than conversions are kept for (1024 per
+    // process): the rest are converted each time, and every count still lands.
+    const EVENTS: usize = 1_100;
+    let (provider, exporter) = metrics();
+    let recorder = OpenTelemetryRecorder::new(provider.meter("test"));
+    let events: Vec<Event> = (0..EVENTS)
+        .map(|i| Event::info("many").with("i", i as i64 % 4))
+        .collect();
+    block_on(Scope::new("many").recorder(recorder).run(async {
+        for _ in 0..3 {
+            for event in &events {
+                ctx::record_event(event);
+            }
+        }
+    }));
+    provider.force_flush().unwrap();
+    let exported = exporter.get_finished_metrics().unwrap();
+    let expected: Vec<(Vec<String>, u64)> = (0..4)
+        .map(|i| (vec![format!("i={i}")], 3 * EVENTS as u64 / 4))
+        .collect();
+    assert_eq!(points(&exported, "many"), expected);
+}

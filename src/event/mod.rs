@@ -302,15 +302,37 @@ impl fmt::Debug for Event {
     }
 }
 
-/// A number a recorder stores in an event to find its own state for the event's shape
-/// (name, level, attribute keys) without hashing strings: `TracingRecorder` keeps its
-/// callsite's id + 1 here. Zero: nothing remembered. Reset when an attribute is added.
+/// Numbers the built-in recorders store in an event, one slot each, to find their own
+/// state for it again without hashing strings: `TracingRecorder` keeps its callsite's
+/// id + 1 (a callsite depends on the event's name, level and attribute keys),
+/// `OpenTelemetryRecorder` the id of its converted attributes (which depend on the
+/// values too). Zero: nothing remembered.
+///
+/// An event's content only changes in [`Event::with`], which resets the memo; a clone
+/// has the same content, so it keeps the memo.
 #[derive(Default)]
-struct Memo(AtomicU32);
+struct Memo([AtomicU32; MEMO_SLOTS]);
+
+/// How many recorders keep a memo in events.
+const MEMO_SLOTS: usize = 2;
+
+/// The memo slot of a built-in recorder.
+#[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+#[derive(Clone, Copy)]
+pub(crate) enum MemoSlot {
+    /// `TracingRecorder`'s callsite.
+    #[cfg(feature = "tracing")]
+    Tracing = 0,
+    /// `OpenTelemetryRecorder`'s converted attributes.
+    #[cfg(feature = "opentelemetry")]
+    OpenTelemetry = 1,
+}
 
 impl Clone for Memo {
     fn clone(&self) -> Self {
-        Memo(AtomicU32::new(self.0.load(Ordering::Relaxed)))
+        Memo(std::array::from_fn(|i| {
+            AtomicU32::new(self.0[i].load(Ordering::Relaxed))
+        }))
     }
 }
 
@@ -331,7 +353,7 @@ impl Event {
             name: name.into(),
             level,
             attributes: Attributes::new(),
-            memo: Memo(AtomicU32::new(0)),
+            memo: Memo([const { AtomicU32::new(0) }; MEMO_SLOTS]),
         }
     }
 
@@ -457,18 +479,18 @@ impl Event {
         &self.name
     }
 
-    /// What a recorder remembered about this event's shape (see [`Memo`]); `0`: nothing.
-    #[cfg(feature = "tracing")]
+    /// What a recorder remembered about this event (see [`Memo`]); `0`: nothing.
+    #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
     #[inline]
-    pub(crate) fn memo(&self) -> u32 {
-        self.memo.0.load(Ordering::Relaxed)
+    pub(crate) fn memo(&self, slot: MemoSlot) -> u32 {
+        self.memo.0[slot as usize].load(Ordering::Relaxed)
     }
 
-    /// Remembers `value` for this event's shape (see [`Memo`]).
-    #[cfg(feature = "tracing")]
+    /// Remembers `value` for this event (see [`Memo`]).
+    #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
     #[inline]
-    pub(crate) fn set_memo(&self, value: u32) {
-        self.memo.0.store(value, Ordering::Relaxed);
+    pub(crate) fn set_memo(&self, slot: MemoSlot, value: u32) {
+        self.memo.0[slot as usize].store(value, Ordering::Relaxed);
     }
 }
 

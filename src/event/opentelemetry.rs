@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use ::opentelemetry::global::BoxedTracer;
@@ -17,7 +17,7 @@ use ::opentelemetry::trace::{SpanBuilder, TraceContextExt, Tracer};
 use ::opentelemetry::{Context, ContextGuard, Key, KeyValue, StringValue};
 use hashbrown::HashMap;
 
-use super::{Event, Level, Recorder, ScopeSpan, Value};
+use super::{Event, Level, MemoSlot, Recorder, ScopeSpan, Value};
 use crate::ctx::Ctx;
 
 /// A [`Recorder`] that counts each event in an OpenTelemetry counter named after it,
@@ -221,8 +221,7 @@ impl Recorder for OpenTelemetryRecorder {
     fn record(&self, _scope: &Ctx, event: &Event) {
         let name = event.name_cow();
         let level = event.level();
-        let attributes = event.attributes().iter().map(key_value);
-        // The hot path: this thread's counter cache and attribute buffer, no lock and no
+        // The hot path: this thread's counters and converted attributes, no lock and no
         // allocation of ours. Re-entered (never expected) or during thread teardown, the
         // slow path below does the same with the shared map and a fresh `Vec`.
         let done = LOCAL.try_with(|local| {
@@ -230,31 +229,26 @@ impl Recorder for OpenTelemetryRecorder {
                 return false;
             };
             let local = &mut *local;
-            let buffer = &mut local.attributes;
-            buffer.clear();
-            buffer.extend(attributes.clone());
-            let id = self.inner.id;
-            match local
-                .counters
-                .iter()
-                .find(|(i, n, _)| *i == id && n == name)
-            {
-                Some((_, _, counter)) => counter.add(1, buffer),
-                None => {
-                    let counter = self.create_counter(name);
-                    counter.add(1, buffer);
-                    if local.counters.len() == LOCAL_COUNTERS {
-                        local.counters.clear();
-                    }
-                    local.counters.push((id, name.clone(), counter));
+            // An event recorded again (the cache's hit event): its counter and
+            // attributes were kept the second time this thread saw it.
+            if let Some(index) = prepared_index(event) {
+                if let Some(prepared) = local.prepared(index, self, event) {
+                    prepared.counter.add(1, &prepared.attributes);
+                    add_span_event(name, level, &prepared.attributes);
+                    return true;
                 }
             }
-            add_span_event(name, level, buffer);
+            let buffer = &mut local.attributes;
             buffer.clear();
+            buffer.extend(event.attributes().iter().map(key_value));
+            let counter = local_counter(&mut local.counters, self, name);
+            counter.add(1, &local.attributes);
+            add_span_event(name, level, &local.attributes);
+            local.attributes.clear();
             true
         });
         if done != Ok(true) {
-            let attributes: Vec<KeyValue> = attributes.collect();
+            let attributes: Vec<KeyValue> = event.attributes().iter().map(key_value).collect();
             self.count(name, &attributes);
             add_span_event(name, level, &attributes);
         }
@@ -306,6 +300,44 @@ fn next_id() -> u64 {
 /// cache starts over.
 const LOCAL_COUNTERS: usize = 64;
 
+/// How many events, process-wide, get their converted attributes kept (a few hundred
+/// bytes each, per thread that records them); later events are converted each time.
+const MAX_PREPARED: u32 = 1024;
+
+/// An event's memo: recorded once by some `OpenTelemetryRecorder` (the next time, its
+/// conversion is kept). Other values: `index + 1` into the threads' prepared events.
+const SEEN_ONCE: u32 = u32::MAX;
+
+/// An event's memo: no room was left to keep its conversion.
+const NOT_KEPT: u32 = u32::MAX - 1;
+
+/// The next index into the threads' prepared events.
+static NEXT_PREPARED: AtomicU32 = AtomicU32::new(0);
+
+/// Where `event`'s conversion is kept, if it is (or should now be); notes a first
+/// recording. Only events recorded at least twice get an index, so an event built per
+/// call costs nothing here beyond a relaxed load and store.
+#[inline]
+fn prepared_index(event: &Event) -> Option<usize> {
+    match event.memo(MemoSlot::OpenTelemetry) {
+        0 => {
+            event.set_memo(MemoSlot::OpenTelemetry, SEEN_ONCE);
+            None
+        }
+        NOT_KEPT => None,
+        SEEN_ONCE => {
+            let index = NEXT_PREPARED.fetch_add(1, Ordering::Relaxed);
+            if index >= MAX_PREPARED {
+                event.set_memo(MemoSlot::OpenTelemetry, NOT_KEPT);
+                return None;
+            }
+            event.set_memo(MemoSlot::OpenTelemetry, index + 1);
+            Some(index as usize)
+        }
+        memo => Some((memo - 1) as usize),
+    }
+}
+
 /// One thread's view of the counters, and a buffer to build attributes in.
 #[derive(Default)]
 struct Local {
@@ -313,15 +345,77 @@ struct Local {
     counters: Vec<(u64, Cow<'static, str>, Counter<u64>)>,
     /// Reused for every event, so recording allocates nothing of its own.
     attributes: Vec<KeyValue>,
+    /// Events recorded more than once, converted, by index (see [`prepared_index`]).
+    prepared: Vec<Option<Prepared>>,
+}
+
+/// An event as one recorder counts it: its counter and its converted attributes.
+struct Prepared {
+    /// The recorder it was prepared for.
+    recorder: u64,
+    /// The counter named after the event.
+    counter: Counter<u64>,
+    /// The event's attributes, converted.
+    attributes: Vec<KeyValue>,
+}
+
+impl Local {
+    /// The prepared `event` at `index` for `recorder`, prepared now if this thread
+    /// has not yet; `None` if another recorder prepared it here (then `recorder`
+    /// converts it each time).
+    fn prepared(
+        &mut self,
+        index: usize,
+        recorder: &OpenTelemetryRecorder,
+        event: &Event,
+    ) -> Option<&Prepared> {
+        if self.prepared.len() <= index {
+            self.prepared.resize_with(index + 1, || None);
+        }
+        if self.prepared[index].is_none() {
+            let counter = local_counter(&mut self.counters, recorder, event.name_cow()).clone();
+            self.prepared[index] = Some(Prepared {
+                recorder: recorder.inner.id,
+                counter,
+                attributes: event.attributes().iter().map(key_value).collect(),
+            });
+        }
+        self.prepared[index]
+            .as_ref()
+            .filter(|prepared| prepared.recorder == recorder.inner.id)
+    }
+}
+
+/// `recorder`'s counter named `name`, from this thread's `counters` first.
+// A `&Cow` so a static name stays borrowed when it is kept.
+#[allow(clippy::ptr_arg)]
+fn local_counter<'a>(
+    counters: &'a mut Vec<(u64, Cow<'static, str>, Counter<u64>)>,
+    recorder: &OpenTelemetryRecorder,
+    name: &Cow<'static, str>,
+) -> &'a Counter<u64> {
+    let id = recorder.inner.id;
+    let found = counters.iter().position(|(i, n, _)| *i == id && n == name);
+    let index = match found {
+        Some(index) => index,
+        None => {
+            let counter = recorder.create_counter(name);
+            if counters.len() == LOCAL_COUNTERS {
+                counters.clear();
+            }
+            counters.push((id, name.clone(), counter));
+            counters.len() - 1
+        }
+    };
+    &counters[index].2
 }
 
 thread_local! {
     static LOCAL: RefCell<Local> = RefCell::new(Local::default());
 }
 
-/// An OpenTelemetry attribute from a haiway one, moving its strings.
-#[inline]
 /// An attribute as OpenTelemetry's; static strings are shared, not copied.
+#[inline]
 fn key_value((key, value): &(Cow<'static, str>, Value)) -> KeyValue {
     let value = match value {
         Value::Bool(v) => ::opentelemetry::Value::Bool(*v),
