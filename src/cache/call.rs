@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use event_listener::EventListener;
 
 use super::backend::BoxFut;
-use super::core::{Compute, Core, Flight, FlightState, Found, Shared};
+use super::core::{Compute, Core, Flight, FlightState, Found, Lead, Shared};
 use crate::ctx;
 
 /// The state machine shared by [`Call`] and [`TryCall`].
@@ -72,14 +72,18 @@ enum LeadFut<'a, V, E> {
 }
 
 /// Owned by the leading call: settles or abandons its flight exactly once.
+///
+/// It holds no key: the flight holds it, and is found by the key's hash and its id.
 struct LeadGuard<'a, A, K, V, E> {
     core: &'a Core<A, K, V, E>,
-    /// `Some` until the flight is settled.
-    key: Option<K>,
+    /// The key's hash.
+    hash: u64,
     /// The flight's id.
     flight: u64,
+    /// `true` until the flight is settled.
+    armed: bool,
     /// `Core::abandon`, captured where its bounds hold so `Drop` needs none.
-    abandon: fn(&Core<A, K, V, E>, &K, u64),
+    abandon: fn(&Core<A, K, V, E>, u64, u64),
 }
 
 impl<A, K, V, E> LeadGuard<'_, A, K, V, E>
@@ -93,16 +97,17 @@ where
         result: Result<V, E>,
         persist: bool,
     ) -> (Shared<V, E>, Option<BoxFut<'static, ()>>) {
-        let key = self.key.take().expect("a lead guard settles once");
-        self.core.complete(key, self.flight, result, persist)
+        debug_assert!(self.armed, "a lead guard settles once");
+        self.armed = false;
+        self.core.complete(self.hash, self.flight, result, persist)
     }
 }
 
 impl<A, K, V, E> Drop for LeadGuard<'_, A, K, V, E> {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
+        if self.armed {
             // Cancelled or panicking: hand over to a waiter.
-            (self.abandon)(self.core, &key, self.flight);
+            (self.abandon)(self.core, self.hash, self.flight);
         }
     }
 }
@@ -151,7 +156,7 @@ where
                     let count = !this.counted;
                     this.counted = true;
                     let key = (core.make_key)(&args);
-                    match core.find(&key, count) {
+                    match core.find(key, count) {
                         Found::Hit(value) => return Poll::Ready(Ok(value)),
                         Found::Wait(flight) => {
                             this.step = Step::Wait {
@@ -160,21 +165,20 @@ where
                                 listener: None,
                             };
                         }
-                        Found::Lead(flight) => {
-                            let key = key.into_owned();
+                        Found::Lead(Lead { flight, hash, key }) => {
                             let guard = LeadGuard {
                                 core,
-                                key: Some(key),
+                                hash,
                                 flight,
+                                armed: true,
                                 abandon: Core::abandon,
                             };
                             this.count_on_load = count;
-                            let compute = match &core.backend {
-                                Some(backend) => {
-                                    let key = guard.key.clone().expect("set above");
+                            let compute = match (&core.backend, key) {
+                                (Some(backend), Some(key)) => {
                                     LeadFut::Backend(core.load(backend, key, args))
                                 }
-                                None => LeadFut::Function((core.function)(args)),
+                                _ => LeadFut::Function((core.function)(args)),
                             };
                             this.step = Step::Lead { compute, guard };
                         }
