@@ -16,7 +16,8 @@ use std::task::{Context, Poll};
 use event_listener::EventListener;
 
 use super::backend::BoxFut;
-use super::core::{Compute, Core, Flight, FlightState, Found, Lead, Shared};
+use super::core::{Core, Flight, FlightState, Found, Lead, Shared};
+use super::run::Runner;
 use crate::ctx;
 
 /// The state machine shared by [`Call`] and [`TryCall`].
@@ -38,7 +39,7 @@ enum Step<'a, A, K, V, E> {
     /// Running the function (or the backend read) for everyone.
     Lead {
         /// The work.
-        compute: LeadFut<'a, V, E>,
+        compute: LeadFut<'a, A, V, E>,
         /// Abandons the flight if this call goes away before it finishes.
         guard: LeadGuard<'a, A, K, V, E>,
     },
@@ -64,9 +65,9 @@ enum Step<'a, A, K, V, E> {
 }
 
 /// The leader's work.
-enum LeadFut<'a, V, E> {
-    /// In memory only: the function.
-    Function(Compute<V, E>),
+enum LeadFut<'a, A, V, E> {
+    /// In memory only: the function, running in a (reused) runner.
+    Function(Runner<A, V, E>),
     /// With a backend: read, then the function on a miss; `true` if it ran.
     Backend(BoxFut<'a, Result<(V, bool), E>>),
 }
@@ -96,10 +97,12 @@ where
         mut self,
         result: Result<V, E>,
         persist: bool,
+        runner: Option<Runner<A, V, E>>,
     ) -> (Shared<V, E>, Option<BoxFut<'static, ()>>) {
         debug_assert!(self.armed, "a lead guard settles once");
         self.armed = false;
-        self.core.complete(self.hash, self.flight, result, persist)
+        self.core
+            .complete(self.hash, self.flight, result, persist, runner)
     }
 }
 
@@ -165,7 +168,12 @@ where
                                 listener: None,
                             };
                         }
-                        Found::Lead(Lead { flight, hash, key }) => {
+                        Found::Lead(Lead {
+                            flight,
+                            hash,
+                            key,
+                            runner,
+                        }) => {
                             let guard = LeadGuard {
                                 core,
                                 hash,
@@ -178,7 +186,12 @@ where
                                 (Some(backend), Some(key)) => {
                                     LeadFut::Backend(core.load(backend, key, args))
                                 }
-                                _ => LeadFut::Function((core.function)(args)),
+                                _ => {
+                                    // The last leader's runner if it left one, else a new one.
+                                    let mut runner = runner.unwrap_or_else(|| (core.function)());
+                                    runner.as_mut().start(args);
+                                    LeadFut::Function(runner)
+                                }
                             };
                             this.step = Step::Lead { compute, guard };
                         }
@@ -186,7 +199,9 @@ where
                 }
                 Step::Lead { mut compute, guard } => {
                     let polled = match &mut compute {
-                        LeadFut::Function(f) => f.as_mut().poll(cx).map(|r| r.map(|v| (v, true))),
+                        LeadFut::Function(runner) => {
+                            runner.as_mut().poll_run(cx).map(|r| r.map(|v| (v, true)))
+                        }
                         LeadFut::Backend(f) => f.as_mut().poll(cx),
                     };
                     let (result, computed) = match polled {
@@ -201,9 +216,19 @@ where
                         core.count_load(computed);
                     }
                     // Drop the finished future before settling, so its resources are
-                    // released before waiters run.
-                    drop(compute);
-                    let (result, write) = guard.complete(result, computed);
+                    // released before waiters run; an emptied runner goes back to the
+                    // core for the next miss.
+                    let runner = match compute {
+                        LeadFut::Function(mut runner) => {
+                            runner.as_mut().clear();
+                            Some(runner)
+                        }
+                        LeadFut::Backend(load) => {
+                            drop(load);
+                            None
+                        }
+                    };
+                    let (result, write) = guard.complete(result, computed, runner);
                     if let Some(write) = write {
                         // In a scope the write runs as a task (the scope waits for it);
                         // outside one, this call awaits it so nothing is lost.

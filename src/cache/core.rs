@@ -2,10 +2,8 @@
 //! the counters, under one lock that is never held across an `.await`.
 
 use std::borrow::Cow;
-use std::future::Future;
 use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroUsize;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -17,14 +15,9 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use super::backend::{BoxFut, CacheError, DynBackend};
 use super::clock::Clock;
 use super::lru::{Insert, Lookup, Lru};
+use super::run::{Function, Runner};
 use crate::ctx;
 use crate::event::Event;
-
-/// A boxed computation of the wrapped function.
-pub(crate) type Compute<V, E> = Pin<Box<dyn Future<Output = Result<V, E>> + Send + 'static>>;
-
-/// The wrapped function, boxed so the handle's type does not name it.
-pub(crate) type Function<A, V, E> = Box<dyn Fn(A) -> Compute<V, E> + Send + Sync + 'static>;
 
 /// Turns call arguments into the key (borrowing them when they are the key).
 pub(crate) type MakeKey<A, K> = Box<dyn for<'a> Fn(&'a A) -> KeyRef<'a, K> + Send + Sync + 'static>;
@@ -65,7 +58,7 @@ pub(crate) type Shared<V, E> = Result<V, Arc<E>>;
 pub(crate) struct Core<A, K, V, E> {
     /// Name used in events.
     pub(crate) name: Cow<'static, str>,
-    /// The wrapped function.
+    /// The wrapped function, as a maker of runners for its futures.
     pub(crate) function: Function<A, V, E>,
     /// Arguments to key.
     pub(crate) make_key: MakeKey<A, K>,
@@ -81,11 +74,11 @@ pub(crate) struct Core<A, K, V, E> {
     /// Hashes keys for the store and the flights alike, so a call hashes its key once.
     hasher: DefaultHashBuilder,
     /// The mutable part.
-    state: Mutex<State<K, V, E>>,
+    state: Mutex<State<A, K, V, E>>,
 }
 
 /// The lock-protected part of a [`Core`].
-struct State<K, V, E> {
+struct State<A, K, V, E> {
     /// Stored values: the memory tier (`None`: a backend without one).
     store: Option<Lru<K, V>>,
     /// Computations running now, one per key, found by the key's hash (stored in each,
@@ -96,6 +89,9 @@ struct State<K, V, E> {
     orphans: HashMap<u64, Arc<Flight<V, E>>>,
     /// The next flight id.
     next_flight: u64,
+    /// An empty runner left by the last leader, for the next one: a miss allocates no
+    /// runner while one is here.
+    spare: Option<Runner<A, V, E>>,
     /// Calls served from the store.
     hits: u64,
     /// Calls that found no live stored value.
@@ -199,23 +195,25 @@ impl<V: Clone, E> Flight<V, E> {
 }
 
 /// What a call finds when it looks a key up.
-pub(crate) enum Found<K, V, E> {
+pub(crate) enum Found<A, K, V, E> {
     /// A stored value.
     Hit(V),
     /// Another call is computing this key: wait on it.
     Wait(Arc<Flight<V, E>>),
     /// Nobody is: this call leads a new flight.
-    Lead(Lead<K>),
+    Lead(Lead<A, K, V, E>),
 }
 
-/// What a leader needs to settle its flight.
-pub(crate) struct Lead<K> {
+/// What a leader needs to run the function and settle its flight.
+pub(crate) struct Lead<A, K, V, E> {
     /// The flight's id.
     pub(crate) flight: u64,
     /// The key's hash, so settling the flight and storing the value hash nothing.
     pub(crate) hash: u64,
     /// With a backend, a copy of the key for the backend read; `None` without one.
     pub(crate) key: Option<K>,
+    /// The spare runner, if there was one (see [`Core::runner`]).
+    pub(crate) runner: Option<Runner<A, V, E>>,
 }
 
 impl<A, K, V, E> Core<A, K, V, E>
@@ -251,6 +249,7 @@ where
                 flights: HashTable::new(),
                 orphans: HashMap::new(),
                 next_flight: 0,
+                spare: None,
                 hits: 0,
                 misses: 0,
                 evictions: 0,
@@ -258,7 +257,7 @@ where
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<K, V, E>> {
+    fn lock(&self) -> MutexGuard<'_, State<A, K, V, E>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -280,7 +279,7 @@ where
     /// The key is hashed once, outside the lock; a miss probes the store and then the
     /// flights once each, and a new flight takes the key (cloned only if borrowed).
     #[inline]
-    pub(crate) fn find(&self, key: KeyRef<'_, K>, count: bool) -> Found<K, V, E> {
+    pub(crate) fn find(&self, key: KeyRef<'_, K>, count: bool) -> Found<A, K, V, E> {
         let hash = self.hash(&key);
         let now = self.now();
         let mut st = self.lock();
@@ -324,6 +323,7 @@ where
                     flight: id,
                     hash,
                     key: copy,
+                    runner: state.spare.take(),
                 })
             }
         };
@@ -360,23 +360,31 @@ where
     /// key was not cleared meanwhile.
     ///
     /// `hash` and `flight` are the leader's [`Lead`]: one probe finds the flight by id,
-    /// and the value is stored under the key the flight held, with no rehash.
+    /// and the value is stored under the key the flight held, with no rehash. `runner`,
+    /// emptied, is kept for the next leader if no other is.
     pub(crate) fn complete(
         &self,
         hash: u64,
         flight: u64,
         result: Result<V, E>,
         persist: bool,
+        runner: Option<Runner<A, V, E>>,
     ) -> (Shared<V, E>, Option<BoxFut<'static, ()>>) {
         let result = result.map_err(Arc::new);
         let mut evicted = None;
         let mut replaced = None;
         let mut unused_key = None;
+        let mut surplus = None;
         let mut write_key = None;
         let waiters = {
             let now = self.now();
             let mut st = self.lock();
             let st = &mut *st;
+            if st.spare.is_none() {
+                st.spare = runner;
+            } else {
+                surplus = runner;
+            }
             // Still ours? A clear in the meantime removed (or replaced) the entry, and
             // then the result must not come back into the store.
             match st.flights.find_entry(hash, |f| f.id == flight) {
@@ -409,7 +417,7 @@ where
         }
         // Drop the evicted value (and a key not stored) outside the lock: their Drop is
         // user code.
-        drop((evicted, replaced, unused_key));
+        drop((evicted, replaced, unused_key, surplus));
         if let Some(waiters) = waiters {
             waiters.settle(FlightState::Done(result.clone()));
         }
@@ -556,7 +564,11 @@ where
                 Err(e) => self.record_failure("cache.read_failed", &*e),
             }
             drop(key);
-            (self.function)(args).await.map(|value| (value, true))
+            let mut runner = (self.function)();
+            runner.as_mut().start(args);
+            std::future::poll_fn(|cx| runner.as_mut().poll_run(cx))
+                .await
+                .map(|value| (value, true))
         })
     }
 
