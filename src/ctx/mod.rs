@@ -591,6 +591,16 @@ pub fn record_event(event: Event) {
 /// ```
 #[inline]
 pub fn record_event_with(make: impl FnOnce() -> Event) {
+    // Until a recorder exists anywhere, this is one relaxed load, inlined into the
+    // caller (the cache records on every call); the rest stays out of line.
+    if ANY_RECORDER.load(Ordering::Relaxed) {
+        record_event_with_slow(make);
+    }
+}
+
+/// [`record_event_with`] once some scope has a recorder.
+#[inline(never)]
+fn record_event_with_slow(make: impl FnOnce() -> Event) {
     if let Some(ctx) = recording_ctx() {
         ctx.record_event(make());
     }
