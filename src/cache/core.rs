@@ -212,7 +212,7 @@ pub(crate) struct Lead<A, K, V, E> {
     pub(crate) hash: u64,
     /// With a backend, a copy of the key for the backend read; `None` without one.
     pub(crate) key: Option<K>,
-    /// The spare runner, if there was one (see [`Core::runner`]).
+    /// The runner the last leader left, if any: this leader starts its future in it.
     pub(crate) runner: Option<Runner<A, V, E>>,
 }
 
