@@ -85,6 +85,47 @@ fn a_hit_with_a_recorder_allocates_nothing() {
 }
 
 #[test]
+fn a_miss_at_the_limit_allocates_nothing_without_a_recorder() {
+    // A limit of 2 and three keys in turn: from the fourth call on, every call misses
+    // and evicts. Once the store, the flights table and the spare runner exist, a miss
+    // reuses them: the runner that ran the last miss runs the next one.
+    let f = Cached::builder()
+        .limit(2)
+        .build(|key: u64| async move { key * 10 });
+    for key in [1, 2, 3, 1] {
+        assert_eq!(poll_once(f.call(key)), key * 10);
+    }
+    let (misses, ()) = allocations_in(|| {
+        for key in (0..99).map(|i| [2, 3, 1][i % 3]) {
+            assert_eq!(poll_once(f.call(std::hint::black_box(key))), key * 10);
+        }
+    });
+    assert_eq!(misses, 0);
+    let stats = f.stats();
+    assert_eq!((stats.hits, stats.misses, stats.len), (0, 103, 2));
+}
+
+#[test]
+fn a_finished_computation_is_dropped_before_the_call_returns() {
+    // The reused runner keeps no trace of the last computation: what its future held
+    // is dropped when it finishes, before the caller gets the value.
+    let held = std::sync::Arc::new(());
+    let probe = held.clone();
+    let f = Cached::builder().limit(4).build(move |key: u64| {
+        let held = held.clone();
+        async move {
+            let _held = held;
+            key
+        }
+    });
+    for key in 0..3 {
+        assert_eq!(poll_once(f.call(key)), key);
+        // The closure's own clone and the probe: no future keeps a third.
+        assert_eq!(std::sync::Arc::strong_count(&probe), 2);
+    }
+}
+
+#[test]
 fn the_counter_sees_allocations() {
     let (n, v) = allocations_in(|| std::hint::black_box(vec![1u8; 16]));
     drop(v);

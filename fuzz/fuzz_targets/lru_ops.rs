@@ -1,7 +1,9 @@
 //! The slab-backed LRU against a `VecDeque` model (most recently used first): insert,
 //! get (with or without the clock), remove, clear and clock advances, with random
 //! limits and expirations and keys whose hashes may collide. Same hits, same evicted
-//! keys in the same order, same expiry; `validate` after every op.
+//! keys in the same order, same expiry; `validate` after every op. A key byte's top bit
+//! picks the `*_hashed` form of insert, get and remove (the key is the byte modulo
+//! [`KEYS`], so the bit is otherwise unused and old corpus entries still decode).
 #![no_main]
 
 use std::collections::VecDeque;
@@ -15,6 +17,11 @@ use libfuzzer_sys::fuzz_target;
 
 /// Distinct keys (a key byte is taken modulo this).
 const KEYS: u8 = 32;
+
+/// Whether an op on this key byte uses the `*_hashed` form.
+fn hashed(key: u8) -> bool {
+    key & 0x80 != 0
+}
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -105,6 +112,7 @@ fuzz_target!(|input: Input| {
                 value,
                 ttl_ms,
             } => {
+                let via_hash = hashed(k);
                 let k = key(k);
                 let at = ttl_ms.map(|ms| now + Duration::from_millis(u64::from(ms)));
                 let old = take(&mut model, k.id);
@@ -117,7 +125,12 @@ fuzz_target!(|input: Input| {
                     }
                     None => None,
                 };
-                let got = match store.insert(k, value, at) {
+                let inserted = if via_hash {
+                    store.insert_hashed(store.hash(&k), k, value, at)
+                } else {
+                    store.insert(k, value, at)
+                };
+                let got = match inserted {
                     Insert::Inserted => None,
                     Insert::Replaced(old) => Some((None, old)),
                     Insert::Evicted(k, v) => Some((Some(k.id), v)),
@@ -128,6 +141,7 @@ fuzz_target!(|input: Input| {
                 key: k,
                 check_expiry,
             } => {
+                let via_hash = hashed(k);
                 let k = key(k);
                 let clock = check_expiry.then_some(now);
                 let expected = match take(&mut model, k.id) {
@@ -138,7 +152,12 @@ fuzz_target!(|input: Input| {
                         Got::Hit(entry.1)
                     }
                 };
-                let got = match store.get(&k, clock) {
+                let looked_up = if via_hash {
+                    store.get_hashed(store.hash(&k), &k, clock)
+                } else {
+                    store.get(&k, clock)
+                };
+                let got = match looked_up {
                     Lookup::Hit(&v) => Got::Hit(v),
                     Lookup::Miss => Got::Miss,
                     Lookup::Expired => Got::Expired,
@@ -146,9 +165,15 @@ fuzz_target!(|input: Input| {
                 assert_eq!(got, expected, "{op:?}");
             }
             Op::Remove { key: k } => {
+                let via_hash = hashed(k);
                 let k = key(k);
                 let expected = take(&mut model, k.id).map(|e| e.1);
-                assert_eq!(store.remove(&k), expected, "{op:?}");
+                let removed = if via_hash {
+                    store.remove_hashed(store.hash(&k), &k)
+                } else {
+                    store.remove(&k)
+                };
+                assert_eq!(removed, expected, "{op:?}");
             }
             Op::Clear => {
                 model.clear();

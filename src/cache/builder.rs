@@ -23,7 +23,8 @@ use std::time::Duration;
 use super::backend::{Backend, BoxError, DynBackend, FnBackend};
 use super::cached::{Cached, TryCached};
 use super::clock::{Clock, SystemClock};
-use super::core::{Compute, Core, Function, KeyRef, MakeKey};
+use super::core::{Core, KeyRef, MakeKey};
+use super::run::{Function, fallible, infallible};
 
 /// How many values the memory tier keeps.
 #[derive(Debug, Clone, Copy)]
@@ -808,25 +809,4 @@ impl<A, K, B> fmt::Debug for Backed<A, K, B> {
 /// The arguments are the key: borrowed for lookups, cloned only to store.
 fn identity_key<A: Clone + Send + Sync + 'static>() -> MakeKey<A, A> {
     Box::new(|args: &A| KeyRef::Borrowed(args))
-}
-
-/// Boxes an infallible function into the core's shape.
-fn infallible<A, V, F, Fut>(function: F) -> Function<A, V, std::convert::Infallible>
-where
-    F: Fn(A) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = V> + Send + 'static,
-{
-    Box::new(move |args| {
-        let fut = function(args);
-        Box::pin(async move { Ok(fut.await) }) as Compute<V, std::convert::Infallible>
-    })
-}
-
-/// Boxes a fallible function into the core's shape.
-fn fallible<A, V, E, F, Fut>(function: F) -> Function<A, V, E>
-where
-    F: Fn(A) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<V, E>> + Send + 'static,
-{
-    Box::new(move |args| Box::pin(function(args)) as Compute<V, E>)
 }

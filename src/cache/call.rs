@@ -16,7 +16,8 @@ use std::task::{Context, Poll};
 use event_listener::EventListener;
 
 use super::backend::BoxFut;
-use super::core::{Compute, Core, Flight, FlightState, Found, Shared};
+use super::core::{Core, Flight, FlightState, Found, Lead, Shared};
+use super::run::Runner;
 use crate::ctx;
 
 /// The state machine shared by [`Call`] and [`TryCall`].
@@ -38,7 +39,7 @@ enum Step<'a, A, K, V, E> {
     /// Running the function (or the backend read) for everyone.
     Lead {
         /// The work.
-        compute: LeadFut<'a, V, E>,
+        compute: LeadFut<'a, A, V, E>,
         /// Abandons the flight if this call goes away before it finishes.
         guard: LeadGuard<'a, A, K, V, E>,
     },
@@ -64,22 +65,26 @@ enum Step<'a, A, K, V, E> {
 }
 
 /// The leader's work.
-enum LeadFut<'a, V, E> {
-    /// In memory only: the function.
-    Function(Compute<V, E>),
+enum LeadFut<'a, A, V, E> {
+    /// In memory only: the function, running in a (reused) runner.
+    Function(Runner<A, V, E>),
     /// With a backend: read, then the function on a miss; `true` if it ran.
     Backend(BoxFut<'a, Result<(V, bool), E>>),
 }
 
 /// Owned by the leading call: settles or abandons its flight exactly once.
+///
+/// It holds no key: the flight holds it, and is found by the key's hash and its id.
 struct LeadGuard<'a, A, K, V, E> {
     core: &'a Core<A, K, V, E>,
-    /// `Some` until the flight is settled.
-    key: Option<K>,
+    /// The key's hash.
+    hash: u64,
     /// The flight's id.
     flight: u64,
+    /// `true` until the flight is settled.
+    armed: bool,
     /// `Core::abandon`, captured where its bounds hold so `Drop` needs none.
-    abandon: fn(&Core<A, K, V, E>, &K, u64),
+    abandon: fn(&Core<A, K, V, E>, u64, u64),
 }
 
 impl<A, K, V, E> LeadGuard<'_, A, K, V, E>
@@ -92,17 +97,20 @@ where
         mut self,
         result: Result<V, E>,
         persist: bool,
+        runner: Option<Runner<A, V, E>>,
     ) -> (Shared<V, E>, Option<BoxFut<'static, ()>>) {
-        let key = self.key.take().expect("a lead guard settles once");
-        self.core.complete(key, self.flight, result, persist)
+        debug_assert!(self.armed, "a lead guard settles once");
+        self.armed = false;
+        self.core
+            .complete(self.hash, self.flight, result, persist, runner)
     }
 }
 
 impl<A, K, V, E> Drop for LeadGuard<'_, A, K, V, E> {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
+        if self.armed {
             // Cancelled or panicking: hand over to a waiter.
-            (self.abandon)(self.core, &key, self.flight);
+            (self.abandon)(self.core, self.hash, self.flight);
         }
     }
 }
@@ -151,7 +159,7 @@ where
                     let count = !this.counted;
                     this.counted = true;
                     let key = (core.make_key)(&args);
-                    match core.find(&key, count) {
+                    match core.find(key, count) {
                         Found::Hit(value) => return Poll::Ready(Ok(value)),
                         Found::Wait(flight) => {
                             this.step = Step::Wait {
@@ -160,21 +168,30 @@ where
                                 listener: None,
                             };
                         }
-                        Found::Lead(flight) => {
-                            let key = key.into_owned();
+                        Found::Lead(Lead {
+                            flight,
+                            hash,
+                            key,
+                            runner,
+                        }) => {
                             let guard = LeadGuard {
                                 core,
-                                key: Some(key),
+                                hash,
                                 flight,
+                                armed: true,
                                 abandon: Core::abandon,
                             };
                             this.count_on_load = count;
-                            let compute = match &core.backend {
-                                Some(backend) => {
-                                    let key = guard.key.clone().expect("set above");
+                            let compute = match (&core.backend, key) {
+                                (Some(backend), Some(key)) => {
                                     LeadFut::Backend(core.load(backend, key, args))
                                 }
-                                None => LeadFut::Function((core.function)(args)),
+                                _ => {
+                                    // The last leader's runner if it left one, else a new one.
+                                    let mut runner = runner.unwrap_or_else(|| (core.function)());
+                                    runner.as_mut().start(args);
+                                    LeadFut::Function(runner)
+                                }
                             };
                             this.step = Step::Lead { compute, guard };
                         }
@@ -182,7 +199,9 @@ where
                 }
                 Step::Lead { mut compute, guard } => {
                     let polled = match &mut compute {
-                        LeadFut::Function(f) => f.as_mut().poll(cx).map(|r| r.map(|v| (v, true))),
+                        LeadFut::Function(runner) => {
+                            runner.as_mut().poll_run(cx).map(|r| r.map(|v| (v, true)))
+                        }
                         LeadFut::Backend(f) => f.as_mut().poll(cx),
                     };
                     let (result, computed) = match polled {
@@ -197,9 +216,19 @@ where
                         core.count_load(computed);
                     }
                     // Drop the finished future before settling, so its resources are
-                    // released before waiters run.
-                    drop(compute);
-                    let (result, write) = guard.complete(result, computed);
+                    // released before waiters run; an emptied runner goes back to the
+                    // core for the next miss.
+                    let runner = match compute {
+                        LeadFut::Function(mut runner) => {
+                            runner.as_mut().clear();
+                            Some(runner)
+                        }
+                        LeadFut::Backend(load) => {
+                            drop(load);
+                            None
+                        }
+                    };
+                    let (result, write) = guard.complete(result, computed, runner);
                     if let Some(write) = write {
                         // In a scope the write runs as a task (the scope waits for it);
                         // outside one, this call awaits it so nothing is lost.

@@ -2,28 +2,22 @@
 //! the counters, under one lock that is never held across an `.await`.
 
 use std::borrow::Cow;
-use std::future::Future;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroUsize;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use event_listener::Event as Notify;
-use hashbrown::HashMap;
+use hashbrown::hash_table::Entry as HashEntry;
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use super::backend::{BoxFut, CacheError, DynBackend};
 use super::clock::Clock;
 use super::lru::{Insert, Lookup, Lru};
+use super::run::{Function, Runner};
 use crate::ctx;
 use crate::event::{Event, Level};
-
-/// A boxed computation of the wrapped function.
-pub(crate) type Compute<V, E> = Pin<Box<dyn Future<Output = Result<V, E>> + Send + 'static>>;
-
-/// The wrapped function, boxed so the handle's type does not name it.
-pub(crate) type Function<A, V, E> = Box<dyn Fn(A) -> Compute<V, E> + Send + Sync + 'static>;
 
 /// Turns call arguments into the key (borrowing them when they are the key).
 pub(crate) type MakeKey<A, K> = Box<dyn for<'a> Fn(&'a A) -> KeyRef<'a, K> + Send + Sync + 'static>;
@@ -66,7 +60,7 @@ pub(crate) struct Core<A, K, V, E> {
     pub(crate) name: Cow<'static, str>,
     /// The cache's hit, miss and evict events, built once: recording one lends it.
     events: Events,
-    /// The wrapped function.
+    /// The wrapped function, as a maker of runners for its futures.
     pub(crate) function: Function<A, V, E>,
     /// Arguments to key.
     pub(crate) make_key: MakeKey<A, K>,
@@ -79,21 +73,27 @@ pub(crate) struct Core<A, K, V, E> {
     /// Counts clears (bumped under the state lock), so a backend write still in flight
     /// can tell that a clear happened since its value was computed.
     clears: Arc<AtomicU64>,
+    /// Hashes keys for the store and the flights alike, so a call hashes its key once.
+    hasher: DefaultHashBuilder,
     /// The mutable part.
-    state: Mutex<State<K, V, E>>,
+    state: Mutex<State<A, K, V, E>>,
 }
 
 /// The lock-protected part of a [`Core`].
-struct State<K, V, E> {
+struct State<A, K, V, E> {
     /// Stored values: the memory tier (`None`: a backend without one).
     store: Option<Lru<K, V>>,
-    /// Computations running now, one per key.
-    flights: HashMap<K, InFlight<V, E>>,
+    /// Computations running now, one per key, found by the key's hash (stored in each,
+    /// so growing the table never rehashes a key).
+    flights: HashTable<InFlight<K, V, E>>,
     /// Flights cleared while running that callers still wait on, by flight id: their
     /// leaders settle them here.
     orphans: HashMap<u64, Arc<Flight<V, E>>>,
     /// The next flight id.
     next_flight: u64,
+    /// An empty runner left by the last leader, for the next one: a miss allocates no
+    /// runner while one is here.
+    spare: Option<Runner<A, V, E>>,
     /// Calls served from the store.
     hits: u64,
     /// Calls that found no live stored value.
@@ -161,10 +161,16 @@ pub(crate) struct Flight<V, E> {
     done: Notify,
 }
 
-/// A key being computed: the leader's flight id, and the waiters' shared state,
-/// created only when a second caller arrives (an uncontended miss allocates none).
-struct InFlight<V, E> {
-    /// Tells the leader whether the entry is still its own.
+/// A key being computed: the key, the leader's flight id, and the waiters' shared
+/// state, created only when a second caller arrives (an uncontended miss allocates
+/// none).
+struct InFlight<K, V, E> {
+    /// The key; the leader takes it back to store its value under.
+    key: K,
+    /// The key's hash ([`Core::hash`]).
+    hash: u64,
+    /// Tells the leader whether the entry is still its own, and finds it for the
+    /// leader without comparing keys: ids are unique.
     id: u64,
     /// What waiters wait on; `None` while nobody waits.
     waiters: Option<Arc<Flight<V, E>>>,
@@ -213,13 +219,25 @@ impl<V: Clone, E> Flight<V, E> {
 }
 
 /// What a call finds when it looks a key up.
-pub(crate) enum Found<V, E> {
+pub(crate) enum Found<A, K, V, E> {
     /// A stored value.
     Hit(V),
     /// Another call is computing this key: wait on it.
     Wait(Arc<Flight<V, E>>),
-    /// Nobody is: this call leads a new flight with this id.
-    Lead(u64),
+    /// Nobody is: this call leads a new flight.
+    Lead(Lead<A, K, V, E>),
+}
+
+/// What a leader needs to run the function and settle its flight.
+pub(crate) struct Lead<A, K, V, E> {
+    /// The flight's id.
+    pub(crate) flight: u64,
+    /// The key's hash, so settling the flight and storing the value hash nothing.
+    pub(crate) hash: u64,
+    /// With a backend, a copy of the key for the backend read; `None` without one.
+    pub(crate) key: Option<K>,
+    /// The runner the last leader left, if any: this leader starts its future in it.
+    pub(crate) runner: Option<Runner<A, V, E>>,
 }
 
 impl<A, K, V, E> Core<A, K, V, E>
@@ -239,6 +257,8 @@ where
         clock: Arc<dyn Clock>,
         backend: Option<Arc<dyn DynBackend<K, V>>>,
     ) -> Self {
+        let hasher = DefaultHashBuilder::default();
+        let store = memory.map(|limit| Lru::with_hasher(limit, hasher.clone()));
         Core {
             events: Events::new(name.clone()),
             name,
@@ -247,12 +267,14 @@ where
             expiration,
             clock,
             backend,
+            hasher,
             clears: Arc::new(AtomicU64::new(0)),
             state: Mutex::new(State {
-                store: memory.map(Lru::new),
-                flights: HashMap::new(),
+                store,
+                flights: HashTable::new(),
                 orphans: HashMap::new(),
                 next_flight: 0,
+                spare: None,
                 hits: 0,
                 misses: 0,
                 evictions: 0,
@@ -260,7 +282,7 @@ where
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<K, V, E>> {
+    fn lock(&self) -> MutexGuard<'_, State<A, K, V, E>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -270,13 +292,27 @@ where
         self.expiration.map(|_| self.clock.now())
     }
 
+    /// `key`'s hash, for the store and the flights alike.
+    #[inline]
+    fn hash(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
     /// Looks `key` up: a stored value, a flight to wait on, or a new flight to lead.
     /// `count`: whether this lookup counts in the stats and events (retries do not).
+    ///
+    /// The key is hashed once, outside the lock; a miss probes the store and then the
+    /// flights once each, and a new flight takes the key (cloned only if borrowed).
     #[inline]
-    pub(crate) fn find(&self, key: &K, count: bool) -> Found<V, E> {
+    pub(crate) fn find(&self, key: KeyRef<'_, K>, count: bool) -> Found<A, K, V, E> {
+        let hash = self.hash(&key);
         let now = self.now();
         let mut st = self.lock();
-        if let Some(Lookup::Hit(value)) = st.store.as_mut().map(|store| store.get(key, now)) {
+        if let Some(Lookup::Hit(value)) = st
+            .store
+            .as_mut()
+            .map(|store| store.get_hashed(hash, &*key, now))
+        {
             let value = value.clone();
             if count {
                 st.hits += 1;
@@ -287,19 +323,33 @@ where
             }
             return Found::Hit(value);
         }
-        let found = match st.flights.get_mut(key) {
-            Some(in_flight) => Found::Wait(
-                in_flight
+        let state = &mut *st;
+        let found = match state.flights.entry(hash, |f| f.key == *key, |f| f.hash) {
+            HashEntry::Occupied(mut occupied) => Found::Wait(
+                occupied
+                    .get_mut()
                     .waiters
                     .get_or_insert_with(|| Arc::new(Flight::new()))
                     .clone(),
             ),
-            None => {
-                let id = st.next_flight;
-                st.next_flight = id.wrapping_add(1);
-                st.flights
-                    .insert(key.clone(), InFlight { id, waiters: None });
-                Found::Lead(id)
+            HashEntry::Vacant(vacant) => {
+                let id = state.next_flight;
+                state.next_flight = id.wrapping_add(1);
+                let key = key.into_owned();
+                // The backend read needs the key outside the lock.
+                let copy = self.backend.as_ref().map(|_| key.clone());
+                vacant.insert(InFlight {
+                    key,
+                    hash,
+                    id,
+                    waiters: None,
+                });
+                Found::Lead(Lead {
+                    flight: id,
+                    hash,
+                    key: copy,
+                    runner: state.spare.take(),
+                })
             }
         };
         // With a backend, a leader's hit or miss is known only after reading it: see
@@ -337,50 +387,66 @@ where
     /// meanwhile), settle the flight for its waiters, and hand back the shared result,
     /// with the backend write to run when `persist` is set (a computed value) and the
     /// key was not cleared meanwhile.
+    ///
+    /// `hash` and `flight` are the leader's [`Lead`]: one probe finds the flight by id,
+    /// and the value is stored under the key the flight held, with no rehash. `runner`,
+    /// emptied, is kept for the next leader if no other is.
     pub(crate) fn complete(
         &self,
-        key: K,
+        hash: u64,
         flight: u64,
         result: Result<V, E>,
         persist: bool,
+        runner: Option<Runner<A, V, E>>,
     ) -> (Shared<V, E>, Option<BoxFut<'static, ()>>) {
         let result = result.map_err(Arc::new);
         let mut evicted = None;
         let mut replaced = None;
+        let mut unused_key = None;
+        let mut surplus = None;
         let mut write_key = None;
         let waiters = {
             let now = self.now();
             let mut st = self.lock();
             let st = &mut *st;
+            if st.spare.is_none() {
+                st.spare = runner;
+            } else {
+                surplus = runner;
+            }
             // Still ours? A clear in the meantime removed (or replaced) the entry, and
             // then the result must not come back into the store.
-            match st.flights.get(&key) {
-                Some(in_flight) if in_flight.id == flight => {
-                    let waiters = st.flights.remove(&key).and_then(|f| f.waiters);
+            match st.flights.find_entry(hash, |f| f.id == flight) {
+                Ok(entry) => {
+                    let (InFlight { key, waiters, .. }, _) = entry.remove();
                     if persist && result.is_ok() && self.backend.is_some() {
                         write_key = Some((key.clone(), self.clears.load(Ordering::Acquire)));
                     }
-                    if let (Ok(value), Some(store)) = (&result, st.store.as_mut()) {
-                        let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
-                        match store.insert(key, value.clone(), expires) {
-                            Insert::Evicted(k, v) => {
-                                st.evictions += 1;
-                                evicted = Some((k, v));
+                    match (&result, st.store.as_mut()) {
+                        (Ok(value), Some(store)) => {
+                            let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
+                            match store.insert_hashed(hash, key, value.clone(), expires) {
+                                Insert::Evicted(k, v) => {
+                                    st.evictions += 1;
+                                    evicted = Some((k, v));
+                                }
+                                Insert::Replaced(old) => replaced = Some(old),
+                                Insert::Inserted => {}
                             }
-                            Insert::Replaced(old) => replaced = Some(old),
-                            Insert::Inserted => {}
                         }
+                        _ => unused_key = Some(key),
                     }
                     waiters
                 }
-                _ => st.orphans.remove(&flight),
+                Err(_) => st.orphans.remove(&flight),
             }
         };
         if evicted.is_some() {
             self.record(&self.events.evict);
         }
-        // Drop the evicted value outside the lock: its Drop is user code.
-        drop((evicted, replaced));
+        // Drop the evicted value (and a key not stored) outside the lock: their Drop is
+        // user code.
+        drop((evicted, replaced, unused_key, surplus));
         if let Some(waiters) = waiters {
             waiters.settle(FlightState::Done(result.clone()));
         }
@@ -393,18 +459,21 @@ where
     }
 
     /// The leader went away before finishing (cancelled, or its function panicked):
-    /// free the key and let the waiters start over.
+    /// free the key and let the waiters start over. `hash` and `flight` are its
+    /// [`Lead`]'s.
     #[cold]
-    pub(crate) fn abandon(&self, key: &K, flight: u64) {
-        let waiters = {
+    pub(crate) fn abandon(&self, hash: u64, flight: u64) {
+        let (waiters, key) = {
             let mut st = self.lock();
-            match st.flights.get(key) {
-                Some(in_flight) if in_flight.id == flight => {
-                    st.flights.remove(key).and_then(|f| f.waiters)
+            match st.flights.find_entry(hash, |f| f.id == flight) {
+                Ok(entry) => {
+                    let (in_flight, _) = entry.remove();
+                    (in_flight.waiters, Some(in_flight.key))
                 }
-                _ => st.orphans.remove(&flight),
+                Err(_) => (st.orphans.remove(&flight), None),
             }
         };
+        drop(key);
         if let Some(waiters) = waiters {
             waiters.settle(FlightState::Abandoned);
         }
@@ -417,8 +486,11 @@ where
             let mut st = self.lock();
             self.clears.fetch_add(1, Ordering::AcqRel);
             let st = &mut *st;
-            let fresh = st.store.as_ref().map(|store| Lru::new(store.limit()));
-            for (_, in_flight) in st.flights.drain() {
+            let fresh = st
+                .store
+                .as_ref()
+                .map(|store| Lru::with_hasher(store.limit(), self.hasher.clone()));
+            for in_flight in st.flights.drain() {
                 if let Some(waiters) = in_flight.waiters {
                     st.orphans.insert(in_flight.id, waiters);
                 }
@@ -431,19 +503,33 @@ where
 
     /// Removes one key's value and forgets its running computation.
     pub(crate) fn clear_key(&self, key: &K) {
+        let hash = self.hash(key);
         let removed = {
             let mut st = self.lock();
             self.clears.fetch_add(1, Ordering::AcqRel);
             let st = &mut *st;
-            if let Some(InFlight {
-                id,
-                waiters: Some(waiters),
-            }) = st.flights.remove(key)
-            {
-                st.orphans.insert(id, waiters);
-            }
-            st.store.as_mut().and_then(|store| store.remove(key))
+            let flight_key = match st.flights.find_entry(hash, |f| f.key == *key) {
+                Ok(entry) => {
+                    let (
+                        InFlight {
+                            key, id, waiters, ..
+                        },
+                        _,
+                    ) = entry.remove();
+                    if let Some(waiters) = waiters {
+                        st.orphans.insert(id, waiters);
+                    }
+                    Some(key)
+                }
+                Err(_) => None,
+            };
+            let value = st
+                .store
+                .as_mut()
+                .and_then(|store| store.remove_hashed(hash, key));
+            (flight_key, value)
         };
+        // The key and value are dropped outside the lock: their Drop is user code.
         drop(removed);
     }
 
@@ -506,7 +592,11 @@ where
                 Err(e) => self.record_failure("cache.read_failed", &*e),
             }
             drop(key);
-            (self.function)(args).await.map(|value| (value, true))
+            let mut runner = (self.function)();
+            runner.as_mut().start(args);
+            std::future::poll_fn(|cx| runner.as_mut().poll_run(cx))
+                .await
+                .map(|value| (value, true))
         })
     }
 

@@ -86,15 +86,28 @@ pub enum Insert<K, V> {
 
 impl<K: Hash + Eq, V> Lru<K, V> {
     /// Creates an empty store holding at most `limit` entries (`None` = unbounded).
+    #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
     pub fn new(limit: Option<NonZeroUsize>) -> Self {
+        Self::with_hasher(limit, DefaultHashBuilder::default())
+    }
+
+    /// Creates an empty store hashing keys with `hasher`, so a caller holding a clone
+    /// of it can hash a key once for this store and for tables of its own.
+    pub fn with_hasher(limit: Option<NonZeroUsize>, hasher: DefaultHashBuilder) -> Self {
         Self {
             slab: Slab::new(),
             table: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
+            hasher,
             head: NIL,
             tail: NIL,
             limit,
         }
+    }
+
+    /// The hash the `*_hashed` methods take for `key`.
+    #[inline]
+    pub fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
     }
 
     /// The maximum number of entries, `None` for unbounded.
@@ -119,12 +132,24 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     /// `Some(t)`, an entry whose `expires_at <= t` is removed and reported as
     /// [`Lookup::Expired`].
     #[inline]
+    #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
     pub fn get<Q>(&mut self, key: &Q, now: Option<Instant>) -> Lookup<'_, V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hasher.hash_one(key);
+        self.get_hashed(self.hash(key), key, now)
+    }
+
+    /// [`get`](Self::get) with `key`'s hash already known: `hash` must be
+    /// [`self.hash(key)`](Self::hash) (with another hash the key is not found).
+    #[inline]
+    pub fn get_hashed<Q>(&mut self, hash: u64, key: &Q, now: Option<Instant>) -> Lookup<'_, V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        debug_assert_eq!(hash, self.hash(key), "get_hashed: not the key's hash");
         let slab = &self.slab;
         let Some(&idx) = self.table.find(hash, |&i| slab[i].key.borrow() == key) else {
             return Lookup::Miss;
@@ -146,8 +171,22 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     /// expiry and moves to the head: [`Insert::Replaced`]. A new key that takes the store over its limit
     /// evicts the least recently used entry: [`Insert::Evicted`]. As each insert adds at
     /// most one entry, at most one is evicted and the limit is never exceeded.
+    #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
     pub fn insert(&mut self, key: K, value: V, expires_at: Option<Instant>) -> Insert<K, V> {
-        let hash = self.hasher.hash_one(&key);
+        self.insert_hashed(self.hash(&key), key, value, expires_at)
+    }
+
+    /// [`insert`](Self::insert) with `key`'s hash already known: `hash` must be
+    /// [`self.hash(&key)`](Self::hash) (the store's own checks in `validate` catch a
+    /// wrong one).
+    pub fn insert_hashed(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+        expires_at: Option<Instant>,
+    ) -> Insert<K, V> {
+        debug_assert_eq!(hash, self.hash(&key), "insert_hashed: not the key's hash");
         let slab = &self.slab;
         // One probe serves both outcomes: `entry` finds the key or the slot for it.
         let entry = self.table.entry(
@@ -185,12 +224,23 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     }
 
     /// Removes `key`, returning its value (expired or not). Does not count as a use.
+    #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
     pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hasher.hash_one(key);
+        self.remove_hashed(self.hash(key), key)
+    }
+
+    /// [`remove`](Self::remove) with `key`'s hash already known: `hash` must be
+    /// [`self.hash(key)`](Self::hash) (with another hash the key is not found).
+    pub fn remove_hashed<Q>(&mut self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        debug_assert_eq!(hash, self.hash(key), "remove_hashed: not the key's hash");
         let slab = &self.slab;
         let found = self
             .table
@@ -580,6 +630,36 @@ mod tests {
     }
 
     #[test]
+    fn hashed_forms_match_plain_ones() {
+        // Two stores sharing a hasher agree on hashes, so a caller can hash once for
+        // both (as the cache core does for its store and its flights).
+        let hasher = DefaultHashBuilder::default();
+        let mut store = Lru::with_hasher(NonZeroUsize::new(2), hasher.clone());
+        let other: Lru<&str, u32> = Lru::with_hasher(None, hasher);
+        let h = |k: &str| store.hash(k);
+        let (ha, hb, hc) = (h("a"), h("b"), h("c"));
+        assert_eq!(other.hash("a"), ha);
+        assert_eq!(store.insert_hashed(ha, "a", 1, None), Insert::Inserted);
+        assert_eq!(store.insert_hashed(hb, "b", 2, None), Insert::Inserted);
+        store.validate();
+        assert_eq!(store.get_hashed(ha, "a", None), Lookup::Hit(&1));
+        assert_eq!(store.get_hashed(hc, "c", None), Lookup::Miss);
+        assert_eq!(store.insert_hashed(ha, "a", 10, None), Insert::Replaced(1));
+        assert_eq!(
+            store.insert_hashed(hc, "c", 3, None),
+            Insert::Evicted("b", 2)
+        );
+        store.validate();
+        // The plain forms see what the hashed ones stored, and the other way round.
+        assert_eq!(get(&mut store, "c", None), Hit(3));
+        assert_eq!(store.remove_hashed(ha, "a"), Some(10));
+        assert_eq!(store.remove_hashed(ha, "a"), None);
+        assert_eq!(store.remove("c"), Some(3));
+        store.validate();
+        assert!(store.is_empty());
+    }
+
+    #[test]
     fn borrowed_keys() {
         let mut store = Lru::new(None);
         store.insert(String::from("a"), 1, None);
@@ -587,17 +667,30 @@ mod tests {
         assert_eq!(store.remove("a"), Some(1));
     }
 
-    /// One step of the model-based tests.
+    /// One step of the model-based tests. `Via` picks the plain or the `*_hashed` form.
     #[derive(Clone, Debug)]
     enum Op {
         /// Insert, expiring that many ms after the fake clock's time if `Some`.
-        Insert(u8, u32, Option<u64>),
+        Insert(u8, u32, Option<u64>, Via),
         /// Get, checking expiry against the fake clock if `true`.
-        Get(u8, bool),
-        Remove(u8),
+        Get(u8, bool, Via),
+        Remove(u8, Via),
         Clear,
         /// Move the fake clock forward by that many ms.
         Advance(u64),
+    }
+
+    /// Which form of an operation a step uses.
+    #[derive(Clone, Copy, Debug)]
+    enum Via {
+        /// `get` / `insert` / `remove`: the store hashes the key.
+        Plain,
+        /// `get_hashed` / `insert_hashed` / `remove_hashed` with `store.hash(&key)`.
+        Hashed,
+    }
+
+    fn via() -> impl Strategy<Value = Via> {
+        prop_oneof![Just(Via::Plain), Just(Via::Hashed)]
     }
 
     /// Replays `ops` on a store and on a `VecDeque` model in MRU order, asserting
@@ -613,7 +706,7 @@ mod tests {
         let mut now = Instant::now();
         for op in ops {
             match *op {
-                Op::Insert(k, v, ttl) => {
+                Op::Insert(k, v, ttl, via) => {
                     let at = ttl.map(|ms| now + Duration::from_millis(ms));
                     let old = take(&mut model, k);
                     model.push_front((k, v, at));
@@ -625,9 +718,13 @@ mod tests {
                     } else {
                         Insert::Inserted
                     };
-                    assert_eq!(store.insert(k, v, at), expected, "{op:?}");
+                    let got = match via {
+                        Via::Plain => store.insert(k, v, at),
+                        Via::Hashed => store.insert_hashed(store.hash(&k), k, v, at),
+                    };
+                    assert_eq!(got, expected, "{op:?}");
                 }
-                Op::Get(k, check) => {
+                Op::Get(k, check, via) => {
                     let clock = check.then_some(now);
                     let expected = match take(&mut model, k) {
                         None => Miss,
@@ -637,11 +734,23 @@ mod tests {
                             Hit(entry.1)
                         }
                     };
-                    assert_eq!(get(&mut store, &k, clock), expected, "{op:?}");
+                    let got = match via {
+                        Via::Plain => get(&mut store, &k, clock),
+                        Via::Hashed => match store.get_hashed(store.hash(&k), &k, clock) {
+                            Lookup::Hit(&v) => Hit(v),
+                            Lookup::Miss => Miss,
+                            Lookup::Expired => Expired,
+                        },
+                    };
+                    assert_eq!(got, expected, "{op:?}");
                 }
-                Op::Remove(k) => {
+                Op::Remove(k, via) => {
                     let expected = take(&mut model, k).map(|e| e.1);
-                    assert_eq!(store.remove(&k), expected, "{op:?}");
+                    let got = match via {
+                        Via::Plain => store.remove(&k),
+                        Via::Hashed => store.remove_hashed(store.hash(&k), &k),
+                    };
+                    assert_eq!(got, expected, "{op:?}");
                 }
                 Op::Clear => {
                     model.clear();
@@ -666,10 +775,11 @@ mod tests {
         fn matches_model(
             limit in prop::option::of(1..8usize),
             ops in prop::collection::vec(prop_oneof![
-                4 => (0..16u8, 0..1_000u32, prop::option::of(0..40u64))
-                    .prop_map(|(k, v, ttl)| Op::Insert(k, v, ttl)),
-                4 => (0..16u8, any::<bool>()).prop_map(|(k, check)| Op::Get(k, check)),
-                2 => (0..16u8).prop_map(Op::Remove),
+                4 => (0..16u8, 0..1_000u32, prop::option::of(0..40u64), via())
+                    .prop_map(|(k, v, ttl, via)| Op::Insert(k, v, ttl, via)),
+                4 => (0..16u8, any::<bool>(), via())
+                    .prop_map(|(k, check, via)| Op::Get(k, check, via)),
+                2 => (0..16u8, via()).prop_map(|(k, via)| Op::Remove(k, via)),
                 1 => Just(Op::Clear),
                 2 => (0..15u64).prop_map(Op::Advance),
             ], 0..if cfg!(miri) { 32 } else { 200 }),

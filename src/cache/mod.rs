@@ -45,6 +45,7 @@ mod core;
 pub(crate) mod lru;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod run;
 
 use std::future::Future;
 use std::hash::Hash;

@@ -667,13 +667,18 @@ pub(crate) fn recorder_set() {
 }
 
 /// Whether the current scope's recorder would receive an event at `level`.
-#[inline]
+///
+/// Until a recorder exists anywhere, this is one relaxed load, inlined into the
+/// caller (the cache records on every call); the slot is read out of line.
+#[inline(always)]
 fn wants(level: Level) -> bool {
     // Relaxed is enough: a scope's recorder is set before its body runs, and the
     // body is polled after the `Scope` was built (a happens-before edge of its own).
-    if !ANY_RECORDER.load(Ordering::Relaxed) {
-        return false;
-    }
+    ANY_RECORDER.load(Ordering::Relaxed) && current_wants(level)
+}
+
+/// [`wants`] once some scope has a recorder.
+fn current_wants(level: Level) -> bool {
     slot::with(|ctx| ctx.is_some_and(|ctx| ctx.wants(level)))
 }
 

@@ -1,0 +1,141 @@
+//! The wrapped function behind a type-erased, reusable [`Runner`].
+//!
+//! A `Cached` handle does not name its function's type, so the function's futures live
+//! behind a `dyn` pointer, which means a heap allocation. A [`Runner`] is that
+//! allocation made reusable: a pinned slot that holds one future of the function at a
+//! time. A leader starts it with its arguments, polls it to the end, empties it and hands
+//! it back to the core, and the next miss starts its future in the same slot. So a miss
+//! allocates only when no spare runner is at hand (the first miss, or several misses
+//! computing at once).
+//!
+//! All of it is safe code: [`Pin::set`] drops the old future in place and writes the new
+//! one where the old one was, so a pinned future is never moved.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// One slot for futures of the wrapped function.
+pub(crate) trait Run<A, V, E>: Send {
+    /// Starts the function on `args` in this slot. The slot is empty (a runner is
+    /// [`clear`](Run::clear)ed before it is reused).
+    fn start(self: Pin<&mut Self>, args: A);
+
+    /// Polls the started future. Must not be called on an empty slot.
+    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<V, E>>;
+
+    /// Drops the future, if any, keeping the slot.
+    fn clear(self: Pin<&mut Self>);
+}
+
+/// A boxed [`Run`]: the one allocation of a miss, reused from miss to miss.
+pub(crate) type Runner<A, V, E> = Pin<Box<dyn Run<A, V, E>>>;
+
+/// Makes empty runners for the wrapped function.
+pub(crate) type Function<A, V, E> = Box<dyn Fn() -> Runner<A, V, E> + Send + Sync + 'static>;
+
+/// An infallible function's output (marker for [`Slot`]).
+pub(crate) struct Value;
+
+/// A fallible function's output (marker for [`Slot`]).
+pub(crate) struct Fallible;
+
+pin_project_lite::pin_project! {
+    /// A [`Run`] for the function `F` and its future `Fut`; `M` says how the output is
+    /// read ([`Value`] or [`Fallible`]).
+    struct Slot<F, Fut, M> {
+        // The wrapped function, shared by every runner of the cache.
+        function: Arc<F>,
+        // The running future; `None` between two computations.
+        #[pin]
+        running: Option<Fut>,
+        // Only chooses the output conversion.
+        mode: PhantomData<fn() -> M>,
+    }
+}
+
+impl<A, V, F, Fut> Run<A, V, Infallible> for Slot<F, Fut, Value>
+where
+    F: Fn(A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = V> + Send + 'static,
+{
+    fn start(self: Pin<&mut Self>, args: A) {
+        let mut this = self.project();
+        debug_assert!(this.running.is_none(), "a runner is cleared before reuse");
+        // The future is made first: if the function panics, the slot stays empty.
+        let future = (this.function)(args);
+        this.running.set(Some(future));
+    }
+
+    #[inline]
+    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<V, Infallible>> {
+        match self.project().running.as_pin_mut() {
+            Some(future) => future.poll(cx).map(Ok),
+            None => unreachable!("a runner is polled only after it was started"),
+        }
+    }
+
+    fn clear(self: Pin<&mut Self>) {
+        self.project().running.set(None);
+    }
+}
+
+impl<A, V, E, F, Fut> Run<A, V, E> for Slot<F, Fut, Fallible>
+where
+    F: Fn(A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<V, E>> + Send + 'static,
+{
+    fn start(self: Pin<&mut Self>, args: A) {
+        let mut this = self.project();
+        debug_assert!(this.running.is_none(), "a runner is cleared before reuse");
+        let future = (this.function)(args);
+        this.running.set(Some(future));
+    }
+
+    #[inline]
+    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<V, E>> {
+        match self.project().running.as_pin_mut() {
+            Some(future) => future.poll(cx),
+            None => unreachable!("a runner is polled only after it was started"),
+        }
+    }
+
+    fn clear(self: Pin<&mut Self>) {
+        self.project().running.set(None);
+    }
+}
+
+/// The runner factory of an infallible function.
+pub(crate) fn infallible<A, V, F, Fut>(function: F) -> Function<A, V, Infallible>
+where
+    F: Fn(A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = V> + Send + 'static,
+{
+    let function = Arc::new(function);
+    Box::new(move || {
+        Box::pin(Slot::<F, Fut, Value> {
+            function: function.clone(),
+            running: None,
+            mode: PhantomData,
+        })
+    })
+}
+
+/// The runner factory of a fallible function.
+pub(crate) fn fallible<A, V, E, F, Fut>(function: F) -> Function<A, V, E>
+where
+    F: Fn(A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<V, E>> + Send + 'static,
+{
+    let function = Arc::new(function);
+    Box::new(move || {
+        Box::pin(Slot::<F, Fut, Fallible> {
+            function: function.clone(),
+            running: None,
+            mode: PhantomData,
+        })
+    })
+}
