@@ -177,10 +177,117 @@ fn a_panicking_recorder_leaves_its_scope_current<R: Runtime>() {
     assert_eq!(name, "root");
 }
 
+fn inside_a_recorder_ctx_current_says_to_use_the_scope_argument<R: Runtime>() {
+    let message = Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = message.clone();
+    let recorder = move |_: &Ctx, _: &Event| {
+        let payload = catch_unwind(Ctx::current).expect_err("no scope is current here");
+        *seen.lock().unwrap() = common::panic_text(&*payload);
+    };
+    R::block_on(async move {
+        R::scope("root")
+            .recorder(recorder)
+            .run(async { ctx::record_event(Event::info("x")) })
+            .await;
+    });
+    let message = message.lock().unwrap().clone();
+    assert!(message.contains("inside a `Recorder`"), "{message}");
+    assert!(message.contains("scope: &Ctx"), "{message}");
+}
+
+fn a_recorder_may_run_a_scope_of_its_own<R: Runtime>() {
+    let inner = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = inner.clone();
+    let recorder = move |scope: &Ctx, event: &Event| {
+        // No scope is current, so this one is a root: its own trace.
+        let (name, parent) = futures_lite::future::block_on(
+            haiway::Scope::new("shipping")
+                .run(async { (Ctx::current().name().to_owned(), Ctx::current().parent_id()) }),
+        );
+        seen.lock().unwrap().push((
+            event.name().to_owned(),
+            scope.name().to_owned(),
+            name,
+            parent,
+        ));
+    };
+    let after = R::block_on(async move {
+        R::scope("root")
+            .recorder(recorder)
+            .run(async {
+                ctx::record_event(Event::info("a"));
+                Ctx::current().record_event(Event::info("b"));
+                Ctx::current().name().to_owned()
+            })
+            .await
+    });
+    assert_eq!(after, "root");
+    let inner = inner.lock().unwrap().clone();
+    let expected =
+        ["a", "b"].map(|e| (e.to_owned(), "root".to_owned(), "shipping".to_owned(), None));
+    assert_eq!(inner, expected);
+}
+
+fn polling_a_scope_in_enabled_panics_with_a_clear_message<R: Runtime>() {
+    struct Misbehaving;
+    impl Recorder for Misbehaving {
+        fn record(&self, _: &Ctx, _: &Event) {}
+        fn enabled(&self, _: Level) -> bool {
+            futures_lite::future::block_on(haiway::Scope::new("inside").run(async {}));
+            true
+        }
+    }
+    let message = R::block_on(async {
+        R::scope("root")
+            .recorder(Misbehaving)
+            .run(async {
+                let payload = catch_unwind(|| ctx::record_event(Event::info("x")))
+                    .expect_err("polling a scope in `enabled` panics");
+                // The scope is still current after the panic.
+                assert_eq!(Ctx::current().name(), "root");
+                common::panic_text(&*payload)
+            })
+            .await
+    });
+    assert!(message.contains("Recorder::enabled"), "{message}");
+}
+
 on_every_executor!(
+    inside_a_recorder_ctx_current_says_to_use_the_scope_argument,
+    a_recorder_may_run_a_scope_of_its_own,
+    polling_a_scope_in_enabled_panics_with_a_clear_message,
     events_reach_the_recorder_with_the_right_scope,
     recording_outside_a_scope_or_without_recorder_is_a_no_op,
     a_recorder_gets_only_the_levels_it_enables,
     no_scope_is_current_while_a_recorder_runs,
     a_panicking_recorder_leaves_its_scope_current,
 );
+
+#[test]
+fn a_held_ctx_records_from_a_thread_local_destructor() {
+    // A `Ctx` kept in a thread-local and used in its destructor, when the slot may
+    // already be gone: the event still reaches the recorder, nothing panics.
+    struct RecordOnDrop(Option<Ctx>);
+    impl Drop for RecordOnDrop {
+        fn drop(&mut self) {
+            if let Some(ctx) = self.0.take() {
+                ctx.record_event(Event::info("thread.exit"));
+            }
+        }
+    }
+    thread_local!(static HELD: std::cell::RefCell<RecordOnDrop> = const {
+        std::cell::RefCell::new(RecordOnDrop(None))
+    });
+    let recorder = MemoryRecorder::new();
+    let scope_recorder = recorder.clone();
+    std::thread::spawn(move || {
+        futures_lite::future::block_on(haiway::Scope::new("worker").recorder(scope_recorder).run(
+            async {
+                HELD.with(|held| held.borrow_mut().0 = Some(Ctx::current()));
+            },
+        ));
+    })
+    .join()
+    .expect("the thread exits cleanly");
+    assert_eq!(recorder.names(), ["thread.exit"]);
+}

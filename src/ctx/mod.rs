@@ -191,7 +191,9 @@ impl Ctx {
     /// # Panics
     ///
     /// Outside any scope, with a message that says to wrap the code in
-    /// [`Scope::run`]. Use [`Ctx::try_current`] where that can happen.
+    /// [`Scope::run`]. Use [`Ctx::try_current`] where that can happen. Inside a
+    /// [`Recorder`] no scope is current either (see [`Recorder::record`]): use the
+    /// `scope` it is given.
     ///
     /// # Examples
     ///
@@ -392,20 +394,11 @@ impl Ctx {
     #[inline]
     pub fn record_event(&self, event: impl Borrow<Event>) {
         let event = event.borrow();
-        if self.wants(event.level()) {
-            if let Some(recorder) = &self.inner.recorder {
+        if let Some(recorder) = &self.inner.recorder {
+            if recorder.enabled(event.level()) {
                 slot::lend(|_| recorder.record(self, event));
             }
         }
-    }
-
-    /// Whether this scope's recorder would receive an event at `level`.
-    #[inline]
-    fn wants(&self, level: Level) -> bool {
-        self.inner
-            .recorder
-            .as_ref()
-            .is_some_and(|recorder| recorder.enabled(level))
     }
 
     /// Spawns `future` as a task of this scope and returns its handle.
@@ -503,6 +496,12 @@ impl fmt::Debug for Ctx {
 #[cold]
 #[track_caller]
 fn no_scope() -> ! {
+    if slot::lending() {
+        panic!(
+            "haiway: no scope is current inside a `Recorder`: use the `scope: &Ctx` argument \
+             of `Recorder::record` instead of `Ctx::current()` or the `ctx::` functions"
+        )
+    }
     panic!(
         "haiway: no scope is current. Wrap this code in `haiway::Scope::new(\"name\").run(async {{ .. }})`, \
          or use `Ctx::try_current()` where running outside a scope is expected"
@@ -601,9 +600,11 @@ where
 /// ```
 #[inline]
 pub fn record_event(event: impl Borrow<Event>) {
+    // Until a recorder exists anywhere, this is one relaxed load, inlined into the
+    // caller (the cache records on every call).
     let event = event.borrow();
-    if wants(event.level()) {
-        hand_to_recorder(event);
+    if ANY_RECORDER.load(Ordering::Relaxed) && current_wants(event.level()) {
+        hand_over(event);
     }
 }
 
@@ -612,7 +613,9 @@ pub fn record_event(event: impl Borrow<Event>) {
 /// recorder, and the recorder is [enabled](Recorder::enabled) at `level`. Use it for
 /// events with attributes on hot paths; `make` should return an event at `level`.
 ///
-/// `make` runs with the scope current, before the recorder is called.
+/// `make` runs with the scope current, after [`Recorder::enabled`] and before
+/// [`Recorder::record`]. If it returns an event at another level, the recorder is asked
+/// again about that level.
 ///
 /// # Examples
 ///
@@ -635,12 +638,19 @@ pub fn record_event(event: impl Borrow<Event>) {
 /// ```
 #[inline]
 pub fn record_event_with(level: Level, make: impl FnOnce() -> Event) {
-    if wants(level) {
-        hand_to_recorder(&make());
+    if ANY_RECORDER.load(Ordering::Relaxed) && current_wants(level) {
+        let event = make();
+        if event.level() == level {
+            hand_over(&event);
+        } else {
+            hand_to_recorder(&event);
+        }
     }
 }
 
-/// Whether an event recorded now would reach a recorder.
+/// Whether the current scope has a recorder: whether an event recorded now would
+/// reach one (if the recorder is [enabled](Recorder::enabled) at its level, which
+/// this does not ask).
 ///
 /// # Examples
 ///
@@ -666,26 +676,37 @@ pub(crate) fn recorder_set() {
     }
 }
 
-/// Whether the current scope's recorder would receive an event at `level`.
-///
-/// Until a recorder exists anywhere, this is one relaxed load, inlined into the
-/// caller (the cache records on every call); the slot is read out of line.
-#[inline(always)]
-fn wants(level: Level) -> bool {
-    // Relaxed is enough: a scope's recorder is set before its body runs, and the
-    // body is polled after the `Scope` was built (a happens-before edge of its own).
-    ANY_RECORDER.load(Ordering::Relaxed) && current_wants(level)
-}
+// `ANY_RECORDER` is read with `Relaxed`: a scope's recorder is set before its body
+// runs, and the body is polled after the `Scope` was built (a happens-before edge of
+// its own).
 
-/// [`wants`] once some scope has a recorder.
+/// Whether the current scope's recorder is [enabled](Recorder::enabled) at `level`.
+/// Asked with the slot borrowed (cheaper than lending it), which `enabled`'s contract
+/// allows: it only compares levels.
 fn current_wants(level: Level) -> bool {
-    slot::with(|ctx| ctx.is_some_and(|ctx| ctx.wants(level)))
+    slot::with(|ctx| {
+        ctx.and_then(|ctx| ctx.inner.recorder.as_ref())
+            .is_some_and(|recorder| recorder.enabled(level))
+    })
 }
 
-/// Hands `event` to the current scope's recorder. The context is lent, not cloned:
-/// no reference counting on the way to the recorder.
-#[inline]
+/// Hands `event` to the current scope's recorder if it is enabled at the event's
+/// level. The context is lent, not cloned: no reference counting on the way to the
+/// recorder.
 fn hand_to_recorder(event: &Event) {
+    slot::lend(|ctx| {
+        if let Some(ctx) = ctx {
+            if let Some(recorder) = &ctx.inner.recorder {
+                if recorder.enabled(event.level()) {
+                    recorder.record(ctx, event);
+                }
+            }
+        }
+    });
+}
+
+/// Hands `event` to the current scope's recorder, already found enabled at its level.
+fn hand_over(event: &Event) {
     slot::lend(|ctx| {
         if let Some(ctx) = ctx {
             if let Some(recorder) = &ctx.inner.recorder {

@@ -10,14 +10,33 @@
 //! When the scope's recorder attached a [`ScopeSpan`](crate::ScopeSpan), entering the
 //! slot also enters the span, and leaving it exits the span: the span wraps the poll.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use super::Ctx;
 
-thread_local! {
-    /// The current context of this thread, if a scope's code is being polled.
-    static CURRENT: RefCell<Option<Ctx>> = const { RefCell::new(None) };
+/// One thread's slot.
+struct Slot {
+    /// The current context, if a scope's code is being polled.
+    current: RefCell<Option<Ctx>>,
+    /// Whether a context is lent out by [`lend`] right now (a recorder is running).
+    lending: Cell<bool>,
 }
+
+thread_local! {
+    /// This thread's slot.
+    static SLOT: Slot = const {
+        Slot {
+            current: RefCell::new(None),
+            lending: Cell::new(false),
+        }
+    };
+}
+
+/// The panic when a scope's future is polled while the slot is borrowed: only
+/// possible from [`Recorder::enabled`](crate::Recorder::enabled).
+const POLLED_IN_ENABLED: &str = "haiway: a scope's future was polled inside \
+    `Recorder::enabled`, which must only compare levels; poll futures in \
+    `Recorder::record`, where no scope is current";
 
 /// Makes the `Ctx` in `home` current until dropped, then puts it back in `home` and
 /// restores whatever was current before.
@@ -35,7 +54,10 @@ pub(crate) fn enter(home: &mut Option<Ctx>) -> Entered<'_> {
         span.enter();
     }
     let ctx = home.take();
-    let prev = CURRENT.with(|slot| slot.replace(ctx));
+    let prev = SLOT.with(|slot| {
+        let mut current = slot.current.try_borrow_mut().expect(POLLED_IN_ENABLED);
+        std::mem::replace(&mut *current, ctx)
+    });
     Entered { home, prev }
 }
 
@@ -45,7 +67,7 @@ impl Drop for Entered<'_> {
         let prev = self.prev.take();
         // `try_with`: during thread teardown the slot may already be gone; then there is
         // nothing to restore and the entered context is simply dropped.
-        if let Ok(ctx) = CURRENT.try_with(|slot| slot.replace(prev)) {
+        if let Ok(ctx) = SLOT.try_with(|slot| slot.current.replace(prev)) {
             *self.home = ctx;
             if let Some(span) = self.home.as_ref().and_then(Ctx::span) {
                 span.exit();
@@ -59,7 +81,7 @@ impl Drop for Entered<'_> {
 /// The slot is borrowed while `f` runs: `f` must not poll futures or call user code.
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
-    CURRENT.with(|slot| f(slot.borrow().as_ref()))
+    SLOT.with(|slot| f(slot.current.borrow().as_ref()))
 }
 
 /// Runs `f` with no context current on this thread, lending it the context that was:
@@ -68,20 +90,49 @@ pub(crate) fn with<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
 ///
 /// Whatever `f` does, the slot is free: it may poll futures of other scopes (they
 /// enter and leave as usual), and code that asks for the current context gets none.
+/// During thread teardown, when the slot is gone, `f` gets `None`.
 #[inline]
 pub(crate) fn lend<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
     /// Puts the lent context back, also when `f` panics.
-    struct Restore(Option<Ctx>);
+    struct Restore {
+        /// The lent context.
+        ctx: Option<Ctx>,
+        /// Whether a context was already lent when this one was.
+        was_lending: bool,
+    }
 
     impl Drop for Restore {
         #[inline]
         fn drop(&mut self) {
-            let ctx = self.0.take();
-            // During thread teardown the slot may be gone: then the context is dropped.
-            let _ = CURRENT.try_with(|slot| *slot.borrow_mut() = ctx);
+            let ctx = self.ctx.take();
+            // Whatever `f` left in the slot (nothing, as every `enter` restores what it
+            // found) is dropped after the borrow ends: its `Drop` may be user code.
+            let left = SLOT.try_with(|slot| {
+                slot.lending.set(self.was_lending);
+                slot.current.replace(ctx)
+            });
+            debug_assert!(left.as_ref().is_ok_and(Option::is_none) || left.is_err());
+            drop(left);
         }
     }
 
-    let restore = Restore(CURRENT.with(|slot| slot.borrow_mut().take()));
-    f(restore.0.as_ref())
+    let lent = SLOT.try_with(|slot| {
+        let ctx = slot
+            .current
+            .try_borrow_mut()
+            .expect(POLLED_IN_ENABLED)
+            .take();
+        (ctx, slot.lending.replace(true))
+    });
+    let Ok((ctx, was_lending)) = lent else {
+        return f(None);
+    };
+    let restore = Restore { ctx, was_lending };
+    f(restore.ctx.as_ref())
+}
+
+/// Whether a recorder is running on this thread, its scope's context lent to it.
+#[cold]
+pub(crate) fn lending() -> bool {
+    SLOT.try_with(|slot| slot.lending.get()).unwrap_or(false)
 }

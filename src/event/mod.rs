@@ -540,9 +540,11 @@ pub trait Recorder: Send + Sync + 'static {
     /// Whether this recorder wants events at `level`. Asked before each event is
     /// handed over, and before a lazily built one
     /// ([`ctx::record_event_with`](crate::ctx::record_event_with)) is built, so a
-    /// recorder that drops debug events spares the cache the cost of building its
-    /// `cache.hit` events. Called on every recorded event: keep it to a comparison or
-    /// an atomic load. The default wants everything.
+    /// recorder that drops debug events spares the cache the cost of handing over its
+    /// `cache.hit` events. Called on every recorded event, with the recording scope
+    /// still current: keep it to a comparison or an atomic load. It must not record
+    /// events or poll futures (polling a scope's future here panics, with a message
+    /// that says so). The default wants everything.
     ///
     /// # Examples
     ///
