@@ -389,28 +389,3 @@ fn an_event_recorded_again_or_extended_counts_with_its_own_attributes() {
     ];
     assert_eq!(points(&exported, "tick"), expected);
 }
-
-#[test]
-fn events_past_the_kept_conversions_still_count() {
-    // More events recorded repeatedly than conversions are kept for (1024 per
-    // process): the rest are converted each time, and every count still lands.
-    const EVENTS: usize = 1_100;
-    let (provider, exporter) = metrics();
-    let recorder = OpenTelemetryRecorder::new(provider.meter("test"));
-    let events: Vec<Event> = (0..EVENTS)
-        .map(|i| Event::info("many").with("i", i as i64 % 4))
-        .collect();
-    block_on(Scope::new("many").recorder(recorder).run(async {
-        for _ in 0..3 {
-            for event in &events {
-                ctx::record_event(event);
-            }
-        }
-    }));
-    provider.force_flush().unwrap();
-    let exported = exporter.get_finished_metrics().unwrap();
-    let expected: Vec<(Vec<String>, u64)> = (0..4)
-        .map(|i| (vec![format!("i={i}")], 3 * EVENTS as u64 / 4))
-        .collect();
-    assert_eq!(points(&exported, "many"), expected);
-}

@@ -115,7 +115,7 @@ struct Events {
 impl Events {
     /// The events of the cache named `name`.
     fn new(name: Cow<'static, str>) -> Self {
-        let event = |event| Event::debug(event).with("cache", name.clone());
+        let event = |event| Event::debug(event).with("cache", name.clone()).long_lived();
         Events {
             hit: event("cache.hit"),
             miss: event("cache.miss"),

@@ -26,7 +26,12 @@ pub mod tracing;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+#[cfg(feature = "tracing")]
+use std::sync::atomic::AtomicU32;
+#[cfg(feature = "opentelemetry")]
+use std::sync::atomic::AtomicU64;
+#[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::ctx::{Ctx, ScopeId, TraceId};
@@ -302,37 +307,51 @@ impl fmt::Debug for Event {
     }
 }
 
-/// Numbers the built-in recorders store in an event, one slot each, to find their own
-/// state for it again without hashing strings: `TracingRecorder` keeps its callsite's
-/// id + 1 (a callsite depends on the event's name, level and attribute keys),
-/// `OpenTelemetryRecorder` the id of its converted attributes (which depend on the
-/// values too). Zero: nothing remembered.
-///
-/// An event's content only changes in [`Event::with`], which resets the memo; a clone
-/// has the same content, so it keeps the memo.
+/// What the built-in recorders store in an event to find their own state for it again
+/// without hashing strings. An event's content only changes in [`Event::with`], which
+/// starts a fresh memo.
 #[derive(Default)]
-struct Memo([AtomicU32; MEMO_SLOTS]);
-
-/// How many recorders keep a memo in events.
-const MEMO_SLOTS: usize = 2;
-
-/// The memo slot of a built-in recorder.
-#[cfg(any(feature = "tracing", feature = "opentelemetry"))]
-#[derive(Clone, Copy)]
-pub(crate) enum MemoSlot {
-    /// `TracingRecorder`'s callsite.
+struct Memo {
+    /// `TracingRecorder`'s callsite id + 1 (a callsite depends on the event's name,
+    /// level and attribute keys only, so a clone keeps it); `0`: not known yet.
     #[cfg(feature = "tracing")]
-    Tracing = 0,
-    /// `OpenTelemetryRecorder`'s converted attributes.
+    tracing: AtomicU32,
+    /// `OpenTelemetryRecorder`'s converted attributes: `0`, none; [`LONG_LIVED`], none
+    /// yet but worth keeping; [`NOT_KEPT`], no room was left; otherwise a handle that
+    /// `opentelemetry::release` gives back when the event is dropped. A clone starts
+    /// with none (the handle has one owner).
     #[cfg(feature = "opentelemetry")]
-    OpenTelemetry = 1,
+    opentelemetry: AtomicU64,
 }
+
+/// [`Memo::opentelemetry`]: the event is long-lived (the cache's), so its converted
+/// attributes are worth keeping from its first recording.
+#[cfg(feature = "opentelemetry")]
+pub(crate) const LONG_LIVED: u64 = u64::MAX;
+
+/// [`Memo::opentelemetry`]: the event wanted its attributes kept, but no room was left.
+#[cfg(feature = "opentelemetry")]
+pub(crate) const NOT_KEPT: u64 = u64::MAX - 1;
 
 impl Clone for Memo {
     fn clone(&self) -> Self {
-        Memo(std::array::from_fn(|i| {
-            AtomicU32::new(self.0[i].load(Ordering::Relaxed))
-        }))
+        Memo {
+            #[cfg(feature = "tracing")]
+            tracing: AtomicU32::new(self.tracing.load(Ordering::Relaxed)),
+            #[cfg(feature = "opentelemetry")]
+            opentelemetry: AtomicU64::new(0),
+        }
+    }
+}
+
+#[cfg(feature = "opentelemetry")]
+impl Drop for Memo {
+    #[inline]
+    fn drop(&mut self) {
+        let handle = *self.opentelemetry.get_mut();
+        if handle != 0 && handle != LONG_LIVED && handle != NOT_KEPT {
+            opentelemetry::release(handle);
+        }
     }
 }
 
@@ -353,7 +372,7 @@ impl Event {
             name: name.into(),
             level,
             attributes: Attributes::new(),
-            memo: Memo([const { AtomicU32::new(0) }; MEMO_SLOTS]),
+            memo: Memo::default(),
         }
     }
 
@@ -479,18 +498,34 @@ impl Event {
         &self.name
     }
 
-    /// What a recorder remembered about this event (see [`Memo`]); `0`: nothing.
-    #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+    /// `TracingRecorder`'s callsite id + 1 for this event (see [`Memo`]); `0`: not known.
+    #[cfg(feature = "tracing")]
     #[inline]
-    pub(crate) fn memo(&self, slot: MemoSlot) -> u32 {
-        self.memo.0[slot as usize].load(Ordering::Relaxed)
+    pub(crate) fn tracing_memo(&self) -> u32 {
+        self.memo.tracing.load(Ordering::Relaxed)
     }
 
-    /// Remembers `value` for this event (see [`Memo`]).
-    #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+    /// Remembers `TracingRecorder`'s callsite id + 1 for this event.
+    #[cfg(feature = "tracing")]
     #[inline]
-    pub(crate) fn set_memo(&self, slot: MemoSlot, value: u32) {
-        self.memo.0[slot as usize].store(value, Ordering::Relaxed);
+    pub(crate) fn set_tracing_memo(&self, value: u32) {
+        self.memo.tracing.store(value, Ordering::Relaxed);
+    }
+
+    /// `OpenTelemetryRecorder`'s memo of this event (see [`Memo`]).
+    #[cfg(feature = "opentelemetry")]
+    #[inline]
+    pub(crate) fn opentelemetry_memo(&self) -> &AtomicU64 {
+        &self.memo.opentelemetry
+    }
+
+    /// Marks the event as long-lived: recorded many times, so recorders may keep
+    /// what they work out about it (the cache's own events).
+    #[must_use]
+    pub(crate) fn long_lived(self) -> Self {
+        #[cfg(feature = "opentelemetry")]
+        self.memo.opentelemetry.store(LONG_LIVED, Ordering::Relaxed);
+        self
     }
 }
 

@@ -8,8 +8,8 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use ::opentelemetry::global::BoxedTracer;
 use ::opentelemetry::metrics::{Counter, Meter};
@@ -17,7 +17,7 @@ use ::opentelemetry::trace::{SpanBuilder, TraceContextExt, Tracer};
 use ::opentelemetry::{Context, ContextGuard, Key, KeyValue, StringValue};
 use hashbrown::HashMap;
 
-use super::{Event, Level, MemoSlot, Recorder, ScopeSpan, Value};
+use super::{Event, LONG_LIVED, Level, NOT_KEPT, Recorder, ScopeSpan, Value};
 use crate::ctx::Ctx;
 
 /// A [`Recorder`] that counts each event in an OpenTelemetry counter named after it,
@@ -229,10 +229,10 @@ impl Recorder for OpenTelemetryRecorder {
                 return false;
             };
             let local = &mut *local;
-            // An event recorded again (the cache's hit event): its counter and
-            // attributes were kept the second time this thread saw it.
-            if let Some(index) = prepared_index(event) {
-                if let Some(prepared) = local.prepared(index, self, event) {
+            // A long-lived event (the cache's hit event): its counter and attributes
+            // were kept the first time this thread recorded it.
+            if let Some(handle) = prepared_handle(event) {
+                if let Some(prepared) = local.prepared(handle, self, event) {
                     prepared.counter.add(1, &prepared.attributes);
                     add_span_event(name, level, &prepared.attributes);
                     return true;
@@ -300,41 +300,93 @@ fn next_id() -> u64 {
 /// cache starts over.
 const LOCAL_COUNTERS: usize = 64;
 
-/// How many events, process-wide, get their converted attributes kept (a few hundred
-/// bytes each, per thread that records them); later events are converted each time.
+/// How many long-lived events, process-wide, get their converted attributes kept at
+/// once (a few hundred bytes each, per thread that records them); past that, further
+/// events are converted each time. A dropped event gives its place back.
 const MAX_PREPARED: u32 = 1024;
 
-/// An event's memo: recorded once by some `OpenTelemetryRecorder` (the next time, its
-/// conversion is kept). Other values: `index + 1` into the threads' prepared events.
-const SEEN_ONCE: u32 = u32::MAX;
+/// The places for kept conversions: which are free, and how often each was reused.
+struct Places {
+    /// Places never used yet start here.
+    next: u32,
+    /// Places given back.
+    free: Vec<u32>,
+    /// Per place, how many times it was handed out: part of the handle, so a thread's
+    /// conversion kept for an earlier owner of the place is never mistaken for the
+    /// current owner's.
+    generation: Vec<u32>,
+}
 
-/// An event's memo: no room was left to keep its conversion.
-const NOT_KEPT: u32 = u32::MAX - 1;
+static PLACES: Mutex<Places> = Mutex::new(Places {
+    next: 0,
+    free: Vec::new(),
+    generation: Vec::new(),
+});
 
-/// The next index into the threads' prepared events.
-static NEXT_PREPARED: AtomicU32 = AtomicU32::new(0);
+/// The place of a handle.
+fn place(handle: u64) -> usize {
+    (handle & u64::from(u32::MAX)) as usize
+}
 
-/// Where `event`'s conversion is kept, if it is (or should now be); notes a first
-/// recording. Only events recorded at least twice get an index, so an event built per
-/// call costs nothing here beyond a relaxed load and store.
+/// A handle to a free place (`generation << 32 | place`, never `0`, [`LONG_LIVED`] or
+/// [`NOT_KEPT`]), or `None` when all are taken.
+#[cold]
+fn acquire() -> Option<u64> {
+    let mut places = PLACES.lock().unwrap_or_else(PoisonError::into_inner);
+    let place = match places.free.pop() {
+        Some(place) => place,
+        None if places.next < MAX_PREPARED => {
+            places.next += 1;
+            places.generation.push(0);
+            places.next - 1
+        }
+        None => return None,
+    };
+    let generation = &mut places.generation[place as usize];
+    // Generations run from 1 to 2^31, then start over: a handle is never 0, and never
+    // one of the markers (their high halves are all ones).
+    *generation = if *generation >= 1 << 31 {
+        1
+    } else {
+        *generation + 1
+    };
+    Some(u64::from(*generation) << 32 | u64::from(place))
+}
+
+/// Gives the place of `handle` back (its event is being dropped).
+#[cold]
+pub(crate) fn release(handle: u64) {
+    let mut places = PLACES.lock().unwrap_or_else(PoisonError::into_inner);
+    places.free.push(place(handle) as u32);
+}
+
+/// The handle of `event`'s kept conversion, taking a place the first time a
+/// long-lived event is recorded; `None` for other events (converted each time).
 #[inline]
-fn prepared_index(event: &Event) -> Option<usize> {
-    match event.memo(MemoSlot::OpenTelemetry) {
-        0 => {
-            event.set_memo(MemoSlot::OpenTelemetry, SEEN_ONCE);
-            None
-        }
-        NOT_KEPT => None,
-        SEEN_ONCE => {
-            let index = NEXT_PREPARED.fetch_add(1, Ordering::Relaxed);
-            if index >= MAX_PREPARED {
-                event.set_memo(MemoSlot::OpenTelemetry, NOT_KEPT);
+fn prepared_handle(event: &Event) -> Option<u64> {
+    let memo = event.opentelemetry_memo();
+    match memo.load(Ordering::Acquire) {
+        0 | NOT_KEPT => None,
+        LONG_LIVED => {
+            let Some(handle) = acquire() else {
+                let _ = memo.compare_exchange(
+                    LONG_LIVED,
+                    NOT_KEPT,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
                 return None;
+            };
+            match memo.compare_exchange(LONG_LIVED, handle, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => Some(handle),
+                // Another thread took a place for it first: use that one.
+                Err(other) => {
+                    release(handle);
+                    (other != NOT_KEPT).then_some(other)
+                }
             }
-            event.set_memo(MemoSlot::OpenTelemetry, index + 1);
-            Some(index as usize)
         }
-        memo => Some((memo - 1) as usize),
+        handle => Some(handle),
     }
 }
 
@@ -345,12 +397,14 @@ struct Local {
     counters: Vec<(u64, Cow<'static, str>, Counter<u64>)>,
     /// Reused for every event, so recording allocates nothing of its own.
     attributes: Vec<KeyValue>,
-    /// Events recorded more than once, converted, by index (see [`prepared_index`]).
+    /// Long-lived events, converted, by place (see [`prepared_handle`]).
     prepared: Vec<Option<Prepared>>,
 }
 
 /// An event as one recorder counts it: its counter and its converted attributes.
 struct Prepared {
+    /// The event's handle: the place's current owner, if it matches.
+    handle: u64,
     /// The recorder it was prepared for.
     recorder: u64,
     /// The counter named after the event.
@@ -360,21 +414,26 @@ struct Prepared {
 }
 
 impl Local {
-    /// The prepared `event` at `index` for `recorder`, prepared now if this thread
-    /// has not yet; `None` if another recorder prepared it here (then `recorder`
-    /// converts it each time).
+    /// The prepared `event` (whose handle is `handle`) for `recorder`, prepared now if
+    /// this thread has not yet; `None` if another recorder prepared it here (then
+    /// `recorder` converts it each time).
     fn prepared(
         &mut self,
-        index: usize,
+        handle: u64,
         recorder: &OpenTelemetryRecorder,
         event: &Event,
     ) -> Option<&Prepared> {
+        let index = place(handle);
         if self.prepared.len() <= index {
             self.prepared.resize_with(index + 1, || None);
         }
-        if self.prepared[index].is_none() {
+        let current = self.prepared[index]
+            .as_ref()
+            .is_some_and(|prepared| prepared.handle == handle);
+        if !current {
             let counter = local_counter(&mut self.counters, recorder, event.name_cow()).clone();
             self.prepared[index] = Some(Prepared {
+                handle,
                 recorder: recorder.inner.id,
                 counter,
                 attributes: event.attributes().iter().map(key_value).collect(),
@@ -452,5 +511,51 @@ impl ScopeSpan for OtelScope {
 
     fn end(&self) {
         self.cx.span().end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Scope;
+
+    /// Records `event` twice in a scope with a recorder on the no-op global meter.
+    fn record_twice(event: &Event) {
+        let recorder = OpenTelemetryRecorder::new(::opentelemetry::global::meter("places"));
+        futures_lite::future::block_on(Scope::new("places").recorder(recorder).run(async {
+            crate::ctx::record_event(event);
+            crate::ctx::record_event(event);
+        }));
+    }
+
+    fn is_free(place_of: u64) -> bool {
+        let places = PLACES.lock().unwrap_or_else(PoisonError::into_inner);
+        places.free.contains(&(place(place_of) as u32))
+    }
+
+    #[test]
+    fn a_long_lived_event_holds_a_place_until_dropped_and_the_next_owner_gets_a_new_handle() {
+        let event = Event::info("places").with("k", "v").long_lived();
+        assert_eq!(
+            event.opentelemetry_memo().load(Ordering::Relaxed),
+            LONG_LIVED
+        );
+        record_twice(&event);
+        let first = event.opentelemetry_memo().load(Ordering::Relaxed);
+        assert!(first != 0 && first != LONG_LIVED && first != NOT_KEPT);
+        assert!(!is_free(first));
+        // A clone does not share the place; an event built per call never takes one.
+        let clone = event.clone();
+        assert_eq!(clone.opentelemetry_memo().load(Ordering::Relaxed), 0);
+        let plain = Event::info("places").with("k", "v");
+        record_twice(&plain);
+        assert_eq!(plain.opentelemetry_memo().load(Ordering::Relaxed), 0);
+        drop(event);
+        assert!(is_free(first), "a dropped event gives its place back");
+        let next = Event::info("places").with("k", "w").long_lived();
+        record_twice(&next);
+        let second = next.opentelemetry_memo().load(Ordering::Relaxed);
+        assert_eq!(place(second), place(first), "the freed place is reused");
+        assert_ne!(second, first, "under a new generation");
     }
 }

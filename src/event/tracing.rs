@@ -35,7 +35,7 @@ use tracing_core::callsite::{self, Callsite};
 use tracing_core::metadata::Kind;
 use tracing_core::subscriber::Interest;
 
-use super::{Event, Level, MemoSlot, Recorder, ScopeSpan, Value};
+use super::{Event, Level, Recorder, ScopeSpan, Value};
 use crate::ctx::Ctx;
 
 /// The target of every event and span this module emits.
@@ -195,7 +195,7 @@ impl Recorder for TracingRecorder {
         }
         // The event remembers its callsite: recording the same `Event` again (the
         // cache's hit event) skips hashing its name and keys.
-        let remembered = match event.memo(MemoSlot::Tracing) {
+        let remembered = match event.tracing_memo() {
             0 => None,
             memo => EVENT_CALLSITES.by_id(memo - 1),
         };
@@ -206,7 +206,7 @@ impl Recorder for TracingRecorder {
             }
             let callsite =
                 EVENT_CALLSITES.get_or_create(level, event.name(), field_keys(attributes))?;
-            event.set_memo(MemoSlot::Tracing, callsite.id + 1);
+            event.set_tracing_memo(callsite.id + 1);
             Some(callsite)
         });
         match callsite {

@@ -1,0 +1,89 @@
+//! `OpenTelemetryRecorder` keeps the converted attributes of at most 1024 long-lived
+//! events (the caches' own) at once: with more caches than that alive, and after they
+//! are dropped and others made, every count still lands on the right counter.
+//!
+//! Alone in its own test binary: the places for kept conversions are process-wide.
+#![cfg(feature = "opentelemetry")]
+
+use futures_lite::future::block_on;
+use haiway::cache::Cached;
+use haiway::{OpenTelemetryRecorder, Scope};
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
+
+/// Counter `name`'s value per `cache` attribute in the latest export, sorted.
+fn per_cache(exported: &[ResourceMetrics], name: &str) -> Vec<(String, u64)> {
+    let mut counts: Vec<(String, u64)> = exported
+        .last()
+        .into_iter()
+        .flat_map(|last| last.scope_metrics())
+        .flat_map(|scope| scope.metrics())
+        .filter(|metric| metric.name() == name)
+        .flat_map(|metric| match metric.data() {
+            AggregatedMetrics::U64(MetricData::Sum(sum)) => sum
+                .data_points()
+                .map(|point| {
+                    let cache = point
+                        .attributes()
+                        .find(|kv| kv.key.as_str() == "cache")
+                        .map(|kv| kv.value.to_string())
+                        .expect("a cache attribute");
+                    (cache, point.value())
+                })
+                .collect::<Vec<_>>(),
+            other => panic!("{name} is not a u64 sum: {other:?}"),
+        })
+        .collect();
+    counts.sort();
+    counts
+}
+
+/// `count` caches named `<prefix><i>`.
+fn caches(prefix: &str, count: usize) -> Vec<Cached<u32, u32>> {
+    (0..count)
+        .map(|i| {
+            Cached::builder()
+                .limit(4)
+                .name(format!("{prefix}{i:03}"))
+                .build(|k: u32| async move { k })
+        })
+        .collect()
+}
+
+#[test]
+fn counts_land_with_more_caches_than_kept_conversions_and_after_they_are_dropped() {
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder()
+        .with_periodic_exporter(exporter.clone())
+        .build();
+    let recorder = OpenTelemetryRecorder::new(provider.meter("test"));
+    // A hit and a miss event per cache: 600 caches want 1200 places, more than the
+    // 1024 kept.
+    let first = caches("a", 600);
+    let run = |caches: &[Cached<u32, u32>], hits: u32| {
+        block_on(Scope::new("many").recorder(recorder.clone()).run(async {
+            for cached in caches {
+                for _ in 0..=hits {
+                    assert_eq!(cached.call(7).await, 7);
+                }
+            }
+        }));
+    };
+    run(&first, 2);
+    drop(first);
+    // Their places are free again: new caches get them.
+    let second = caches("b", 300);
+    run(&second, 3);
+    provider.force_flush().unwrap();
+    let exported = exporter.get_finished_metrics().unwrap();
+    let hits = per_cache(&exported, "cache.hit");
+    let expected: Vec<(String, u64)> = (0..600)
+        .map(|i| (format!("a{i:03}"), 2))
+        .chain((0..300).map(|i| (format!("b{i:03}"), 3)))
+        .collect();
+    assert_eq!(hits, expected);
+    let misses = per_cache(&exported, "cache.miss");
+    assert_eq!(misses.len(), 900);
+    assert!(misses.iter().all(|(_, n)| *n == 1));
+}
