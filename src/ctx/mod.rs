@@ -371,8 +371,9 @@ impl Ctx {
         self.inner.recorder.is_some()
     }
 
-    /// Records `event` (an [`Event`] or a reference to one) in this scope: hands it to the scope's recorder, if it has one
-    /// and that recorder is [enabled](Recorder::enabled) at the event's level.
+    /// Records `event` (an [`Event`] or a reference to one) in this scope: hands it to
+    /// the scope's recorder, if it has one and that recorder is
+    /// [enabled](Recorder::enabled) at the event's level.
     ///
     /// While the recorder runs, no scope is current on this thread (see
     /// [`Recorder::record`]).
@@ -568,9 +569,9 @@ where
 }
 
 /// Records `event` (an [`Event`] or a reference to one) in the current scope. Outside
-/// any scope, or with no recorder, does
-/// nothing (and allocates nothing); nor when the recorder is not
-/// [enabled](Recorder::enabled) at the event's level.
+/// any scope, with no recorder, or when the recorder is not
+/// [enabled](Recorder::enabled) at the event's level, does nothing (and allocates
+/// nothing).
 ///
 /// While the recorder runs, no scope is current on this thread (see
 /// [`Recorder::record`]).
@@ -630,7 +631,9 @@ pub fn record_event(event: impl Borrow<Event>) {
 /// Scope::new("job")
 ///     .recorder(recorder.clone())
 ///     .run(async {
-///         ctx::record_event_with(Level::Debug, || Event::debug("cache.hit").with("cache", "users"))
+///         ctx::record_event_with(Level::Debug, || {
+///             Event::debug("cache.hit").with("cache", "users")
+///         })
 ///     })
 ///     .await;
 /// # });

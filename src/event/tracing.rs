@@ -94,9 +94,16 @@ pub const MAX_SPAN_CALLSITES: usize = 256;
 /// logs with `tracing`) nest in it, in any subscriber. Turn spans off with
 /// [`scope_spans(false)`](Self::scope_spans).
 ///
-/// An event that no subscriber wants costs a level check; one that is wanted, a hash
-/// of its name and keys, a read lock, and the `tracing` dispatch. See the [module
-/// docs](self) for how attribute keys become real fields.
+/// An event that no subscriber wants is never handed over (see
+/// [`Recorder::enabled`]): it costs a level check. One that is wanted costs finding
+/// its callsite and the `tracing` dispatch. An event recorded again (the cache's hit
+/// event) finds its callsite through a number it keeps; a new one, through a hash of
+/// its name and keys in a per-thread table. See the [module docs](self) for how
+/// attribute keys become real fields.
+///
+/// `tracing` layers that call [`Ctx::try_current`] while handling these events get
+/// `None`: no scope is current while a recorder runs. The scope's name and ids are
+/// in the event's fields.
 ///
 /// # Examples
 ///
@@ -543,11 +550,14 @@ impl Callsites {
             return Some(existing);
         }
         table.insert_unique(hash, callsite, |cs| cs.hash);
-        let mut by_id = self.by_id.write().unwrap_or_else(PoisonError::into_inner);
-        if by_id.len() <= id {
-            by_id.resize(id + 1, None);
+        if !self.kind.is_span() {
+            // Only events are found by id (through their memo).
+            let mut by_id = self.by_id.write().unwrap_or_else(PoisonError::into_inner);
+            if by_id.len() <= id {
+                by_id.resize(id + 1, None);
+            }
+            by_id[id] = Some(callsite);
         }
-        by_id[id] = Some(callsite);
         Some(callsite)
     }
 }
