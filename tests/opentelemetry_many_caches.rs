@@ -9,34 +9,25 @@ use futures_lite::future::block_on;
 use haiway::cache::Cached;
 use haiway::{OpenTelemetryRecorder, Scope};
 use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
+
+#[path = "support/metrics.rs"]
+mod metrics_support;
+use metrics_support::points;
 
 /// Counter `name`'s value per `cache` attribute in the latest export, sorted.
 fn per_cache(exported: &[ResourceMetrics], name: &str) -> Vec<(String, u64)> {
-    let mut counts: Vec<(String, u64)> = exported
-        .last()
+    points(exported, name)
         .into_iter()
-        .flat_map(|last| last.scope_metrics())
-        .flat_map(|scope| scope.metrics())
-        .filter(|metric| metric.name() == name)
-        .flat_map(|metric| match metric.data() {
-            AggregatedMetrics::U64(MetricData::Sum(sum)) => sum
-                .data_points()
-                .map(|point| {
-                    let cache = point
-                        .attributes()
-                        .find(|kv| kv.key.as_str() == "cache")
-                        .map(|kv| kv.value.to_string())
-                        .expect("a cache attribute");
-                    (cache, point.value())
-                })
-                .collect::<Vec<_>>(),
-            other => panic!("{name} is not a u64 sum: {other:?}"),
+        .map(|(attributes, value)| {
+            let cache = attributes
+                .iter()
+                .find_map(|kv| kv.strip_prefix("cache="))
+                .expect("a cache attribute");
+            (cache.to_owned(), value)
         })
-        .collect();
-    counts.sort();
-    counts
+        .collect()
 }
 
 /// `count` caches named `<prefix><i>`.

@@ -15,6 +15,10 @@ use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMe
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 
+#[path = "support/metrics.rs"]
+mod metrics_support;
+use metrics_support::points;
+
 /// A meter provider exporting to memory, and its exporter.
 fn metrics() -> (SdkMeterProvider, InMemoryMetricExporter) {
     let exporter = InMemoryMetricExporter::default();
@@ -36,23 +40,11 @@ fn traces() -> (SdkTracerProvider, InMemorySpanExporter) {
 /// The latest export's value of counter `name` for the data point with
 /// `cache = <cache>`.
 fn counter(exported: &[ResourceMetrics], name: &str, cache: &str) -> Option<u64> {
-    let last = exported.last()?;
-    last.scope_metrics()
-        .flat_map(|scope| scope.metrics())
-        .filter(|metric| metric.name() == name)
-        .find_map(|metric| match metric.data() {
-            AggregatedMetrics::U64(MetricData::Sum(sum)) => {
-                assert!(sum.is_monotonic(), "{name} is a counter");
-                sum.data_points()
-                    .find(|point| {
-                        point
-                            .attributes()
-                            .any(|kv| kv.key.as_str() == "cache" && kv.value.as_str() == cache)
-                    })
-                    .map(|point| point.value())
-            }
-            other => panic!("{name} is not a u64 sum: {other:?}"),
-        })
+    let cache = format!("cache={cache}");
+    points(exported, name)
+        .into_iter()
+        .find(|(attributes, _)| attributes.contains(&cache))
+        .map(|(_, value)| value)
 }
 
 fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
@@ -333,34 +325,6 @@ fn counts_from_many_threads_add_up() {
         counter(&exported, "cache.hit", "threads"),
         Some(THREADS * CALLS)
     );
-}
-
-/// The data points of counter `name` in the latest export: (sorted `key=value`
-/// attributes, value).
-fn points(exported: &[ResourceMetrics], name: &str) -> Vec<(Vec<String>, u64)> {
-    let mut points: Vec<(Vec<String>, u64)> = exported
-        .last()
-        .into_iter()
-        .flat_map(|last| last.scope_metrics())
-        .flat_map(|scope| scope.metrics())
-        .filter(|metric| metric.name() == name)
-        .flat_map(|metric| match metric.data() {
-            AggregatedMetrics::U64(MetricData::Sum(sum)) => sum
-                .data_points()
-                .map(|point| {
-                    let mut attributes: Vec<String> = point
-                        .attributes()
-                        .map(|kv| format!("{}={}", kv.key, kv.value))
-                        .collect();
-                    attributes.sort();
-                    (attributes, point.value())
-                })
-                .collect::<Vec<_>>(),
-            other => panic!("{name} is not a u64 sum: {other:?}"),
-        })
-        .collect();
-    points.sort();
-    points
 }
 
 #[test]
