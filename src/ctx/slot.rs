@@ -50,14 +50,17 @@ pub(crate) struct Entered<'a> {
 /// Moves the `Ctx` out of `home` into the slot for as long as the guard lives.
 #[inline]
 pub(crate) fn enter(home: &mut Option<Ctx>) -> Entered<'_> {
+    // Checked first, so a misuse panics before anything was moved or entered.
+    SLOT.with(|slot| {
+        if slot.current.try_borrow_mut().is_err() {
+            panic!("{POLLED_IN_ENABLED}");
+        }
+    });
     if let Some(span) = home.as_ref().and_then(Ctx::span) {
         span.enter();
     }
     let ctx = home.take();
-    let prev = SLOT.with(|slot| {
-        let mut current = slot.current.try_borrow_mut().expect(POLLED_IN_ENABLED);
-        std::mem::replace(&mut *current, ctx)
-    });
+    let prev = SLOT.with(|slot| slot.current.replace(ctx));
     Entered { home, prev }
 }
 

@@ -332,9 +332,7 @@ impl<F: Future> Future for Runner<F> {
                 Err(payload) => {
                     // Recorded inside the task's scope (its span too, if any), like
                     // every other event of the task.
-                    super::record_event_with(Level::Error, || {
-                        Event::error("task.panicked").with("message", panic_message(&*payload))
-                    });
+                    record_panic(&*payload);
                     Some(Output::Panicked(payload))
                 }
             };
@@ -356,6 +354,16 @@ impl<F: Future> Future for Runner<F> {
         this.shared.finish(output);
         Poll::Ready(())
     }
+}
+
+/// Records a task's panic as `task.panicked` in the current scope. Out of line, so the
+/// event is not part of every task poll's stack frame.
+#[cold]
+#[inline(never)]
+fn record_panic(payload: &(dyn Any + Send)) {
+    super::record_event_with(Level::Error, || {
+        Event::error("task.panicked").with("message", panic_message(payload))
+    });
 }
 
 /// The text of a panic payload, when it has one.
