@@ -103,6 +103,8 @@ fn a_recorder_gets_only_the_levels_it_enables<R: Runtime>() {
                     counted.fetch_add(1, Ordering::Relaxed);
                     Event::info("built")
                 });
+                // Built for INFO but made at DEBUG: the recorder is asked again.
+                ctx::record_event_with(Level::Info, || Event::debug("made at debug"));
                 ctx::record_event(Event::warning("kept"));
                 Ctx::current().record_event(&kept_by_reference);
             })

@@ -57,29 +57,52 @@ pin_project_lite::pin_project! {
     }
 }
 
+impl<F, Fut: Future, M> Slot<F, Fut, M> {
+    /// Starts `function(args)` in the empty slot. The future is made first: if the
+    /// function panics, the slot stays empty.
+    #[inline]
+    fn begin<A>(self: Pin<&mut Self>, args: A)
+    where
+        F: Fn(A) -> Fut,
+    {
+        let mut this = self.project();
+        debug_assert!(this.running.is_none(), "a runner is cleared before reuse");
+        let future = (this.function)(args);
+        this.running.set(Some(future));
+    }
+
+    /// Polls the started future.
+    #[inline]
+    fn poll_future(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
+        match self.project().running.as_pin_mut() {
+            Some(future) => future.poll(cx),
+            None => unreachable!("a runner is polled only after it was started"),
+        }
+    }
+
+    /// Drops the future in place, keeping the slot.
+    #[inline]
+    fn empty(self: Pin<&mut Self>) {
+        self.project().running.set(None);
+    }
+}
+
 impl<A, V, F, Fut> Run<A, V, Infallible> for Slot<F, Fut, Value>
 where
     F: Fn(A) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = V> + Send + 'static,
 {
     fn start(self: Pin<&mut Self>, args: A) {
-        let mut this = self.project();
-        debug_assert!(this.running.is_none(), "a runner is cleared before reuse");
-        // The future is made first: if the function panics, the slot stays empty.
-        let future = (this.function)(args);
-        this.running.set(Some(future));
+        self.begin(args);
     }
 
     #[inline]
     fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<V, Infallible>> {
-        match self.project().running.as_pin_mut() {
-            Some(future) => future.poll(cx).map(Ok),
-            None => unreachable!("a runner is polled only after it was started"),
-        }
+        self.poll_future(cx).map(Ok)
     }
 
     fn clear(self: Pin<&mut Self>) {
-        self.project().running.set(None);
+        self.empty();
     }
 }
 
@@ -89,23 +112,35 @@ where
     Fut: Future<Output = Result<V, E>> + Send + 'static,
 {
     fn start(self: Pin<&mut Self>, args: A) {
-        let mut this = self.project();
-        debug_assert!(this.running.is_none(), "a runner is cleared before reuse");
-        let future = (this.function)(args);
-        this.running.set(Some(future));
+        self.begin(args);
     }
 
     #[inline]
     fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<V, E>> {
-        match self.project().running.as_pin_mut() {
-            Some(future) => future.poll(cx),
-            None => unreachable!("a runner is polled only after it was started"),
-        }
+        self.poll_future(cx)
     }
 
     fn clear(self: Pin<&mut Self>) {
-        self.project().running.set(None);
+        self.empty();
     }
+}
+
+/// The runner factory of `function`, reading its output as `M` says.
+fn factory<A, V, E, F, Fut, M>(function: F) -> Function<A, V, E>
+where
+    F: Send + Sync + 'static,
+    Fut: Future + Send + 'static,
+    M: 'static,
+    Slot<F, Fut, M>: Run<A, V, E> + 'static,
+{
+    let function = Arc::new(function);
+    Box::new(move || {
+        Box::pin(Slot::<F, Fut, M> {
+            function: function.clone(),
+            running: None,
+            mode: PhantomData,
+        })
+    })
 }
 
 /// The runner factory of an infallible function.
@@ -114,14 +149,7 @@ where
     F: Fn(A) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = V> + Send + 'static,
 {
-    let function = Arc::new(function);
-    Box::new(move || {
-        Box::pin(Slot::<F, Fut, Value> {
-            function: function.clone(),
-            running: None,
-            mode: PhantomData,
-        })
-    })
+    factory::<A, V, Infallible, F, Fut, Value>(function)
 }
 
 /// The runner factory of a fallible function.
@@ -130,12 +158,5 @@ where
     F: Fn(A) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<V, E>> + Send + 'static,
 {
-    let function = Arc::new(function);
-    Box::new(move || {
-        Box::pin(Slot::<F, Fut, Fallible> {
-            function: function.clone(),
-            running: None,
-            mode: PhantomData,
-        })
-    })
+    factory::<A, V, E, F, Fut, Fallible>(function)
 }

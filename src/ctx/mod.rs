@@ -643,10 +643,8 @@ pub fn record_event(event: impl Borrow<Event>) {
 pub fn record_event_with(level: Level, make: impl FnOnce() -> Event) {
     if ANY_RECORDER.load(Ordering::Relaxed) && current_wants(level) {
         let event = make();
-        if event.level() == level {
+        if event.level() == level || current_wants(event.level()) {
             hand_over(&event);
-        } else {
-            hand_to_recorder(&event);
         }
     }
 }
@@ -693,22 +691,8 @@ fn current_wants(level: Level) -> bool {
     })
 }
 
-/// Hands `event` to the current scope's recorder if it is enabled at the event's
-/// level. The context is lent, not cloned: no reference counting on the way to the
-/// recorder.
-fn hand_to_recorder(event: &Event) {
-    slot::lend(|ctx| {
-        if let Some(ctx) = ctx {
-            if let Some(recorder) = &ctx.inner.recorder {
-                if recorder.enabled(event.level()) {
-                    recorder.record(ctx, event);
-                }
-            }
-        }
-    });
-}
-
 /// Hands `event` to the current scope's recorder, already found enabled at its level.
+/// The context is lent, not cloned: no reference counting on the way to the recorder.
 fn hand_over(event: &Event) {
     slot::lend(|ctx| {
         if let Some(ctx) = ctx {
