@@ -371,6 +371,16 @@ impl Ctx {
         self.inner.recorder.is_some()
     }
 
+    /// Whether this scope's recorder is [enabled](Recorder::enabled) at `level` (`false`
+    /// without one).
+    #[inline]
+    fn wants(&self, level: Level) -> bool {
+        self.inner
+            .recorder
+            .as_ref()
+            .is_some_and(|recorder| recorder.enabled(level))
+    }
+
     /// Records `event` (an [`Event`] or a reference to one) in this scope: hands it to
     /// the scope's recorder, if it has one and that recorder is
     /// [enabled](Recorder::enabled) at the event's level.
@@ -604,8 +614,8 @@ pub fn record_event(event: impl Borrow<Event>) {
     // Until a recorder exists anywhere, this is one relaxed load, inlined into the
     // caller (the cache records on every call).
     let event = event.borrow();
-    if ANY_RECORDER.load(Ordering::Relaxed) && current_wants(event.level()) {
-        hand_over(event);
+    if ANY_RECORDER.load(Ordering::Relaxed) {
+        hand_over(event, |ctx| ctx.wants(event.level()));
     }
 }
 
@@ -643,9 +653,9 @@ pub fn record_event(event: impl Borrow<Event>) {
 pub fn record_event_with(level: Level, make: impl FnOnce() -> Event) {
     if ANY_RECORDER.load(Ordering::Relaxed) && current_wants(level) {
         let event = make();
-        if event.level() == level || current_wants(event.level()) {
-            hand_over(&event);
-        }
+        hand_over(&event, |ctx| {
+            event.level() == level || ctx.wants(event.level())
+        });
     }
 }
 
@@ -685,20 +695,17 @@ pub(crate) fn recorder_set() {
 /// Asked with the slot borrowed (cheaper than lending it), which `enabled`'s contract
 /// allows: it only compares levels.
 fn current_wants(level: Level) -> bool {
-    slot::with(|ctx| {
-        ctx.and_then(|ctx| ctx.inner.recorder.as_ref())
-            .is_some_and(|recorder| recorder.enabled(level))
-    })
+    slot::with(|ctx| ctx.is_some_and(|ctx| ctx.wants(level)))
 }
 
-/// Hands `event` to the current scope's recorder, already found enabled at its level.
-/// The context is lent, not cloned: no reference counting on the way to the recorder.
-fn hand_over(event: &Event) {
-    slot::lend(|ctx| {
-        if let Some(ctx) = ctx {
-            if let Some(recorder) = &ctx.inner.recorder {
-                recorder.record(ctx, event);
-            }
+/// Hands `event` to the current scope's recorder if `wants` (asked with the scope's
+/// `Ctx`) says so. The context is lent, not cloned: no reference counting on the way
+/// to the recorder, and one visit to the thread-local for the question and the loan.
+#[inline]
+fn hand_over(event: &Event, wants: impl FnOnce(&Ctx) -> bool) {
+    slot::lend_if(wants, |ctx| {
+        if let Some(recorder) = &ctx.inner.recorder {
+            recorder.record(ctx, event);
         }
     });
 }

@@ -96,41 +96,76 @@ pub(crate) fn with<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
 /// During thread teardown, when the slot is gone, `f` gets `None`.
 #[inline]
 pub(crate) fn lend<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
-    /// Puts the lent context back, also when `f` panics.
-    struct Restore {
-        /// The lent context.
-        ctx: Option<Ctx>,
-        /// Whether a context was already lent when this one was.
-        was_lending: bool,
-    }
-
-    impl Drop for Restore {
-        #[inline]
-        fn drop(&mut self) {
-            let ctx = self.ctx.take();
-            // Whatever `f` left in the slot (nothing, as every `enter` restores what it
-            // found) is dropped after the borrow ends: its `Drop` may be user code.
-            let left = SLOT.try_with(|slot| {
-                slot.lending.set(self.was_lending);
-                slot.current.replace(ctx)
-            });
-            debug_assert!(left.as_ref().is_ok_and(Option::is_none) || left.is_err());
-            drop(left);
-        }
-    }
-
+    let mut f = Some(f);
     let lent = SLOT.try_with(|slot| {
         let ctx = slot
             .current
             .try_borrow_mut()
             .expect(POLLED_IN_ENABLED)
             .take();
-        (ctx, slot.lending.replace(true))
+        let f = f.take().expect("`f` is taken once");
+        lend_from(slot, ctx, f)
     });
-    let Ok((ctx, was_lending)) = lent else {
-        return f(None);
+    match (lent, f) {
+        (Ok(out), _) => out,
+        // The slot is gone (thread teardown), so the closure above never ran.
+        (Err(_), Some(f)) => f(None),
+        (Err(_), None) => unreachable!("`f` runs only when the slot is there"),
+    }
+}
+
+/// Lends the current context to `f`, as [`lend`] does, if there is one and `wants`
+/// says so: one visit to the thread-local for the question and the loan, the path of
+/// every recorded event. `wants` runs with the slot borrowed, so it must not poll
+/// futures or call user code beyond [`Recorder::enabled`](crate::Recorder::enabled).
+/// During thread teardown nothing is lent and nothing runs.
+#[inline]
+pub(crate) fn lend_if(wants: impl FnOnce(&Ctx) -> bool, f: impl FnOnce(&Ctx)) {
+    let _ = SLOT.try_with(|slot| {
+        if !slot.current.borrow().as_ref().is_some_and(wants) {
+            return;
+        }
+        let ctx = slot.current.borrow_mut().take();
+        lend_from(slot, ctx, |ctx| {
+            if let Some(ctx) = ctx {
+                f(ctx);
+            }
+        });
+    });
+}
+
+/// Runs `f` with `ctx`, just taken out of `slot`, lent to it, and puts `ctx` back
+/// when `f` returns or panics.
+#[inline]
+fn lend_from<R>(slot: &Slot, ctx: Option<Ctx>, f: impl FnOnce(Option<&Ctx>) -> R) -> R {
+    /// Puts the lent context back, also when `f` panics.
+    struct Restore<'a> {
+        /// The slot it was lent from.
+        slot: &'a Slot,
+        /// The lent context.
+        ctx: Option<Ctx>,
+        /// Whether a context was already lent when this one was.
+        was_lending: bool,
+    }
+
+    impl Drop for Restore<'_> {
+        #[inline]
+        fn drop(&mut self) {
+            self.slot.lending.set(self.was_lending);
+            // Whatever `f` left in the slot (nothing, as every `enter` restores what it
+            // found) is dropped after the borrow ends: its `Drop` may be user code.
+            let left = self.slot.current.replace(self.ctx.take());
+            debug_assert!(left.is_none(), "a lent slot was left occupied");
+            drop(left);
+        }
+    }
+
+    let was_lending = slot.lending.replace(true);
+    let restore = Restore {
+        slot,
+        ctx,
+        was_lending,
     };
-    let restore = Restore { ctx, was_lending };
     f(restore.ctx.as_ref())
 }
 
