@@ -380,3 +380,29 @@ fn a_value_computed_before_a_clear_is_not_written_after_it() {
     assert_eq!(backend.writes.load(Ordering::SeqCst), 0);
     assert!(backend.stored("profile:ada").is_none());
 }
+
+#[test]
+fn a_cancelled_lookup_counts_as_a_miss_with_a_backend_as_without() {
+    let forever = |user_id: String| async move {
+        std::future::pending::<()>().await;
+        user_id
+    };
+    let memory = Cached::builder().limit(4).build(forever);
+    let backed = Cached::builder()
+        .limit(4)
+        .backend(Fake::default())
+        .build(forever);
+    futures_lite::future::block_on(async {
+        let mut a = Box::pin(memory.call("ada".into()));
+        assert!(poll!(a.as_mut()).is_pending());
+        let mut b = Box::pin(backed.call("ada".into()));
+        assert!(poll!(b.as_mut()).is_pending()); // read missed; the function runs
+    }); // both calls are dropped here, cancelled
+    let (m, b) = (memory.stats(), backed.stats());
+    assert_eq!((m.hits, m.misses), (0, 1));
+    assert_eq!(
+        (b.hits, b.misses),
+        (0, 1),
+        "the cancelled lookup was not counted"
+    );
+}

@@ -67,3 +67,116 @@ fn try_build_stores_only_ok() {
     });
     assert_eq!(f.stats().len, 1);
 }
+
+/// A value whose clones panic once `boom` is armed (the next clone disarms it).
+#[derive(Debug)]
+struct Fragile {
+    n: u32,
+    boom: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Clone for Fragile {
+    fn clone(&self) -> Self {
+        if self.boom.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("clone failed");
+        }
+        Fragile {
+            n: self.n,
+            boom: self.boom.clone(),
+        }
+    }
+}
+
+/// Polls `future` once with a no-op waker.
+fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
+    std::pin::Pin::new(future).poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+#[test]
+fn a_panic_while_the_leader_stores_its_value_hands_over_to_the_waiters() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let gate = common::Gate::default();
+    let boom = std::sync::Arc::new(AtomicBool::new(false));
+    let (g, b) = (gate.clone(), boom.clone());
+    let cached = Cached::builder().limit(4).build(move |n: u32| {
+        let (g, boom) = (g.clone(), b.clone());
+        async move {
+            g.wait().await;
+            Fragile { n, boom }
+        }
+    });
+    let mut leader = Box::pin(cached.call(1));
+    let mut waiter = Box::pin(cached.call(1));
+    assert!(
+        poll_once(&mut leader).is_pending(),
+        "the leader waits at the gate"
+    );
+    assert!(
+        poll_once(&mut waiter).is_pending(),
+        "the waiter waits on the leader"
+    );
+    gate.open();
+    // Storing the value clones it: that clone panics, in the leader's call.
+    boom.store(true, Ordering::SeqCst);
+    let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| poll_once(&mut leader)));
+    let payload = panicked.expect_err("the leader's clone panicked");
+    assert_eq!(common::panic_text(&*payload), "clone failed");
+    // The waiter is not left waiting on a flight nobody settles: it takes over.
+    match poll_once(&mut waiter) {
+        std::task::Poll::Ready(value) => assert_eq!(value.n, 1),
+        std::task::Poll::Pending => panic!("the waiter hangs after the leader panicked"),
+    }
+}
+
+/// A clock whose readings panic once `boom` is armed.
+struct FragileClock {
+    boom: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    start: std::time::Instant,
+}
+
+impl haiway::cache::Clock for FragileClock {
+    fn now(&self) -> std::time::Instant {
+        if self.boom.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("clock failed");
+        }
+        self.start
+    }
+}
+
+#[test]
+fn a_panic_before_the_leader_stores_its_value_frees_the_key() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let gate = common::Gate::default();
+    let boom = std::sync::Arc::new(AtomicBool::new(false));
+    let g = gate.clone();
+    let cached = Cached::builder()
+        .limit(4)
+        .expiration(std::time::Duration::from_secs(60))
+        .clock(FragileClock {
+            boom: boom.clone(),
+            start: std::time::Instant::now(),
+        })
+        .build(move |n: u32| {
+            let g = g.clone();
+            async move {
+                g.wait().await;
+                n * 10
+            }
+        });
+    let mut leader = Box::pin(cached.call(1));
+    let mut waiter = Box::pin(cached.call(1));
+    assert!(poll_once(&mut leader).is_pending());
+    assert!(poll_once(&mut waiter).is_pending());
+    gate.open();
+    // The leader reads the clock to stamp its value's expiry: that reading panics.
+    boom.store(true, Ordering::SeqCst);
+    let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| poll_once(&mut leader)));
+    assert_eq!(common::panic_text(&*panicked.unwrap_err()), "clock failed");
+    match poll_once(&mut waiter) {
+        std::task::Poll::Ready(value) => assert_eq!(value, 10),
+        std::task::Poll::Pending => panic!("the waiter hangs after the leader panicked"),
+    }
+    // And the key is free: a new call computes instead of waiting on a dead flight.
+    let mut next = Box::pin(cached.call(2));
+    assert!(matches!(poll_once(&mut next), std::task::Poll::Ready(20)));
+}

@@ -66,3 +66,25 @@ fn a_write_in_flight_does_not_survive_clear_cache() {
         "the value cleared by clear_cache came back from the backend"
     );
 }
+
+/// Regression (found in review): the clear count was one for the whole cache, so
+/// clearing any key made every write in flight stale; clearing key 8 lost key 7's
+/// write (memory held 7, the shared store never got it).
+#[test]
+fn clearing_one_key_keeps_the_write_of_another_in_flight() {
+    let backend = SlowWrites::default();
+    let cached = Cached::builder()
+        .limit(4)
+        .backend(backend.clone())
+        .build(|key: u32| async move { key * 10 });
+    futures_lite::future::block_on(Scope::new("request").run(async {
+        assert_eq!(cached.call(7).await, 70); // its write waits at the gate
+        assert_eq!(cached.call(8).await, 80); // so does this one
+        cached.clear_call_cache(&8).await.expect("clearable");
+        backend.gate.open();
+    }));
+    // The scope waited for both writes: 7's landed, 8's (cleared) did not.
+    let map = backend.map.lock().unwrap();
+    assert_eq!(map.get(&7), Some(&70), "the write of 7 was lost");
+    assert_eq!(map.get(&8), None, "the cleared 8 came back");
+}

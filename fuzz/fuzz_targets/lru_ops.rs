@@ -160,7 +160,7 @@ fuzz_target!(|input: Input| {
                 let got = match looked_up {
                     Lookup::Hit(&v) => Got::Hit(v),
                     Lookup::Miss => Got::Miss,
-                    Lookup::Expired => Got::Expired,
+                    Lookup::Expired(..) => Got::Expired,
                 };
                 assert_eq!(got, expected, "{op:?}");
             }
@@ -172,7 +172,8 @@ fuzz_target!(|input: Input| {
                     store.remove_hashed(store.hash(&k), &k)
                 } else {
                     store.remove(&k)
-                };
+                }
+                .map(|(_, v)| v);
                 assert_eq!(removed, expected, "{op:?}");
             }
             Op::Clear => {

@@ -28,8 +28,6 @@ pub(crate) struct Calling<'a, A, K, V, E> {
     step: Step<'a, A, K, V, E>,
     /// Whether this call's first lookup happened (a retry is not counted again).
     counted: bool,
-    /// A leader with a backend: its hit or miss is counted after the backend read.
-    count_on_load: bool,
 }
 
 /// The steps of a call.
@@ -83,9 +81,15 @@ struct LeadGuard<'a, A, K, V, E> {
     flight: u64,
     /// `true` until the flight is settled.
     armed: bool,
+    /// A leader with a backend whose lookup is not counted yet: it counts as a hit or a
+    /// miss once the backend read tells which, and as a miss if the call ends first.
+    uncounted: bool,
     /// `Core::abandon`, captured where its bounds hold so `Drop` needs none.
-    abandon: fn(&Core<A, K, V, E>, u64, u64),
+    abandon: Abandon<A, K, V, E>,
 }
+
+/// [`Core::abandon`]: (core, hash, flight, uncounted).
+type Abandon<A, K, V, E> = fn(&Core<A, K, V, E>, u64, u64, bool);
 
 impl<A, K, V, E> LeadGuard<'_, A, K, V, E>
 where
@@ -100,9 +104,13 @@ where
         runner: Option<Runner<A, V, E>>,
     ) -> (Shared<V, E>, Option<BoxFut<'static, ()>>) {
         debug_assert!(self.armed, "a lead guard settles once");
+        // Disarmed only once `complete` returns: if it panics first (a value's
+        // `Clone`, the clock), dropping the guard still frees the key for the waiters.
+        let out = self
+            .core
+            .complete(self.hash, self.flight, result, persist, runner);
         self.armed = false;
-        self.core
-            .complete(self.hash, self.flight, result, persist, runner)
+        out
     }
 }
 
@@ -110,7 +118,7 @@ impl<A, K, V, E> Drop for LeadGuard<'_, A, K, V, E> {
     fn drop(&mut self) {
         if self.armed {
             // Cancelled or panicking: hand over to a waiter.
-            (self.abandon)(self.core, self.hash, self.flight);
+            (self.abandon)(self.core, self.hash, self.flight, self.uncounted);
         }
     }
 }
@@ -125,7 +133,6 @@ impl<'a, A, K, V, E> Calling<'a, A, K, V, E> {
             core,
             step: Step::Start(args),
             counted: false,
-            count_on_load: false,
         }
     }
 
@@ -179,9 +186,9 @@ where
                                 hash,
                                 flight,
                                 armed: true,
+                                uncounted: count && core.backend.is_some(),
                                 abandon: Core::abandon,
                             };
-                            this.count_on_load = count;
                             let compute = match (&core.backend, key) {
                                 (Some(backend), Some(key)) => {
                                     LeadFut::Backend(core.load(backend, key, args))
@@ -197,7 +204,10 @@ where
                         }
                     }
                 }
-                Step::Lead { mut compute, guard } => {
+                Step::Lead {
+                    mut compute,
+                    mut guard,
+                } => {
                     let polled = match &mut compute {
                         LeadFut::Function(runner) => {
                             runner.as_mut().poll_run(cx).map(|r| r.map(|v| (v, true)))
@@ -212,7 +222,8 @@ where
                         Poll::Ready(Ok((value, computed))) => (Ok(value), computed),
                         Poll::Ready(Err(e)) => (Err(e), true),
                     };
-                    if this.count_on_load && core.backend.is_some() {
+                    if guard.uncounted {
+                        guard.uncounted = false;
                         core.count_load(computed);
                     }
                     // Drop the finished future before settling, so its resources are

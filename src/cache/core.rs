@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -70,9 +69,10 @@ pub(crate) struct Core<A, K, V, E> {
     pub(crate) clock: Arc<dyn Clock>,
     /// The shared store behind the memory tier, if any.
     pub(crate) backend: Option<Arc<dyn DynBackend<K, V>>>,
-    /// Counts clears (bumped under the state lock), so a backend write still in flight
-    /// can tell that a clear happened since its value was computed.
-    clears: Arc<AtomicU64>,
+    /// The backend writes not finished yet. A clear marks the ones it outdates (under
+    /// the state lock, after the state's own changes), so a write still in flight can
+    /// tell that its value was cleared after it was computed.
+    writes: Arc<Mutex<Writes<K>>>,
     /// Hashes keys for the store and the flights alike, so a call hashes its key once.
     hasher: DefaultHashBuilder,
     /// The mutable part.
@@ -186,7 +186,7 @@ pub(crate) enum FlightState<V, E> {
     Abandoned,
 }
 
-impl<V: Clone, E> Flight<V, E> {
+impl<V, E> Flight<V, E> {
     fn new() -> Self {
         Flight {
             state: Mutex::new(FlightState::Running),
@@ -198,6 +198,13 @@ impl<V: Clone, E> Flight<V, E> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn settle(&self, outcome: FlightState<V, E>) {
+        *self.lock() = outcome;
+        self.done.notify(usize::MAX);
+    }
+}
+
+impl<V: Clone, E> Flight<V, E> {
     /// The outcome, if the leader has finished or given up.
     pub(crate) fn outcome(&self) -> FlightState<V, E> {
         match &*self.lock() {
@@ -211,11 +218,115 @@ impl<V: Clone, E> Flight<V, E> {
     pub(crate) fn listen(&self) -> event_listener::EventListener {
         self.done.listen()
     }
+}
 
-    fn settle(&self, outcome: FlightState<V, E>) {
-        *self.lock() = outcome;
-        self.done.notify(usize::MAX);
+/// The waiters of a flight just taken out of the table (if anyone waits), to settle
+/// with the leader's outcome. Dropped unsettled (a panic on the way: a value's
+/// `Clone`, a recorder, a `Drop`), it settles them `Abandoned`: they start over, one of
+/// them leading, instead of waiting forever.
+struct Waiters<V, E>(Option<Arc<Flight<V, E>>>);
+
+impl<V, E> Waiters<V, E> {
+    fn settle(mut self, outcome: impl FnOnce() -> FlightState<V, E>) {
+        if let Some(flight) = self.0.take() {
+            flight.settle(outcome());
+        }
     }
+}
+
+impl<V, E> Drop for Waiters<V, E> {
+    fn drop(&mut self) {
+        if let Some(flight) = self.0.take() {
+            flight.settle(FlightState::Abandoned);
+        }
+    }
+}
+
+/// The backend writes of one cache that have not finished (or been cancelled), each
+/// with its key and whether a clear since its value was computed made it stale.
+struct Writes<K> {
+    /// The id of the next write.
+    next: u64,
+    /// (id, key, stale), in no order; as many as writes are pending.
+    pending: Vec<(u64, K, bool)>,
+}
+
+impl<K> Writes<K> {
+    /// No writes.
+    fn new() -> Self {
+        Writes {
+            next: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Registers the write of `key`'s fresh value; returns its id.
+    fn start(&mut self, key: K) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        self.pending.push((id, key, false));
+        id
+    }
+
+    /// Whether write `id` was made stale (a finished write is not pending: `false`).
+    fn is_stale(&self, id: u64) -> bool {
+        self.pending.iter().any(|&(i, _, stale)| i == id && stale)
+    }
+
+    /// Forgets write `id`; its key is returned, to be dropped outside the lock.
+    fn finish(&mut self, id: u64) -> Option<K> {
+        let index = self.pending.iter().position(|&(i, ..)| i == id)?;
+        Some(self.pending.swap_remove(index).1)
+    }
+}
+
+impl<K: Eq> Writes<K> {
+    /// Marks stale the writes a clear outdates: of `key`, or (`None`) all of them.
+    fn outdate(&mut self, key: Option<&K>) {
+        for (_, pending, stale) in &mut self.pending {
+            if key.is_none_or(|key| key == pending) {
+                *stale = true;
+            }
+        }
+    }
+}
+
+/// A write's entry in [`Writes`], forgotten when dropped (the write finished, was
+/// cancelled, or never started).
+struct PendingWrite<K> {
+    /// The cache's pending writes.
+    writes: Arc<Mutex<Writes<K>>>,
+    /// This write's id there.
+    id: u64,
+}
+
+impl<K> PendingWrite<K> {
+    /// Registers the write of `key`'s fresh value.
+    fn start(writes: &Arc<Mutex<Writes<K>>>, key: K) -> Self {
+        let id = lock_writes(writes).start(key);
+        PendingWrite {
+            writes: writes.clone(),
+            id,
+        }
+    }
+
+    /// Whether a clear since the value was computed made this write stale.
+    fn is_stale(&self) -> bool {
+        lock_writes(&self.writes).is_stale(self.id)
+    }
+}
+
+impl<K> Drop for PendingWrite<K> {
+    fn drop(&mut self) {
+        // The key is dropped after the lock is released: its Drop is user code.
+        let key = lock_writes(&self.writes).finish(self.id);
+        drop(key);
+    }
+}
+
+/// Locks `writes`, never panicking on poison.
+fn lock_writes<K>(writes: &Mutex<Writes<K>>) -> MutexGuard<'_, Writes<K>> {
+    writes.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What a call finds when it looks a key up.
@@ -268,7 +379,7 @@ where
             clock,
             backend,
             hasher,
-            clears: Arc::new(AtomicU64::new(0)),
+            writes: Arc::new(Mutex::new(Writes::new())),
             state: Mutex::new(State {
                 store,
                 flights: HashTable::new(),
@@ -308,20 +419,26 @@ where
         let hash = self.hash(&key);
         let now = self.now();
         let mut st = self.lock();
-        if let Some(Lookup::Hit(value)) = st
+        let mut expired = None;
+        match st
             .store
             .as_mut()
             .map(|store| store.get_hashed(hash, &*key, now))
         {
-            let value = value.clone();
-            if count {
-                st.hits += 1;
+            Some(Lookup::Hit(value)) => {
+                let value = value.clone();
+                if count {
+                    st.hits += 1;
+                }
+                drop(st);
+                if count {
+                    self.record(&self.events.hit);
+                }
+                return Found::Hit(value);
             }
-            drop(st);
-            if count {
-                self.record(&self.events.hit);
-            }
-            return Found::Hit(value);
+            // Dropped once the lock is released: its `Drop` is user code.
+            Some(Lookup::Expired(key, value)) => expired = Some((key, value)),
+            Some(Lookup::Miss) | None => {}
         }
         let state = &mut *st;
         let found = match state.flights.entry(hash, |f| f.key == *key, |f| f.hash) {
@@ -359,6 +476,7 @@ where
             st.misses += 1;
         }
         drop(st);
+        drop(expired);
         if count && !deferred {
             self.record(&self.events.miss);
         }
@@ -404,7 +522,7 @@ where
         let mut replaced = None;
         let mut unused_key = None;
         let mut surplus = None;
-        let mut write_key = None;
+        let mut write = None;
         let waiters = {
             let now = self.now();
             let mut st = self.lock();
@@ -419,8 +537,13 @@ where
             match st.flights.find_entry(hash, |f| f.id == flight) {
                 Ok(entry) => {
                     let (InFlight { key, waiters, .. }, _) = entry.remove();
+                    // Settled however this ends, from here on.
+                    let waiters = Waiters(waiters);
                     if persist && result.is_ok() && self.backend.is_some() {
-                        write_key = Some((key.clone(), self.clears.load(Ordering::Acquire)));
+                        // Registered under the state lock, so a clear after this
+                        // point finds it.
+                        let pending = PendingWrite::start(&self.writes, key.clone());
+                        write = Some((key.clone(), pending));
                     }
                     match (&result, st.store.as_mut()) {
                         (Ok(value), Some(store)) => {
@@ -438,7 +561,7 @@ where
                     }
                     waiters
                 }
-                Err(_) => st.orphans.remove(&flight),
+                Err(_) => Waiters(st.orphans.remove(&flight)),
             }
         };
         if evicted.is_some() {
@@ -447,12 +570,10 @@ where
         // Drop the evicted value (and a key not stored) outside the lock: their Drop is
         // user code.
         drop((evicted, replaced, unused_key, surplus));
-        if let Some(waiters) = waiters {
-            waiters.settle(FlightState::Done(result.clone()));
-        }
+        waiters.settle(|| FlightState::Done(result.clone()));
         // Outside the lock: creating the write runs the backend's code.
-        let write = match (write_key, &result) {
-            (Some((key, clears)), Ok(value)) => self.persist(key, value.clone(), clears),
+        let write = match (write, &result) {
+            (Some((key, pending)), Ok(value)) => self.persist(key, value.clone(), pending),
             _ => None,
         };
         (result, write)
@@ -462,20 +583,26 @@ where
     /// free the key and let the waiters start over. `hash` and `flight` are its
     /// [`Lead`]'s.
     #[cold]
-    pub(crate) fn abandon(&self, hash: u64, flight: u64) {
+    pub(crate) fn abandon(&self, hash: u64, flight: u64, uncounted: bool) {
         let (waiters, key) = {
             let mut st = self.lock();
+            if uncounted {
+                st.misses += 1;
+            }
             match st.flights.find_entry(hash, |f| f.id == flight) {
                 Ok(entry) => {
                     let (in_flight, _) = entry.remove();
-                    (in_flight.waiters, Some(in_flight.key))
+                    (Waiters(in_flight.waiters), Some(in_flight.key))
                 }
-                Err(_) => (st.orphans.remove(&flight), None),
+                Err(_) => (Waiters(st.orphans.remove(&flight)), None),
             }
         };
+        // The waiters first: the key's `Drop` is user code, and may panic.
+        drop(waiters);
         drop(key);
-        if let Some(waiters) = waiters {
-            waiters.settle(FlightState::Abandoned);
+        // Not while unwinding: a recorder that panicked now would abort the process.
+        if uncounted && !std::thread::panicking() {
+            self.record(&self.events.miss);
         }
     }
 
@@ -484,20 +611,22 @@ where
     pub(crate) fn clear(&self) {
         let store = {
             let mut st = self.lock();
-            self.clears.fetch_add(1, Ordering::AcqRel);
+            lock_writes(&self.writes).outdate(None);
             let st = &mut *st;
             let fresh = st
                 .store
                 .as_ref()
                 .map(|store| Lru::with_hasher(store.limit(), self.hasher.clone()));
+            let mut keys = Vec::with_capacity(st.flights.len());
             for in_flight in st.flights.drain() {
+                keys.push(in_flight.key);
                 if let Some(waiters) = in_flight.waiters {
                     st.orphans.insert(in_flight.id, waiters);
                 }
             }
-            std::mem::replace(&mut st.store, fresh)
+            (std::mem::replace(&mut st.store, fresh), keys)
         };
-        // Values are dropped outside the lock: their Drop is user code.
+        // Keys and values are dropped outside the lock: their Drop is user code.
         drop(store);
     }
 
@@ -506,7 +635,7 @@ where
         let hash = self.hash(key);
         let removed = {
             let mut st = self.lock();
-            self.clears.fetch_add(1, Ordering::AcqRel);
+            lock_writes(&self.writes).outdate(Some(key));
             let st = &mut *st;
             let flight_key = match st.flights.find_entry(hash, |f| f.key == *key) {
                 Ok(entry) => {
@@ -529,7 +658,7 @@ where
                 .and_then(|store| store.remove_hashed(hash, key));
             (flight_key, value)
         };
-        // The key and value are dropped outside the lock: their Drop is user code.
+        // The keys and value are dropped outside the lock: their Drop is user code.
         drop(removed);
     }
 
@@ -602,16 +731,17 @@ where
 
     /// The write of a computed value to the backend, recording a failure.
     ///
-    /// `clears` is the clear count when the value was computed. A clear after that makes
-    /// the value stale: the write is skipped if it has not started, and undone (the key
-    /// cleared in the backend) if it landed meanwhile, so a clear is never undone by a
-    /// write that was in flight.
-    pub(crate) fn persist(&self, key: K, value: V, clears: u64) -> Option<BoxFut<'static, ()>> {
+    /// `pending` is the write's entry in [`Writes`], made when the value was computed.
+    /// A clear of its key (or of everything) after that makes the value stale: the
+    /// write is skipped if it has not started, and undone (the key cleared in the
+    /// backend) if it landed meanwhile, so a clear is never undone by a write that was
+    /// in flight. Clears of other keys leave it alone. Finished or dropped, the write
+    /// forgets its entry.
+    fn persist(&self, key: K, value: V, pending: PendingWrite<K>) -> Option<BoxFut<'static, ()>> {
         let backend = self.backend.clone()?;
         let name = self.name.clone();
-        let count = self.clears.clone();
-        let stale = move || count.load(Ordering::Acquire) != clears;
         Some(Box::pin(async move {
+            let stale = || pending.is_stale();
             if stale() {
                 return;
             }

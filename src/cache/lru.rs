@@ -64,13 +64,14 @@ pub struct Lru<K, V> {
 
 /// The outcome of [`Lru::get`].
 #[derive(Debug, PartialEq, Eq)]
-pub enum Lookup<'a, V> {
+pub enum Lookup<'a, K, V> {
     /// The key was live; it is now the most recently used.
     Hit(&'a V),
     /// The key was absent.
     Miss,
-    /// The key had expired; it has been removed.
-    Expired,
+    /// The key had expired; it has been removed, and here is its entry, for the caller
+    /// to drop (a cache drops it after releasing its lock: `Drop` is user code).
+    Expired(K, V),
 }
 
 /// The outcome of [`Lru::insert`].
@@ -133,7 +134,7 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     /// [`Lookup::Expired`].
     #[inline]
     #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
-    pub fn get<Q>(&mut self, key: &Q, now: Option<Instant>) -> Lookup<'_, V>
+    pub fn get<Q>(&mut self, key: &Q, now: Option<Instant>) -> Lookup<'_, K, V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -144,7 +145,7 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     /// [`get`](Self::get) with `key`'s hash already known: `hash` must be
     /// [`self.hash(key)`](Self::hash) (with another hash the key is not found).
     #[inline]
-    pub fn get_hashed<Q>(&mut self, hash: u64, key: &Q, now: Option<Instant>) -> Lookup<'_, V>
+    pub fn get_hashed<Q>(&mut self, hash: u64, key: &Q, now: Option<Instant>) -> Lookup<'_, K, V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -157,8 +158,8 @@ impl<K: Hash + Eq, V> Lru<K, V> {
         // Only a caller with expiry configured passes a clock reading.
         if let Some(now) = now {
             if self.slab[idx].expires_at.is_some_and(|at| at <= now) {
-                self.expire(idx);
-                return Lookup::Expired;
+                let (key, value) = self.expire(idx);
+                return Lookup::Expired(key, value);
             }
         }
         self.touch(idx);
@@ -223,9 +224,10 @@ impl<K: Hash + Eq, V> Lru<K, V> {
         }
     }
 
-    /// Removes `key`, returning its value (expired or not). Does not count as a use.
+    /// Removes `key`, returning its entry (expired or not): the stored key and its
+    /// value, for the caller to drop. Does not count as a use.
     #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
-    pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -235,7 +237,7 @@ impl<K: Hash + Eq, V> Lru<K, V> {
 
     /// [`remove`](Self::remove) with `key`'s hash already known: `hash` must be
     /// [`self.hash(key)`](Self::hash) (with another hash the key is not found).
-    pub fn remove_hashed<Q>(&mut self, hash: u64, key: &Q) -> Option<V>
+    pub fn remove_hashed<Q>(&mut self, hash: u64, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -246,7 +248,8 @@ impl<K: Hash + Eq, V> Lru<K, V> {
             .table
             .find_entry(hash, |&i| slab[i].key.borrow() == key);
         let (idx, _) = found.ok()?.remove();
-        Some(self.detach(idx).value)
+        let node = self.detach(idx);
+        Some((node.key, node.value))
     }
 
     /// Removes every entry in O(n), keeping the allocated capacity.
@@ -274,12 +277,13 @@ impl<K: Hash + Eq, V> Lru<K, V> {
         })
     }
 
-    /// Removes the expired entry at `idx`, dropping its value.
+    /// Removes the expired entry at `idx` and returns it.
     #[cold]
     #[inline(never)]
-    fn expire(&mut self, idx: usize) {
+    fn expire(&mut self, idx: usize) -> (K, V) {
         self.unindex(idx);
-        drop(self.detach(idx));
+        let node = self.detach(idx);
+        (node.key, node.value)
     }
 
     /// Removes the least recently used entry and returns it; the store is not empty.
@@ -448,7 +452,7 @@ mod tests {
         let got = match store.get(key, now) {
             Lookup::Hit(&v) => Hit(v),
             Lookup::Miss => Miss,
-            Lookup::Expired => Expired,
+            Lookup::Expired(..) => Expired,
         };
         store.validate();
         got
@@ -519,7 +523,7 @@ mod tests {
         // A miss, a remove and keys_mru are not uses; a hit is.
         let mut store = filled(3, &["a", "b", "c"]);
         assert_eq!(get(&mut store, "x", None), Miss);
-        assert_eq!(store.remove("x"), None);
+        assert_eq!(store.remove("x").map(|(_, v)| v), None);
         assert_eq!(get(&mut store, "a", None), Hit(1));
         assert_eq!(put(&mut store, "d", 4), Insert::Evicted("b", 2));
         assert_eq!(keys(&store), ["d", "a", "c"]);
@@ -569,10 +573,10 @@ mod tests {
         ];
         for (value, key, rest) in cases {
             let mut store = filled(3, &["a", "b", "c"]);
-            assert_eq!(store.remove(key), Some(value));
+            assert_eq!(store.remove(key).map(|(_, v)| v), Some(value));
             store.validate();
             assert_eq!(keys(&store), rest);
-            assert_eq!(store.remove(key), None);
+            assert_eq!(store.remove(key).map(|(_, v)| v), None);
         }
     }
 
@@ -652,9 +656,9 @@ mod tests {
         store.validate();
         // The plain forms see what the hashed ones stored, and the other way round.
         assert_eq!(get(&mut store, "c", None), Hit(3));
-        assert_eq!(store.remove_hashed(ha, "a"), Some(10));
-        assert_eq!(store.remove_hashed(ha, "a"), None);
-        assert_eq!(store.remove("c"), Some(3));
+        assert_eq!(store.remove_hashed(ha, "a").map(|(_, v)| v), Some(10));
+        assert_eq!(store.remove_hashed(ha, "a").map(|(_, v)| v), None);
+        assert_eq!(store.remove("c").map(|(_, v)| v), Some(3));
         store.validate();
         assert!(store.is_empty());
     }
@@ -664,7 +668,7 @@ mod tests {
         let mut store = Lru::new(None);
         store.insert(String::from("a"), 1, None);
         assert_eq!(get(&mut store, "a", None), Hit(1));
-        assert_eq!(store.remove("a"), Some(1));
+        assert_eq!(store.remove("a").map(|(_, v)| v), Some(1));
     }
 
     /// One step of the model-based tests. `Via` picks the plain or the `*_hashed` form.
@@ -739,7 +743,7 @@ mod tests {
                         Via::Hashed => match store.get_hashed(store.hash(&k), &k, clock) {
                             Lookup::Hit(&v) => Hit(v),
                             Lookup::Miss => Miss,
-                            Lookup::Expired => Expired,
+                            Lookup::Expired(..) => Expired,
                         },
                     };
                     assert_eq!(got, expected, "{op:?}");
@@ -749,7 +753,8 @@ mod tests {
                     let got = match via {
                         Via::Plain => store.remove(&k),
                         Via::Hashed => store.remove_hashed(store.hash(&k), &k),
-                    };
+                    }
+                    .map(|(_, v)| v);
                     assert_eq!(got, expected, "{op:?}");
                 }
                 Op::Clear => {
