@@ -254,7 +254,40 @@ fn polling_a_scope_in_enabled_panics_with_a_clear_message<R: Runtime>() {
     assert!(message.contains("Recorder::enabled"), "{message}");
 }
 
+fn events_recorded_while_a_recorder_runs_are_dropped_even_in_its_own_scopes<R: Runtime>() {
+    /// Ships each event in a scope of its own that records with this same recorder:
+    /// without the rule, every event would record another, without end.
+    #[derive(Clone, Default)]
+    struct Shipper(Arc<std::sync::Mutex<Vec<String>>>);
+    impl Recorder for Shipper {
+        fn record(&self, scope: &Ctx, event: &Event) {
+            self.0.lock().unwrap().push(event.name().to_owned());
+            futures_lite::future::block_on(haiway::Scope::new("ship").recorder(self.clone()).run(
+                async {
+                    ctx::record_event(Event::debug("shipped"));
+                    Ctx::current().record_event(Event::debug("shipped, by its Ctx"));
+                },
+            ));
+            // The scope argument too: recording there would call this recorder back.
+            scope.record_event(Event::debug("again"));
+        }
+    }
+    let shipper = Shipper::default();
+    let recorder = shipper.clone();
+    R::block_on(async move {
+        R::scope("app")
+            .recorder(recorder)
+            .run(async {
+                ctx::record_event(Event::info("hello"));
+                Ctx::current().record_event(Event::info("world"));
+            })
+            .await
+    });
+    assert_eq!(*shipper.0.lock().unwrap(), ["hello", "world"]);
+}
+
 on_every_executor!(
+    events_recorded_while_a_recorder_runs_are_dropped_even_in_its_own_scopes,
     inside_a_recorder_ctx_current_says_to_use_the_scope_argument,
     a_recorder_may_run_a_scope_of_its_own,
     polling_a_scope_in_enabled_panics_with_a_clear_message,

@@ -110,3 +110,134 @@ on_every_executor!(
     nested_scope_waits_for_its_own_tasks,
     dropping_the_scope_future_drops_pending_tasks,
 );
+
+/// Panics when dropped.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("boom in drop");
+    }
+}
+
+#[test]
+fn an_executor_dropping_a_task_whose_destructor_panics_does_not_strand_the_scope() {
+    // An executor that keeps spawned tasks until the test drops them, as one shutting
+    // down would.
+    let queued: Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>> = Arc::default();
+    let queue = queued.clone();
+    futures_lite::future::block_on(async {
+        let mut run = pin!(
+            Scope::new("s")
+                .spawner(move |task: haiway::runtime::BoxFuture| {
+                    queue.lock().unwrap().push(task);
+                })
+                .run(async {
+                    let bomb = PanicOnDrop;
+                    let task = ctx::spawn(async move {
+                        let _bomb = bomb;
+                        std::future::pending::<()>().await;
+                    });
+                    futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(task))
+                        .await
+                        .map_err(|payload| common::panic_text(&*payload))
+                })
+        );
+        assert!(poll!(run.as_mut()).is_pending(), "the body awaits its task");
+        let task = queued.lock().unwrap().pop().expect("the task was spawned");
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task)));
+        let payload = dropped.expect_err("the task's destructor panicked");
+        assert_eq!(common::panic_text(&*payload), "boom in drop");
+        // The handle learned the task is gone, and the scope no longer waits for it.
+        match poll!(run.as_mut()) {
+            std::task::Poll::Ready(Err(message)) => assert!(message.contains("cancelled")),
+            other => panic!("the scope is stuck on its dropped task: {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn a_cancelled_scope_drops_its_body_with_its_own_ctx_current() {
+    /// Notes the scope current when it is dropped.
+    struct SeesScope(Arc<std::sync::Mutex<Vec<String>>>, &'static str);
+    impl Drop for SeesScope {
+        fn drop(&mut self) {
+            let current = haiway::Ctx::try_current().map(|c| c.name().to_owned());
+            let current = current.unwrap_or_default();
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} in {current}", self.1));
+        }
+    }
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    futures_lite::future::block_on(Scope::new("outer").run(async move {
+        let mut inner = Box::pin(Scope::new("inner").run(async move {
+            let _body = SeesScope(s.clone(), "body");
+            ctx::spawn(async move {
+                let _task = SeesScope(s, "task");
+                std::future::pending::<()>().await
+            })
+            .detach();
+            std::future::pending::<()>().await
+        }));
+        assert!(poll!(inner.as_mut()).is_pending());
+        drop(inner); // cancelled, as a timeout or a select would
+    }));
+    assert_eq!(*seen.lock().unwrap(), ["task in inner", "body in inner"]);
+}
+
+thread_local! {
+    /// Futures kept by a thread-local, dropped when the thread ends.
+    static KEPT: std::cell::RefCell<Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[test]
+fn a_scope_still_running_when_its_thread_ends_is_dropped_cleanly() {
+    let (dropped_tx, dropped) = oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        // Touched first, so it is destroyed after haiway's own thread-local.
+        KEPT.with(|_| {});
+        let mut run = Box::pin(Scope::new("s").run(async move {
+            ctx::spawn(async move {
+                let _signal = DropSignal(Some(dropped_tx));
+                std::future::pending::<()>().await
+            })
+            .detach();
+            std::future::pending::<()>().await
+        }));
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+        // As a thread-local executor would: the scope is still running at thread exit.
+        KEPT.with(|kept| kept.borrow_mut().push(run));
+    })
+    .join()
+    .expect("the thread ends without a panic");
+    futures_lite::future::block_on(dropped).expect("the scope's task was dropped");
+}
+
+#[test]
+fn asking_for_the_current_ctx_in_a_late_thread_local_destructor_finds_none() {
+    struct Asks(std::sync::mpsc::Sender<Option<String>>);
+    impl Drop for Asks {
+        fn drop(&mut self) {
+            let current = haiway::Ctx::try_current().map(|c| c.name().to_owned());
+            let _ = self.0.send(current);
+        }
+    }
+    thread_local! {
+        static ASKS: std::cell::RefCell<Option<Asks>> = const { std::cell::RefCell::new(None) };
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        ASKS.with(|asks| *asks.borrow_mut() = Some(Asks(tx)));
+        // haiway's thread-local comes to life after, so it is destroyed first.
+        futures_lite::future::block_on(Scope::new("s").run(async {}));
+    })
+    .join()
+    .expect("the thread ends without a panic");
+    assert_eq!(rx.recv().expect("the destructor ran"), None);
+}

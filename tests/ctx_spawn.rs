@@ -166,7 +166,67 @@ fn spawning_after_the_scope_ended_is_a_clear_error<R: Runtime>() {
     assert!(message.contains("try_spawn"), "{message}");
 }
 
+/// A future that is ready at once and whose destructor panics.
+struct ReadyThenPanicOnDrop;
+
+impl std::future::Future for ReadyThenPanicOnDrop {
+    type Output = u32;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<u32> {
+        std::task::Poll::Ready(1)
+    }
+}
+
+impl Drop for ReadyThenPanicOnDrop {
+    fn drop(&mut self) {
+        panic!("boom in drop");
+    }
+}
+
+fn a_task_whose_finished_future_panics_on_drop_reports_that_panic<R: Runtime>() {
+    let recorder = MemoryRecorder::new();
+    let rec = recorder.clone();
+    let payload = R::block_on(async move {
+        R::scope("s")
+            .recorder(rec)
+            .run(async {
+                let task = ctx::spawn(ReadyThenPanicOnDrop);
+                AssertUnwindSafe(task)
+                    .catch_unwind()
+                    .await
+                    .map_err(|payload| common::panic_text(&*payload))
+            })
+            .await
+    });
+    assert_eq!(payload, Err("boom in drop".to_owned()));
+    assert_eq!(recorder.count("task.panicked"), 1);
+}
+
+fn a_recorder_panicking_on_task_panicked_keeps_the_tasks_own_panic<R: Runtime>() {
+    let payload = R::block_on(async move {
+        R::scope("s")
+            .recorder(|_: &Ctx, event: &haiway::Event| {
+                if event.name() == "task.panicked" {
+                    panic!("the recorder failed");
+                }
+            })
+            .run(async {
+                let task = ctx::spawn(async { panic!("the task failed") });
+                AssertUnwindSafe(task)
+                    .catch_unwind()
+                    .await
+                    .map_err(|payload| common::panic_text(&*payload))
+            })
+            .await
+    });
+    assert_eq!(payload, Err("the task failed".to_owned()));
+}
+
 on_every_executor!(
+    a_task_whose_finished_future_panics_on_drop_reports_that_panic,
+    a_recorder_panicking_on_task_panicked_keeps_the_tasks_own_panic,
     tasks_and_their_children_see_the_spawning_scope,
     tasks_on_another_thread_see_the_spawning_scope,
     task_returns_its_value,

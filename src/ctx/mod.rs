@@ -406,7 +406,8 @@ impl Ctx {
     pub fn record_event(&self, event: impl Borrow<Event>) {
         let event = event.borrow();
         if let Some(recorder) = &self.inner.recorder {
-            if recorder.enabled(event.level()) {
+            // From inside a recorder: dropped, so no recorder calls itself back.
+            if recorder.enabled(event.level()) && !slot::lending() {
                 slot::lend(|_| recorder.record(self, event));
             }
         }

@@ -199,11 +199,20 @@ pin_project_lite::pin_project! {
             let this = this.project();
             if !*this.finished {
                 this.tasks.cancel_all();
-                end_span(this.ctx);
             }
             // Drop the tasks this scope drove (with their Ctx current; each runner
             // enters its own) before the body, so nothing outlives the scope.
             this.local.clear();
+            // A cancelled body is dropped with its own Ctx current, as a finished one
+            // is: its destructors record and spawn in their scope, not the caller's.
+            let mut body = this.body;
+            if body.is_some() {
+                let _entered = slot::enter_to_drop(this.ctx);
+                body.set(None);
+            }
+            if !*this.finished {
+                end_span(this.ctx);
+            }
         }
     }
 }

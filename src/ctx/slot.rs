@@ -45,28 +45,61 @@ pub(crate) struct Entered<'a> {
     home: &'a mut Option<Ctx>,
     /// What was current before: restored on drop.
     prev: Option<Ctx>,
+    /// `false` when nothing was entered (the slot was gone, or borrowed for a
+    /// destructor's [`enter_to_drop`]): the `Ctx` stayed in `home`.
+    entered: bool,
 }
 
 /// Moves the `Ctx` out of `home` into the slot for as long as the guard lives.
+///
+/// During thread teardown, once the slot is gone, nothing is entered: the code runs
+/// with no scope current, as any code does then.
 #[inline]
 pub(crate) fn enter(home: &mut Option<Ctx>) -> Entered<'_> {
-    // Checked first, so a misuse panics before anything was moved or entered.
-    SLOT.with(|slot| {
-        if slot.current.try_borrow_mut().is_err() {
-            panic!("{POLLED_IN_ENABLED}");
+    // A misuse panics before anything was moved or entered.
+    enter_or(home, || panic!("{POLLED_IN_ENABLED}"))
+}
+
+/// [`enter`] for a destructor, which must not panic: where `enter` would (the slot is
+/// borrowed by [`Recorder::enabled`](crate::Recorder::enabled)), nothing is entered.
+#[inline]
+pub(crate) fn enter_to_drop(home: &mut Option<Ctx>) -> Entered<'_> {
+    enter_or(home, || ())
+}
+
+/// [`enter`], calling `borrowed` (which may panic) when the slot is borrowed; then,
+/// and during thread teardown once the slot is gone, nothing is entered.
+#[inline]
+fn enter_or(home: &mut Option<Ctx>, borrowed: impl FnOnce()) -> Entered<'_> {
+    let usable = SLOT.try_with(|slot| slot.current.try_borrow_mut().is_ok());
+    if usable != Ok(true) {
+        if usable.is_ok() {
+            borrowed();
         }
-    });
+        return Entered {
+            home,
+            prev: None,
+            entered: false,
+        };
+    }
     if let Some(span) = home.as_ref().and_then(Ctx::span) {
         span.enter();
     }
     let ctx = home.take();
     let prev = SLOT.with(|slot| slot.current.replace(ctx));
-    Entered { home, prev }
+    Entered {
+        home,
+        prev,
+        entered: true,
+    }
 }
 
 impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
+        if !self.entered {
+            return;
+        }
         let prev = self.prev.take();
         // `try_with`: during thread teardown the slot may already be gone; then there is
         // nothing to restore and the entered context is simply dropped.
@@ -79,12 +112,23 @@ impl Drop for Entered<'_> {
     }
 }
 
-/// Runs `f` with a reference to the current context (or `None`).
+/// Runs `f` with a reference to the current context (or `None`, also during thread
+/// teardown once the slot is gone).
 ///
 /// The slot is borrowed while `f` runs: `f` must not poll futures or call user code.
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
-    SLOT.with(|slot| f(slot.current.borrow().as_ref()))
+    let mut f = Some(f);
+    let found = SLOT.try_with(|slot| {
+        let f = f.take().expect("`f` is taken once");
+        f(slot.current.borrow().as_ref())
+    });
+    match (found, f) {
+        (Ok(out), _) => out,
+        // The slot is gone (thread teardown), so the closure above never ran.
+        (Err(_), Some(f)) => f(None),
+        (Err(_), None) => unreachable!("`f` runs only when the slot is there"),
+    }
 }
 
 /// Runs `f` with no context current on this thread, lending it the context that was:
@@ -118,11 +162,12 @@ pub(crate) fn lend<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
 /// says so: one visit to the thread-local for the question and the loan, the path of
 /// every recorded event. `wants` runs with the slot borrowed, so it must not poll
 /// futures or call user code beyond [`Recorder::enabled`](crate::Recorder::enabled).
-/// During thread teardown nothing is lent and nothing runs.
+/// While a context is lent on this thread (a recorder runs), and during thread
+/// teardown, nothing is lent and nothing runs.
 #[inline]
 pub(crate) fn lend_if(wants: impl FnOnce(&Ctx) -> bool, f: impl FnOnce(&Ctx)) {
     let _ = SLOT.try_with(|slot| {
-        if !slot.current.borrow().as_ref().is_some_and(wants) {
+        if slot.lending.get() || !slot.current.borrow().as_ref().is_some_and(wants) {
             return;
         }
         let ctx = slot.current.borrow_mut().take();
@@ -170,7 +215,7 @@ fn lend_from<R>(slot: &Slot, ctx: Option<Ctx>, f: impl FnOnce(Option<&Ctx>) -> R
 }
 
 /// Whether a recorder is running on this thread, its scope's context lent to it.
-#[cold]
+#[inline]
 pub(crate) fn lending() -> bool {
     SLOT.try_with(|slot| slot.lending.get()).unwrap_or(false)
 }

@@ -250,6 +250,22 @@ impl<T> Shared<T> {
             w.wake();
         }
     }
+
+    /// Reports the task cancelled, unless it already has an outcome: the last word of a
+    /// runner that is dropped, however it got there.
+    fn cancel_if_pending(&self) {
+        let waker = {
+            let mut st = self.lock();
+            if !matches!(st.0, Output::Pending) {
+                return;
+            }
+            st.0 = Output::Cancelled;
+            st.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
 }
 
 impl<T: Send> Abort for Shared<T> {
@@ -290,19 +306,27 @@ pin_project_lite::pin_project! {
     impl<F: Future> PinnedDrop for Runner<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if this.future.is_some() {
-                // Dropped before finishing: drop the future first (with its Ctx current,
-                // so its destructors see their scope), then tell the handle.
+            // Dropped before finishing: drop the future first (with its Ctx current, so
+            // its destructors see their scope). A panic there is held until the handle
+            // was told and the task unregistered, so neither waits forever.
+            let dropped = if this.future.is_some() {
                 let mut future = this.future;
-                {
-                    let _entered = slot::enter(this.ctx);
-                    future.set(None);
-                }
-                this.shared.finish(Output::Cancelled);
-            }
+                let _entered = slot::enter_to_drop(this.ctx);
+                catch_unwind(AssertUnwindSafe(|| future.set(None)))
+            } else {
+                Ok(())
+            };
+            this.shared.cancel_if_pending();
             // Keep the task counted until here: its scope finishes only after this.
             if let Some(ctx) = this.ctx.take() {
                 ctx.inner.tasks.unregister(*this.key);
+            }
+            // Re-raised for whoever dropped the task (an executor catches it), unless a
+            // panic is already unwinding through here: a second one would abort.
+            if let Err(payload) = dropped {
+                if !std::thread::panicking() {
+                    resume_unwind(payload);
+                }
             }
         }
     }
@@ -325,21 +349,33 @@ impl<F: Future> Future for Runner<F> {
         // its future (so its destructors see their scope too).
         let output = {
             let _entered = slot::enter(this.ctx);
-            let inner = future.as_mut().as_pin_mut().expect("checked above");
-            let output = match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-                Ok(Poll::Pending) => None,
-                Ok(Poll::Ready(value)) => Some(Output::Ready(value)),
+            // A finished future is dropped inside the same catch: a panic in its
+            // destructor is the task's panic, reported to the handle like any other.
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                let inner = future.as_mut().as_pin_mut().expect("checked above");
+                let value = match inner.poll(cx) {
+                    Poll::Pending => return None,
+                    Poll::Ready(value) => value,
+                };
+                future.set(None);
+                Some(value)
+            }));
+            match polled {
+                Ok(None) => None,
+                Ok(Some(value)) => Some(Output::Ready(value)),
                 Err(payload) => {
+                    // The panicked future goes now; a second panic from its destructor
+                    // is dropped, the first one is what the handle re-raises.
+                    if future.is_some() {
+                        drop(catch_unwind(AssertUnwindSafe(|| future.set(None))));
+                    }
                     // Recorded inside the task's scope (its span too, if any), like
-                    // every other event of the task.
-                    record_panic(&*payload);
+                    // every other event of the task. A recorder that panics here does
+                    // not replace the task's own panic.
+                    drop(catch_unwind(AssertUnwindSafe(|| record_panic(&*payload))));
                     Some(Output::Panicked(payload))
                 }
-            };
-            if output.is_some() {
-                future.set(None);
             }
-            output
         };
         let Some(output) = output else {
             // Register for aborts only once the task waits: most tasks finish at their

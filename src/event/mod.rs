@@ -566,10 +566,12 @@ pub trait Recorder: Send + Sync + 'static {
     ///
     /// While `record` runs, no scope is current on this thread: use `scope` (for
     /// example [`scope.try_spawn`](Ctx::try_spawn) to ship events in the background),
-    /// not [`Ctx::current`] or the free functions of [`ctx`](crate::ctx). An event
-    /// recorded from inside a recorder through those functions is dropped, so a
-    /// recorder never calls itself back. (`tracing` treats events from inside a
-    /// subscriber the same way.)
+    /// not [`Ctx::current`] or the free functions of [`ctx`](crate::ctx). Every event
+    /// recorded on this thread while a recorder runs is dropped (through the free
+    /// functions, through [`Ctx::record_event`], and in scopes the recorder runs
+    /// itself), so a recorder never calls itself back. (`tracing` treats events from
+    /// inside a subscriber the same way.) Tasks the recorder spawns run later, and
+    /// record as usual.
     fn record(&self, scope: &Ctx, event: &Event);
 
     /// Whether this recorder wants events at `level`. Asked before each event is
