@@ -19,7 +19,9 @@ pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// the function once (however many callers are waiting), returns the value at once, and
 /// schedules [`write`](Backend::write) with [`ctx::spawn`](crate::ctx::spawn): the caller
 /// does not wait for persistence, and the scope does not finish before the write has
-/// landed. Outside any scope the write is awaited inline instead, so nothing is lost.
+/// landed. Outside any scope the write is awaited inline instead, so nothing is lost
+/// unless the caller drops the call before it returns: that cancels the write with it
+/// (inside a scope, the write outlives the call).
 ///
 /// Failures never fail a call: a failing `read` falls back to running the function
 /// (event `cache.read_failed`), a failing `write` is recorded (event
