@@ -68,21 +68,27 @@ fn try_build_stores_only_ok() {
     assert_eq!(f.stats().len, 1);
 }
 
-/// A value whose clones panic once `boom` is armed (the next clone disarms it).
+/// A value whose clones count `countdown` down: the clone that takes it from 1 to 0
+/// panics (0: disarmed).
 #[derive(Debug)]
 struct Fragile {
     n: u32,
-    boom: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    countdown: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Clone for Fragile {
     fn clone(&self) -> Self {
-        if self.boom.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            panic!("clone failed");
+        use std::sync::atomic::Ordering;
+        let left = self.countdown.load(Ordering::SeqCst);
+        if left > 0 {
+            self.countdown.store(left - 1, Ordering::SeqCst);
+            if left == 1 {
+                panic!("clone failed");
+            }
         }
         Fragile {
             n: self.n,
-            boom: self.boom.clone(),
+            countdown: self.countdown.clone(),
         }
     }
 }
@@ -92,17 +98,19 @@ fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> std::task::Poll<
     std::pin::Pin::new(future).poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }
 
-#[test]
-fn a_panic_while_the_leader_stores_its_value_hands_over_to_the_waiters() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+/// A leader and a waiter on key 1; the gate opens and the leader's `nth` clone of its
+/// value panics. The waiter must not be left waiting: it takes over (or finds the
+/// stored value) and gets the value.
+fn leader_panics_at_its_clone(nth: usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let gate = common::Gate::default();
-    let boom = std::sync::Arc::new(AtomicBool::new(false));
-    let (g, b) = (gate.clone(), boom.clone());
+    let countdown = std::sync::Arc::new(AtomicUsize::new(0));
+    let (g, c) = (gate.clone(), countdown.clone());
     let cached = Cached::builder().limit(4).build(move |n: u32| {
-        let (g, boom) = (g.clone(), b.clone());
+        let (g, countdown) = (g.clone(), c.clone());
         async move {
             g.wait().await;
-            Fragile { n, boom }
+            Fragile { n, countdown }
         }
     });
     let mut leader = Box::pin(cached.call(1));
@@ -116,16 +124,155 @@ fn a_panic_while_the_leader_stores_its_value_hands_over_to_the_waiters() {
         "the waiter waits on the leader"
     );
     gate.open();
-    // Storing the value clones it: that clone panics, in the leader's call.
-    boom.store(true, Ordering::SeqCst);
+    countdown.store(nth, Ordering::SeqCst);
     let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| poll_once(&mut leader)));
     let payload = panicked.expect_err("the leader's clone panicked");
     assert_eq!(common::panic_text(&*payload), "clone failed");
-    // The waiter is not left waiting on a flight nobody settles: it takes over.
     match poll_once(&mut waiter) {
         std::task::Poll::Ready(value) => assert_eq!(value.n, 1),
         std::task::Poll::Pending => panic!("the waiter hangs after the leader panicked"),
     }
+}
+
+#[test]
+fn a_panic_while_the_leader_stores_its_value_hands_over_to_the_waiters() {
+    // The first clone is the one the store keeps.
+    leader_panics_at_its_clone(1);
+}
+
+#[test]
+fn a_panic_while_the_leader_clones_its_value_for_the_waiters_still_settles_them() {
+    // The second clone is the waiters' share.
+    leader_panics_at_its_clone(2);
+}
+
+#[test]
+fn waiters_are_not_woken_under_the_cache_lock_when_the_leader_panics() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, mpsc};
+    /// A waker that checks, when woken, whether the cache's lock is free: another
+    /// thread asks for `stats()` and must answer within 5 s.
+    struct Probe {
+        cache: Cached<u32, Fragile>,
+        under_lock: AtomicBool,
+    }
+    impl std::task::Wake for Probe {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            let (tx, rx) = mpsc::channel();
+            let cache = self.cache.clone();
+            std::thread::spawn(move || {
+                cache.stats();
+                let _ = tx.send(());
+            });
+            if rx.recv_timeout(std::time::Duration::from_secs(5)).is_err() {
+                self.under_lock.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+    let gate = common::Gate::default();
+    let countdown = Arc::new(AtomicUsize::new(0));
+    let (g, c) = (gate.clone(), countdown.clone());
+    let cached = Cached::builder().limit(4).build(move |n: u32| {
+        let (g, countdown) = (g.clone(), c.clone());
+        async move {
+            g.wait().await;
+            Fragile { n, countdown }
+        }
+    });
+    let probe = Arc::new(Probe {
+        cache: cached.clone(),
+        under_lock: AtomicBool::new(false),
+    });
+    let waker = std::task::Waker::from(probe.clone());
+    let mut leader = Box::pin(cached.call(1));
+    let mut waiter = Box::pin(cached.call(1));
+    assert!(poll_once(&mut leader).is_pending());
+    // The waiter waits with the probe as its waker (registered at the second poll).
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(waiter.as_mut().poll(&mut cx).is_pending());
+    assert!(waiter.as_mut().poll(&mut cx).is_pending());
+    gate.open();
+    countdown.store(1, Ordering::SeqCst); // the store's clone panics, under the lock
+    let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| poll_once(&mut leader)));
+    assert!(panicked.is_err());
+    assert!(
+        !probe.under_lock.load(Ordering::SeqCst),
+        "a waiter was woken while the cache's lock was held"
+    );
+}
+
+/// A value whose drop panics once [`BOMB_ARMED`] is set.
+#[derive(Debug)]
+struct BombValue(u32);
+
+static BOMB_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl Clone for BombValue {
+    fn clone(&self) -> Self {
+        BombValue(self.0)
+    }
+}
+
+impl Drop for BombValue {
+    fn drop(&mut self) {
+        if BOMB_ARMED.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("drop failed");
+        }
+    }
+}
+
+#[test]
+fn a_panic_dropping_an_expired_value_does_not_leave_its_key_stuck() {
+    use std::time::Duration;
+    let clock = haiway::cache::ManualClock::new();
+    let cached = Cached::builder()
+        .limit(4)
+        .expiration(Duration::from_secs(1))
+        .clock(clock.clone())
+        .build(|n: u32| async move { BombValue(n) });
+    futures_lite::future::block_on(cached.call(1));
+    clock.advance(Duration::from_secs(2));
+    BOMB_ARMED.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The expired value is dropped by this call, and its drop panics.
+    let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        futures_lite::future::block_on(cached.call(1))
+    }));
+    assert_eq!(common::panic_text(&*panicked.unwrap_err()), "drop failed");
+    let mut next = Box::pin(cached.call(1));
+    match poll_once(&mut next) {
+        std::task::Poll::Ready(value) => assert_eq!(value.0, 1),
+        std::task::Poll::Pending => panic!("the next call waits on a flight nobody leads"),
+    }
+}
+
+#[test]
+fn a_recorder_panicking_on_cache_miss_does_not_leave_the_key_stuck() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let cached = Cached::builder().limit(4).build(|n: u32| async move { n });
+    let armed = std::sync::Arc::new(AtomicBool::new(true));
+    let recorder = move |_: &haiway::Ctx, event: &haiway::Event| {
+        if event.name() == "cache.miss" && armed.swap(false, Ordering::SeqCst) {
+            panic!("recorder failed");
+        }
+    };
+    let out =
+        futures_lite::future::block_on(haiway::Scope::new("s").recorder(recorder).run(async {
+            let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                poll_once(&mut Box::pin(cached.call(1)))
+            }));
+            assert_eq!(
+                common::panic_text(&*panicked.unwrap_err()),
+                "recorder failed"
+            );
+            poll_once(&mut Box::pin(cached.call(1)))
+        }));
+    assert!(
+        matches!(out, std::task::Poll::Ready(1)),
+        "the next call waits on a flight nobody leads"
+    );
 }
 
 /// A clock whose readings panic once `boom` is armed.

@@ -185,7 +185,8 @@ fn a_cancelled_scope_drops_its_body_with_its_own_ctx_current() {
         assert!(poll!(inner.as_mut()).is_pending());
         drop(inner); // cancelled, as a timeout or a select would
     }));
-    assert_eq!(*seen.lock().unwrap(), ["task in inner", "body in inner"]);
+    // The body goes first (what its destructors spawn is cancelled with the scope).
+    assert_eq!(*seen.lock().unwrap(), ["body in inner", "task in inner"]);
 }
 
 thread_local! {
@@ -240,4 +241,116 @@ fn asking_for_the_current_ctx_in_a_late_thread_local_destructor_finds_none() {
     .join()
     .expect("the thread ends without a panic");
     assert_eq!(rx.recv().expect("the destructor ran"), None);
+}
+
+/// Counts the spans a recorder's scopes end.
+#[derive(Clone, Default)]
+struct CountEnds(Arc<std::sync::atomic::AtomicUsize>);
+
+struct EndCounter(Arc<std::sync::atomic::AtomicUsize>);
+
+impl haiway::ScopeSpan for EndCounter {
+    fn enter(&self) {}
+    fn exit(&self) {}
+    fn end(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl haiway::Recorder for CountEnds {
+    fn record(&self, _: &haiway::Ctx, _: &haiway::Event) {}
+    fn open_scope(&self, _: &haiway::Ctx) -> Option<Box<dyn haiway::ScopeSpan>> {
+        Some(Box::new(EndCounter(self.0.clone())))
+    }
+}
+
+#[test]
+fn a_cancelled_scope_ends_its_span_even_if_dropping_its_body_panics() {
+    let ends = CountEnds::default();
+    let mut run = Box::pin(Scope::new("s").recorder(ends.clone()).run(async {
+        let _bomb = PanicOnDrop;
+        std::future::pending::<()>().await
+    }));
+    let waker = std::task::Waker::noop();
+    assert!(
+        run.as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_pending()
+    );
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
+    assert_eq!(common::panic_text(&*dropped.unwrap_err()), "boom in drop");
+    assert_eq!(
+        ends.0.load(Ordering::SeqCst),
+        1,
+        "the scope's span was not ended"
+    );
+}
+
+#[test]
+fn a_cancelled_scope_ends_its_span_even_if_dropping_a_task_panics() {
+    let ends = CountEnds::default();
+    let body_dropped_in_scope = Arc::new(AtomicBool::new(false));
+    let seen = body_dropped_in_scope.clone();
+    /// Notes whether it is dropped with scope `s` current.
+    struct InScope(Arc<AtomicBool>);
+    impl Drop for InScope {
+        fn drop(&mut self) {
+            let current = haiway::Ctx::try_current().map(|c| c.name().to_owned());
+            self.0
+                .store(current.as_deref() == Some("s"), Ordering::SeqCst);
+        }
+    }
+    let mut run = Box::pin(Scope::new("s").recorder(ends.clone()).run(async move {
+        let _body = InScope(seen);
+        let bomb = PanicOnDrop;
+        ctx::spawn(async move {
+            let _bomb = bomb;
+            std::future::pending::<()>().await
+        })
+        .detach();
+        std::future::pending::<()>().await
+    }));
+    let waker = std::task::Waker::noop();
+    assert!(
+        run.as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_pending()
+    );
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
+    assert_eq!(common::panic_text(&*dropped.unwrap_err()), "boom in drop");
+    assert_eq!(
+        ends.0.load(Ordering::SeqCst),
+        1,
+        "the scope's span was not ended"
+    );
+    assert!(body_dropped_in_scope.load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_cancelled_bodys_destructor_may_spawn_and_the_task_is_cancelled_with_the_scope() {
+    let ran = Arc::new(AtomicBool::new(false));
+    let spawned = Arc::new(AtomicBool::new(false));
+    /// Spawns a task in its scope when dropped.
+    struct SpawnOnDrop(Arc<AtomicBool>, Arc<AtomicBool>);
+    impl Drop for SpawnOnDrop {
+        fn drop(&mut self) {
+            let ran = self.0.clone();
+            let task = ctx::try_spawn(async move { ran.store(true, Ordering::SeqCst) });
+            self.1.store(task.is_ok(), Ordering::SeqCst);
+        }
+    }
+    let (r, s) = (ran.clone(), spawned.clone());
+    futures_lite::future::block_on(Scope::new("outer").run(async move {
+        let mut inner = Box::pin(Scope::new("inner").run(async move {
+            let _cleanup = SpawnOnDrop(r, s);
+            std::future::pending::<()>().await
+        }));
+        assert!(poll!(inner.as_mut()).is_pending());
+        drop(inner);
+    }));
+    assert!(spawned.load(Ordering::SeqCst), "the destructor could spawn");
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "the task outlived its cancelled scope"
+    );
 }

@@ -180,6 +180,8 @@ where
                             hash,
                             key,
                             runner,
+                            expired,
+                            record_miss,
                         }) => {
                             let guard = LeadGuard {
                                 core,
@@ -189,6 +191,12 @@ where
                                 uncounted: count && core.backend.is_some(),
                                 abandon: Core::abandon,
                             };
+                            // User code, now that a panic in it drops the guard and so
+                            // frees the key.
+                            drop(expired);
+                            if record_miss {
+                                core.record_miss();
+                            }
                             let compute = match (&core.backend, key) {
                                 (Some(backend), Some(key)) => {
                                     LeadFut::Backend(core.load(backend, key, args))

@@ -228,8 +228,12 @@ struct Waiters<V, E>(Option<Arc<Flight<V, E>>>);
 
 impl<V, E> Waiters<V, E> {
     fn settle(mut self, outcome: impl FnOnce() -> FlightState<V, E>) {
-        if let Some(flight) = self.0.take() {
-            flight.settle(outcome());
+        if self.0.is_some() {
+            // Computed first: if it panics (a value's `Clone`), `Drop` still settles.
+            let outcome = outcome();
+            if let Some(flight) = self.0.take() {
+                flight.settle(outcome);
+            }
         }
     }
 }
@@ -247,8 +251,8 @@ impl<V, E> Drop for Waiters<V, E> {
 struct Writes<K> {
     /// The id of the next write.
     next: u64,
-    /// (id, key, stale), in no order; as many as writes are pending.
-    pending: Vec<(u64, K, bool)>,
+    /// By id: the key, and whether it is stale.
+    pending: HashMap<u64, (K, bool)>,
 }
 
 impl<K> Writes<K> {
@@ -256,7 +260,7 @@ impl<K> Writes<K> {
     fn new() -> Self {
         Writes {
             next: 0,
-            pending: Vec::new(),
+            pending: HashMap::new(),
         }
     }
 
@@ -264,26 +268,25 @@ impl<K> Writes<K> {
     fn start(&mut self, key: K) -> u64 {
         let id = self.next;
         self.next += 1;
-        self.pending.push((id, key, false));
+        self.pending.insert(id, (key, false));
         id
     }
 
     /// Whether write `id` was made stale (a finished write is not pending: `false`).
     fn is_stale(&self, id: u64) -> bool {
-        self.pending.iter().any(|&(i, _, stale)| i == id && stale)
+        self.pending.get(&id).is_some_and(|&(_, stale)| stale)
     }
 
     /// Forgets write `id`; its key is returned, to be dropped outside the lock.
     fn finish(&mut self, id: u64) -> Option<K> {
-        let index = self.pending.iter().position(|&(i, ..)| i == id)?;
-        Some(self.pending.swap_remove(index).1)
+        self.pending.remove(&id).map(|(key, _)| key)
     }
 }
 
 impl<K: Eq> Writes<K> {
     /// Marks stale the writes a clear outdates: of `key`, or (`None`) all of them.
     fn outdate(&mut self, key: Option<&K>) {
-        for (_, pending, stale) in &mut self.pending {
+        for (pending, stale) in self.pending.values_mut() {
             if key.is_none_or(|key| key == pending) {
                 *stale = true;
             }
@@ -349,6 +352,12 @@ pub(crate) struct Lead<A, K, V, E> {
     pub(crate) key: Option<K>,
     /// The runner the last leader left, if any: this leader starts its future in it.
     pub(crate) runner: Option<Runner<A, V, E>>,
+    /// An expired entry of the key, taken out of the store on the way: for the leader
+    /// to drop once its lead guard exists (its `Drop` is user code, and may panic).
+    pub(crate) expired: Option<(K, V)>,
+    /// Whether the leader records `cache.miss`, once its lead guard exists (a recorder
+    /// is user code, and may panic).
+    pub(crate) record_miss: bool,
 }
 
 impl<A, K, V, E> Core<A, K, V, E>
@@ -418,8 +427,9 @@ where
     pub(crate) fn find(&self, key: KeyRef<'_, K>, count: bool) -> Found<A, K, V, E> {
         let hash = self.hash(&key);
         let now = self.now();
-        let mut st = self.lock();
+        // Declared before the lock: also on a panic under it, dropped after it.
         let mut expired = None;
+        let mut st = self.lock();
         match st
             .store
             .as_mut()
@@ -461,26 +471,39 @@ where
                     id,
                     waiters: None,
                 });
+                // With a backend, a leader's hit or miss is known only after reading
+                // it: see `count_load`.
+                let counted = count && self.backend.is_none();
+                if counted {
+                    state.misses += 1;
+                }
                 Found::Lead(Lead {
                     flight: id,
                     hash,
                     key: copy,
                     runner: state.spare.take(),
+                    expired: expired.take(),
+                    record_miss: counted,
                 })
             }
         };
-        // With a backend, a leader's hit or miss is known only after reading it: see
-        // `count_load`.
-        let deferred = self.backend.is_some() && matches!(found, Found::Lead(_));
-        if count && !deferred {
+        if count && matches!(found, Found::Wait(_)) {
             st.misses += 1;
         }
         drop(st);
+        // A leader does both once it holds its lead guard: a panic here must not leave
+        // a flight nobody leads. A waiter holds no flight of its own.
         drop(expired);
-        if count && !deferred {
-            self.record(&self.events.miss);
+        if count && matches!(found, Found::Wait(_)) {
+            self.record_miss();
         }
         found
+    }
+
+    /// Records one `cache.miss` event.
+    #[inline]
+    pub(crate) fn record_miss(&self) {
+        self.record(&self.events.miss);
     }
 
     /// Counts a leader's lookup once its backend read is done: a hit when the backend
@@ -518,12 +541,16 @@ where
         runner: Option<Runner<A, V, E>>,
     ) -> (Shared<V, E>, Option<BoxFut<'static, ()>>) {
         let result = result.map_err(Arc::new);
+        // Declared before the lock, so also on a panic under it (a value's `Clone`)
+        // they are dropped after it is released: their `Drop`, and the waiters' wakers,
+        // are user code. A key not stored stays in `unused_key`.
+        let mut waiters = Waiters(None);
+        let mut unused_key = None;
         let mut evicted = None;
         let mut replaced = None;
-        let mut unused_key = None;
         let mut surplus = None;
         let mut write = None;
-        let waiters = {
+        {
             let now = self.now();
             let mut st = self.lock();
             let st = &mut *st;
@@ -536,34 +563,39 @@ where
             // then the result must not come back into the store.
             match st.flights.find_entry(hash, |f| f.id == flight) {
                 Ok(entry) => {
-                    let (InFlight { key, waiters, .. }, _) = entry.remove();
+                    let (
+                        InFlight {
+                            key, waiters: w, ..
+                        },
+                        _,
+                    ) = entry.remove();
                     // Settled however this ends, from here on.
-                    let waiters = Waiters(waiters);
+                    waiters.0 = w;
+                    let key = unused_key.insert(key);
                     if persist && result.is_ok() && self.backend.is_some() {
                         // Registered under the state lock, so a clear after this
                         // point finds it.
                         let pending = PendingWrite::start(&self.writes, key.clone());
                         write = Some((key.clone(), pending));
                     }
-                    match (&result, st.store.as_mut()) {
-                        (Ok(value), Some(store)) => {
-                            let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
-                            match store.insert_hashed(hash, key, value.clone(), expires) {
-                                Insert::Evicted(k, v) => {
-                                    st.evictions += 1;
-                                    evicted = Some((k, v));
-                                }
-                                Insert::Replaced(old) => replaced = Some(old),
-                                Insert::Inserted => {}
+                    // Without a store, or for an error, the key is not stored.
+                    if let (Ok(value), Some(store)) = (&result, st.store.as_mut()) {
+                        let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
+                        let value = value.clone();
+                        let key = unused_key.take().expect("the key was just put there");
+                        match store.insert_hashed(hash, key, value, expires) {
+                            Insert::Evicted(k, v) => {
+                                st.evictions += 1;
+                                evicted = Some((k, v));
                             }
+                            Insert::Replaced(old) => replaced = Some(old),
+                            Insert::Inserted => {}
                         }
-                        _ => unused_key = Some(key),
                     }
-                    waiters
                 }
-                Err(_) => Waiters(st.orphans.remove(&flight)),
+                Err(_) => waiters.0 = st.orphans.remove(&flight),
             }
-        };
+        }
         if evicted.is_some() {
             self.record(&self.events.evict);
         }

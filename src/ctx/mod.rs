@@ -696,7 +696,8 @@ pub(crate) fn recorder_set() {
 /// Asked with the slot borrowed (cheaper than lending it), which `enabled`'s contract
 /// allows: it only compares levels.
 fn current_wants(level: Level) -> bool {
-    slot::with(|ctx| ctx.is_some_and(|ctx| ctx.wants(level)))
+    // While a recorder runs, events are dropped: not worth building.
+    !slot::lending() && slot::with(|ctx| ctx.is_some_and(|ctx| ctx.wants(level)))
 }
 
 /// Hands `event` to the current scope's recorder if `wants` (asked with the scope's

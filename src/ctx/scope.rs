@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -197,21 +198,37 @@ pin_project_lite::pin_project! {
     impl<F: Future> PinnedDrop for Run<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if !*this.finished {
-                this.tasks.cancel_all();
-            }
-            // Drop the tasks this scope drove (with their Ctx current; each runner
-            // enters its own) before the body, so nothing outlives the scope.
-            this.local.clear();
-            // A cancelled body is dropped with its own Ctx current, as a finished one
-            // is: its destructors record and spawn in their scope, not the caller's.
+            let finished = *this.finished;
+            // Every step runs even if one before it panics (a destructor is user code);
+            // the first panic is raised again at the end.
+            let mut panicked = None;
+            let mut keep = |outcome: std::thread::Result<()>| {
+                if let Err(payload) = outcome {
+                    panicked.get_or_insert(payload);
+                }
+            };
+            // A cancelled body first, with its own Ctx current, as a finished one is:
+            // its destructors record and spawn in their scope (what they spawn is
+            // cancelled with it, just below).
             let mut body = this.body;
             if body.is_some() {
                 let _entered = slot::enter_to_drop(this.ctx);
-                body.set(None);
+                keep(catch_unwind(AssertUnwindSafe(|| body.set(None))));
             }
-            if !*this.finished {
+            if !finished {
+                keep(catch_unwind(AssertUnwindSafe(|| this.tasks.cancel_all())));
+            }
+            // Drop the tasks this scope drove (each runner enters its own Ctx), so
+            // nothing outlives the scope.
+            keep(catch_unwind(AssertUnwindSafe(|| this.local.clear())));
+            if !finished {
                 end_span(this.ctx);
+            }
+            if let Some(payload) = panicked {
+                // Not while a panic is already unwinding through here: that would abort.
+                if !std::thread::panicking() {
+                    resume_unwind(payload);
+                }
             }
         }
     }

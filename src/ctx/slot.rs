@@ -56,7 +56,7 @@ pub(crate) struct Entered<'a> {
 /// with no scope current, as any code does then.
 #[inline]
 pub(crate) fn enter(home: &mut Option<Ctx>) -> Entered<'_> {
-    // A misuse panics before anything was moved or entered.
+    // A misuse panics with nothing entered: the context is back home, its span left.
     enter_or(home, || panic!("{POLLED_IN_ENABLED}"))
 }
 
@@ -71,26 +71,34 @@ pub(crate) fn enter_to_drop(home: &mut Option<Ctx>) -> Entered<'_> {
 /// and during thread teardown once the slot is gone, nothing is entered.
 #[inline]
 fn enter_or(home: &mut Option<Ctx>, borrowed: impl FnOnce()) -> Entered<'_> {
-    let usable = SLOT.try_with(|slot| slot.current.try_borrow_mut().is_ok());
-    if usable != Ok(true) {
-        if usable.is_ok() {
-            borrowed();
-        }
-        return Entered {
-            home,
-            prev: None,
-            entered: false,
-        };
-    }
     if let Some(span) = home.as_ref().and_then(Ctx::span) {
         span.enter();
     }
-    let ctx = home.take();
-    let prev = SLOT.with(|slot| slot.current.replace(ctx));
+    // One visit to the thread-local: check the slot and swap the context in.
+    let mut ctx = home.take();
+    let swapped = SLOT.try_with(|slot| {
+        let mut current = slot.current.try_borrow_mut().ok()?;
+        Some(std::mem::replace(&mut *current, ctx.take()))
+    });
+    if let Ok(Some(prev)) = swapped {
+        return Entered {
+            home,
+            prev,
+            entered: true,
+        };
+    }
+    // Not entered: the context stays home, and its span is left again.
+    *home = ctx;
+    if let Some(span) = home.as_ref().and_then(Ctx::span) {
+        span.exit();
+    }
+    if swapped.is_ok() {
+        borrowed();
+    }
     Entered {
         home,
-        prev,
-        entered: true,
+        prev: None,
+        entered: false,
     }
 }
 

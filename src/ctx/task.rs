@@ -301,6 +301,8 @@ pin_project_lite::pin_project! {
         shared: Arc<Shared<F::Output>>,
         // The task's key in its scope's set (unregistered in drop).
         key: usize,
+        // Whether the outcome was handed to `shared` (else drop reports a cancel).
+        reported: bool,
     }
 
     impl<F: Future> PinnedDrop for Runner<F> {
@@ -316,7 +318,9 @@ pin_project_lite::pin_project! {
             } else {
                 Ok(())
             };
-            this.shared.cancel_if_pending();
+            if !*this.reported {
+                this.shared.cancel_if_pending();
+            }
             // Keep the task counted until here: its scope finishes only after this.
             if let Some(ctx) = this.ctx.take() {
                 ctx.inner.tasks.unregister(*this.key);
@@ -388,6 +392,7 @@ impl<F: Future> Future for Runner<F> {
             return Poll::Pending;
         };
         this.shared.finish(output);
+        *this.reported = true;
         Poll::Ready(())
     }
 }
@@ -436,6 +441,7 @@ where
         ctx: Some(ctx.clone()),
         shared: shared.clone(),
         key,
+        reported: false,
     });
     match &ctx.inner.spawner {
         Some(spawner) => {
