@@ -18,9 +18,9 @@ use futures::poll;
 use haiway::cache::{Cached, ManualClock};
 
 /// One cache per test, found by index from the drops.
-static CACHES: [OnceLock<Cached<Key, Val>>; 4] = [const { OnceLock::new() }; 4];
+static CACHES: [OnceLock<Cached<Key, Val>>; 5] = [const { OnceLock::new() }; 5];
 /// Per test, the drops made while the cache's lock was held.
-static UNDER_LOCK: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+static UNDER_LOCK: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
 
 /// Counts a drop made under test `i`'s cache lock.
 fn check(i: usize) {
@@ -38,8 +38,22 @@ fn check(i: usize) {
 }
 
 /// A key of test `.1`.
-#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+#[derive(Debug, Hash, PartialEq, Eq)]
 struct Key(u32, usize);
+
+/// Clones of keys left before one panics (0: never).
+static KEY_CLONES_LEFT: AtomicUsize = AtomicUsize::new(0);
+
+impl Clone for Key {
+    fn clone(&self) -> Self {
+        if KEY_CLONES_LEFT.load(Ordering::SeqCst) > 0
+            && KEY_CLONES_LEFT.fetch_sub(1, Ordering::SeqCst) == 1
+        {
+            panic!("key clone failed");
+        }
+        Key(self.0, self.1)
+    }
+}
 
 /// A value of test `.0`.
 #[derive(Debug, Clone)]
@@ -130,4 +144,59 @@ fn eviction_and_clear_call_cache_of_a_running_call_drop_outside_the_lock() {
         running.await;
     });
     assert_eq!(UNDER_LOCK[3].load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_key_clone_panicking_as_the_backend_write_is_prepared_drops_nothing_under_the_lock() {
+    use haiway::cache::{Backend, BoxError};
+    /// A backend that keeps nothing.
+    struct Nowhere;
+    impl Backend<Key, Val> for Nowhere {
+        async fn read(&self, _: &Key) -> Result<Option<Val>, BoxError> {
+            Ok(None)
+        }
+        async fn write(&self, _: Key, _: Val) -> Result<(), BoxError> {
+            Ok(())
+        }
+    }
+    let gate = common::Gate::default();
+    let g = gate.clone();
+    let cached = CACHES[4].get_or_init(|| {
+        Cached::builder()
+            .limit(4)
+            .backend(Nowhere)
+            .build(move |key: Key| {
+                let g = g.clone();
+                async move {
+                    g.wait().await;
+                    Val(key.1)
+                }
+            })
+    });
+    futures_lite::future::block_on(async {
+        let mut leader = pin!(cached.call(Key(1, 4)));
+        assert!(poll!(leader.as_mut()).is_pending()); // read missed; at the gate
+        gate.open();
+        // Preparing the write clones the key twice: the second clone panics.
+        KEY_CLONES_LEFT.store(2, Ordering::SeqCst);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            futures_lite::future::block_on(poll_fn_once(leader.as_mut()))
+        }));
+        assert_eq!(
+            common::panic_text(&*panicked.unwrap_err()),
+            "key clone failed"
+        );
+    });
+    KEY_CLONES_LEFT.store(0, Ordering::SeqCst);
+    assert_eq!(UNDER_LOCK[4].load(Ordering::SeqCst), 0);
+}
+
+/// Polls `future` once.
+async fn poll_fn_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) {
+    let mut future = Some(future);
+    std::future::poll_fn(|cx| {
+        let _ = future.take().expect("polled once").poll(cx);
+        std::task::Poll::Ready(())
+    })
+    .await;
 }

@@ -354,3 +354,97 @@ fn a_cancelled_bodys_destructor_may_spawn_and_the_task_is_cancelled_with_the_sco
         "the task outlived its cancelled scope"
     );
 }
+
+#[test]
+fn a_task_panicking_when_dropped_does_not_keep_the_scopes_other_tasks_alive() {
+    let other_dropped = Arc::new(AtomicBool::new(false));
+    let handle: Arc<std::sync::Mutex<Option<haiway::ctx::Task<()>>>> = Arc::default();
+    let (d, h) = (other_dropped.clone(), handle.clone());
+    // The scope drives its own tasks: dropping it drops them.
+    let mut run = Box::pin(Scope::new("s").run(async move {
+        *h.lock().unwrap() = Some(ctx::spawn(async move {
+            let _signal = SetOnDrop(d);
+            std::future::pending::<()>().await
+        }));
+        ctx::spawn(async move {
+            let _bomb = PanicOnDrop;
+            std::future::pending::<()>().await
+        })
+        .detach();
+        std::future::pending::<()>().await
+    }));
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    assert!(run.as_mut().poll(&mut cx).is_pending()); // both tasks started
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
+    assert_eq!(common::panic_text(&*dropped.unwrap_err()), "boom in drop");
+    assert!(
+        other_dropped.load(Ordering::SeqCst),
+        "the other task was leaked"
+    );
+    let mut task = handle.lock().unwrap().take().expect("spawned");
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        std::pin::Pin::new(&mut task).poll(&mut cx)
+    }));
+    let message = common::panic_text(&*polled.expect_err("its handle says it was cancelled"));
+    assert!(message.contains("cancelled"), "{message}");
+}
+
+/// Sets its flag when dropped.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_task_spawned_by_a_cancelled_bodys_destructor_never_runs_even_on_a_worker_thread() {
+    // A spawner whose "worker" is the test: it polls what was spawned, here from inside
+    // the destructor, as a worker thread could at that very moment.
+    let queued: Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>> = Arc::default();
+    let ran = Arc::new(AtomicBool::new(false));
+    /// Spawns a task when dropped, then lets the "worker" poll it at once.
+    struct SpawnOnDrop {
+        ran: Arc<AtomicBool>,
+        queued: Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>>,
+    }
+    impl Drop for SpawnOnDrop {
+        fn drop(&mut self) {
+            let ran = self.ran.clone();
+            ctx::spawn(async move { ran.store(true, Ordering::SeqCst) }).detach();
+            let task = self.queued.lock().unwrap().pop();
+            let mut task = task.expect("spawned");
+            let waker = std::task::Waker::noop();
+            let _ = task
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(waker));
+        }
+    }
+    let queue = queued.clone();
+    let cleanup = SpawnOnDrop {
+        ran: ran.clone(),
+        queued: queued.clone(),
+    };
+    let mut run = Box::pin(
+        Scope::new("s")
+            .spawner(move |task: haiway::runtime::BoxFuture| queue.lock().unwrap().push(task))
+            .run(async move {
+                let _cleanup = cleanup;
+                std::future::pending::<()>().await
+            }),
+    );
+    let waker = std::task::Waker::noop();
+    assert!(
+        run.as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_pending()
+    );
+    drop(run);
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a task spawned while its scope was being cancelled ran"
+    );
+}

@@ -549,6 +549,7 @@ where
         let mut evicted = None;
         let mut replaced = None;
         let mut surplus = None;
+        let mut write_key = None;
         let mut write = None;
         {
             let now = self.now();
@@ -575,8 +576,8 @@ where
                     if persist && result.is_ok() && self.backend.is_some() {
                         // Registered under the state lock, so a clear after this
                         // point finds it.
-                        let pending = PendingWrite::start(&self.writes, key.clone());
-                        write = Some((key.clone(), pending));
+                        write_key = Some(key.clone());
+                        write = Some(PendingWrite::start(&self.writes, key.clone()));
                     }
                     // Without a store, or for an error, the key is not stored.
                     if let (Ok(value), Some(store)) = (&result, st.store.as_mut()) {
@@ -604,7 +605,7 @@ where
         drop((evicted, replaced, unused_key, surplus));
         waiters.settle(|| FlightState::Done(result.clone()));
         // Outside the lock: creating the write runs the backend's code.
-        let write = match (write, &result) {
+        let write = match (write_key.zip(write), &result) {
             (Some((key, pending)), Ok(value)) => self.persist(key, value.clone(), pending),
             _ => None,
         };

@@ -207,9 +207,12 @@ pin_project_lite::pin_project! {
                     panicked.get_or_insert(payload);
                 }
             };
-            // A cancelled body first, with its own Ctx current, as a finished one is:
-            // its destructors record and spawn in their scope (what they spawn is
-            // cancelled with it, just below).
+            // The tasks are cancelled first, then a cancelled body is dropped with its
+            // own Ctx current, as a finished one is: its destructors record and spawn
+            // in their scope, and what they spawn is cancelled from the start.
+            if !finished {
+                this.tasks.abort_all();
+            }
             let mut body = this.body;
             if body.is_some() {
                 let _entered = slot::enter_to_drop(this.ctx);
@@ -219,8 +222,11 @@ pin_project_lite::pin_project! {
                 keep(catch_unwind(AssertUnwindSafe(|| this.tasks.cancel_all())));
             }
             // Drop the tasks this scope drove (each runner enters its own Ctx), so
-            // nothing outlives the scope.
-            keep(catch_unwind(AssertUnwindSafe(|| this.local.clear())));
+            // nothing outlives the scope: each one, even if dropping another panics.
+            let local = std::mem::take(&mut *this.local);
+            keep(catch_unwind(AssertUnwindSafe(|| {
+                super::task::drop_each(local);
+            })));
             if !finished {
                 end_span(this.ctx);
             }

@@ -28,6 +28,9 @@ pub(crate) struct TaskSet {
 struct SetState {
     /// The scope has ended (or its future was dropped): no more spawning.
     closed: bool,
+    /// The scope's future is being dropped: tasks spawned now (by its body's
+    /// destructors) are cancelled from the start.
+    aborting: bool,
     /// Tasks spawned and not yet finished or dropped.
     live: usize,
     /// One cancel handle per live task, removed when the task finishes.
@@ -43,6 +46,7 @@ impl TaskSet {
         TaskSet {
             state: Mutex::new(SetState {
                 closed: false,
+                aborting: false,
                 live: 0,
                 aborts: Slab::new(),
                 queue: Vec::new(),
@@ -77,7 +81,25 @@ impl TaskSet {
         }
     }
 
+    /// Cancels every unfinished task, and every task spawned from now on, but leaves
+    /// the set open: the scope's future is being dropped, and its body's destructors,
+    /// which run next, may still spawn (what they spawn never runs).
+    pub(crate) fn abort_all(&self) {
+        let aborts: Vec<Arc<dyn Abort>> = {
+            let mut st = self.lock();
+            st.aborting = true;
+            st.aborts.iter().map(|(_, abort)| abort.clone()).collect()
+        };
+        // Outside the lock: aborting wakes runners, which is executor code.
+        for abort in aborts {
+            abort.abort();
+        }
+    }
+
     /// Closes the set and cancels every unfinished task (the scope future was dropped).
+    ///
+    /// Every queued runner is dropped even if dropping one panics (its future's
+    /// destructor is user code); the first panic is raised again at the end.
     pub(crate) fn cancel_all(&self) {
         let (aborts, queue) = {
             let mut st = self.lock();
@@ -88,11 +110,12 @@ impl TaskSet {
                 std::mem::take(&mut st.queue),
             )
         };
-        // Outside the lock: dropping a queued runner takes the lock to unregister.
-        drop(queue);
+        // Outside the lock: aborting wakes runners, and dropping a queued runner takes
+        // the lock to unregister.
         for (_, abort) in aborts {
             abort.abort();
         }
+        drop_each(queue);
     }
 }
 
@@ -103,6 +126,22 @@ impl fmt::Debug for TaskSet {
             .field("live", &st.live)
             .field("closed", &st.closed)
             .finish()
+    }
+}
+
+/// Drops every future of `futures`, each even if dropping one before it panicked; the
+/// first panic is raised again at the end (unless one is already unwinding).
+pub(crate) fn drop_each(futures: impl IntoIterator<Item = BoxFuture>) {
+    let mut panicked = None;
+    for future in futures {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(future))) {
+            panicked.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = panicked {
+        if !std::thread::panicking() {
+            resume_unwind(payload);
+        }
     }
 }
 
@@ -433,6 +472,9 @@ where
     let mut st = set.lock();
     if st.closed {
         return Err(SpawnError::new(SpawnErrorKind::ScopeEnded, future));
+    }
+    if st.aborting {
+        shared.aborted.store(true, Ordering::Release);
     }
     let key = st.aborts.insert(shared.clone());
     st.live += 1;
