@@ -448,3 +448,70 @@ fn a_task_spawned_by_a_cancelled_bodys_destructor_never_runs_even_on_a_worker_th
         "a task spawned while its scope was being cancelled ran"
     );
 }
+
+#[test]
+fn a_waker_panicking_while_a_scope_is_dropped_does_not_skip_the_rest_of_the_drop() {
+    /// Panics when woken, once armed.
+    struct ArmedWaker(Arc<AtomicBool>);
+    impl std::task::Wake for ArmedWaker {
+        fn wake(self: Arc<Self>) {
+            if self.0.swap(false, Ordering::SeqCst) {
+                panic!("waker panicked");
+            }
+        }
+    }
+    /// Notes the scope current when it is dropped.
+    struct SeesScope(Arc<std::sync::Mutex<Option<String>>>);
+    impl Drop for SeesScope {
+        fn drop(&mut self) {
+            let current = haiway::Ctx::try_current().map(|c| c.name().to_owned());
+            *self.0.lock().unwrap() = Some(current.unwrap_or_default());
+        }
+    }
+    let armed = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let waker = std::task::Waker::from(Arc::new(ArmedWaker(armed.clone())));
+    let s = seen.clone();
+    // The scope drives its task: cancelling it wakes the scope's own waker.
+    let mut run = Box::pin(Scope::new("s").run(async move {
+        let _sees = SeesScope(s);
+        ctx::spawn(std::future::pending::<()>()).detach();
+        std::future::pending::<()>().await
+    }));
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    armed.store(true, Ordering::SeqCst);
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
+    assert_eq!(common::panic_text(&*dropped.unwrap_err()), "waker panicked");
+    assert_eq!(seen.lock().unwrap().as_deref(), Some("s"));
+}
+
+#[test]
+fn a_cancelled_tasks_destructor_may_spawn_like_the_bodys() {
+    /// Spawns a task in its scope when dropped, and notes whether it could.
+    struct SpawnOnDrop(Arc<std::sync::Mutex<Vec<bool>>>);
+    impl Drop for SpawnOnDrop {
+        fn drop(&mut self) {
+            let spawned = ctx::try_spawn(async {}).is_ok();
+            self.0.lock().unwrap().push(spawned);
+        }
+    }
+    let spawns = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (body, task) = (spawns.clone(), spawns.clone());
+    let mut run = Box::pin(Scope::new("s").run(async move {
+        let _guard = SpawnOnDrop(body);
+        ctx::spawn(async move {
+            let _guard = SpawnOnDrop(task);
+            std::future::pending::<()>().await
+        })
+        .detach();
+        std::future::pending::<()>().await
+    }));
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    assert!(run.as_mut().poll(&mut cx).is_pending()); // the task started
+    drop(run);
+    assert_eq!(*spawns.lock().unwrap(), [true, true]);
+}

@@ -211,22 +211,24 @@ pin_project_lite::pin_project! {
             // own Ctx current, as a finished one is: its destructors record and spawn
             // in their scope, and what they spawn is cancelled from the start.
             if !finished {
-                this.tasks.abort_all();
+                // Aborting wakes runners: executor code, which may panic too.
+                keep(catch_unwind(AssertUnwindSafe(|| this.tasks.abort_all())));
             }
             let mut body = this.body;
             if body.is_some() {
                 let _entered = slot::enter_to_drop(this.ctx);
                 keep(catch_unwind(AssertUnwindSafe(|| body.set(None))));
             }
-            if !finished {
-                keep(catch_unwind(AssertUnwindSafe(|| this.tasks.cancel_all())));
-            }
             // Drop the tasks this scope drove (each runner enters its own Ctx), so
             // nothing outlives the scope: each one, even if dropping another panics.
+            // Before the set closes, so their destructors may spawn as the body's do.
             let local = std::mem::take(&mut *this.local);
             keep(catch_unwind(AssertUnwindSafe(|| {
                 super::task::drop_each(local);
             })));
+            if !finished {
+                keep(catch_unwind(AssertUnwindSafe(|| this.tasks.cancel_all())));
+            }
             if !finished {
                 end_span(this.ctx);
             }

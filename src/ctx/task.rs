@@ -88,6 +88,8 @@ impl TaskSet {
         let aborts: Vec<Arc<dyn Abort>> = {
             let mut st = self.lock();
             st.aborting = true;
+            // Nobody polls a scope that is being dropped.
+            st.waker = None;
             st.aborts.iter().map(|(_, abort)| abort.clone()).collect()
         };
         // Outside the lock: aborting wakes runners, which is executor code.
