@@ -515,3 +515,166 @@ fn a_cancelled_tasks_destructor_may_spawn_like_the_bodys() {
     drop(run);
     assert_eq!(*spawns.lock().unwrap(), [true, true]);
 }
+
+#[test]
+fn a_bodys_destructor_finds_the_scopes_tasks_cancelled_without_waiting() {
+    /// Looks at a task's handle when dropped.
+    struct LooksOnDrop(Option<haiway::ctx::Task<()>>, Arc<std::sync::Mutex<String>>);
+    impl Drop for LooksOnDrop {
+        fn drop(&mut self) {
+            let mut task = self.0.take().expect("set");
+            let waker = std::task::Waker::noop();
+            let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                std::pin::Pin::new(&mut task).poll(&mut std::task::Context::from_waker(waker))
+            }));
+            *self.1.lock().unwrap() = match polled {
+                Ok(std::task::Poll::Pending) => "pending".to_owned(),
+                Ok(std::task::Poll::Ready(())) => "finished".to_owned(),
+                Err(payload) => common::panic_text(&*payload),
+            };
+        }
+    }
+    let seen = Arc::new(std::sync::Mutex::new(String::new()));
+    let s = seen.clone();
+    // The scope drives its task, so only dropping the scope can drop it.
+    let mut run = Box::pin(Scope::new("s").run(async move {
+        let task = ctx::spawn(std::future::pending::<()>());
+        let _looks = LooksOnDrop(Some(task), s);
+        std::future::pending::<()>().await
+    }));
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    drop(run);
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.contains("cancelled"), "the handle was {seen}");
+}
+
+/// A waker that panics whenever it is woken.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("waker panicked");
+    }
+}
+
+#[test]
+fn panicking_runner_wakers_do_not_leave_other_tasks_of_a_dropped_scope_running() {
+    let queued: Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>> = Arc::default();
+    let queue = queued.clone();
+    let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let p = polls.clone();
+    let mut run = Box::pin(
+        Scope::new("s")
+            .spawner(move |task: haiway::runtime::BoxFuture| queue.lock().unwrap().push(task))
+            .run(async move {
+                ctx::spawn(std::future::pending::<()>()).detach();
+                ctx::spawn(std::future::pending::<()>()).detach();
+                ctx::spawn(std::future::poll_fn(move |_| {
+                    p.fetch_add(1, Ordering::SeqCst);
+                    std::task::Poll::<()>::Pending
+                }))
+                .detach();
+                std::future::pending::<()>().await
+            }),
+    );
+    let noop = std::task::Waker::noop();
+    assert!(
+        run.as_mut()
+            .poll(&mut std::task::Context::from_waker(noop))
+            .is_pending()
+    );
+    let mut tasks = std::mem::take(&mut *queued.lock().unwrap());
+    assert_eq!(tasks.len(), 3);
+    // The executor polled the first two with wakers that panic, the third normally.
+    let panicking = std::task::Waker::from(Arc::new(PanickingWaker));
+    for task in &mut tasks[..2] {
+        let _ = task
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&panicking));
+    }
+    let _ = tasks[2]
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(noop));
+    assert_eq!(polls.load(Ordering::SeqCst), 1);
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
+    assert_eq!(common::panic_text(&*dropped.unwrap_err()), "waker panicked");
+    // The scope is gone: its third task must not run its future again.
+    let _ = tasks[2]
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(noop));
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        1,
+        "a task of a dropped scope ran its future"
+    );
+}
+
+#[test]
+fn a_handle_waker_panicking_as_an_executor_drops_a_task_does_not_strand_the_scope() {
+    let queued: Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>> = Arc::default();
+    let queue = queued.clone();
+    let panicking = std::task::Waker::from(Arc::new(PanickingWaker));
+    futures_lite::future::block_on(async {
+        let mut run = pin!(
+            Scope::new("s")
+                .spawner(move |task: haiway::runtime::BoxFuture| queue.lock().unwrap().push(task))
+                .run(async {
+                    let mut task = ctx::spawn(std::future::pending::<()>());
+                    // Someone waits on the handle with a waker that panics.
+                    let _ = std::pin::Pin::new(&mut task)
+                        .poll(&mut std::task::Context::from_waker(&panicking));
+                    task.detach();
+                })
+        );
+        assert!(
+            poll!(run.as_mut()).is_pending(),
+            "the scope waits for its task"
+        );
+        let task = queued.lock().unwrap().pop().expect("spawned");
+        // The executor drops the task: telling the handle panics in its waker.
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task)));
+        assert_eq!(common::panic_text(&*dropped.unwrap_err()), "waker panicked");
+        assert!(
+            poll!(run.as_mut()).is_ready(),
+            "the scope still counts its dropped task"
+        );
+    });
+}
+
+#[test]
+fn a_never_started_tasks_destructor_may_spawn_like_the_bodys() {
+    /// Spawns a task in its scope when dropped, and notes whether it could.
+    struct SpawnOnDrop(Arc<std::sync::Mutex<Vec<bool>>>);
+    impl Drop for SpawnOnDrop {
+        fn drop(&mut self) {
+            let spawned = ctx::try_spawn(async {}).is_ok();
+            self.0.lock().unwrap().push(spawned);
+        }
+    }
+    let spawns = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (ctx_tx, ctx_rx) = std::sync::mpsc::channel();
+    let mut run = Box::pin(Scope::new("s").run(async move {
+        ctx_tx.send(haiway::Ctx::current()).unwrap();
+        std::future::pending::<()>().await
+    }));
+    let waker = std::task::Waker::noop();
+    assert!(
+        run.as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_pending()
+    );
+    // Spawned between polls: queued, and never started before the scope is dropped.
+    let guard = SpawnOnDrop(spawns.clone());
+    ctx_rx
+        .recv()
+        .unwrap()
+        .spawn(async move {
+            let _guard = guard;
+        })
+        .detach();
+    drop(run);
+    assert_eq!(*spawns.lock().unwrap(), [true]);
+}

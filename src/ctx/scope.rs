@@ -2,13 +2,13 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
+use super::task::{FirstPanic, drop_each};
 use super::{Ctx, slot};
 use crate::event::Recorder;
 use crate::runtime::{BoxFuture, Spawn};
@@ -199,45 +199,29 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             let finished = *this.finished;
-            // Every step runs even if one before it panics (a destructor is user code);
-            // the first panic is raised again at the end.
-            let mut panicked = None;
-            let mut keep = |outcome: std::thread::Result<()>| {
-                if let Err(payload) = outcome {
-                    panicked.get_or_insert(payload);
-                }
-            };
+            // Every step runs even if one before it panics (destructors and wakers are
+            // user code); the first panic is raised again at the end.
+            let mut panics = FirstPanic::default();
             // The tasks are cancelled first, then a cancelled body is dropped with its
             // own Ctx current, as a finished one is: its destructors record and spawn
             // in their scope, and what they spawn is cancelled from the start.
             if !finished {
-                // Aborting wakes runners: executor code, which may panic too.
-                keep(catch_unwind(AssertUnwindSafe(|| this.tasks.abort_all())));
+                this.tasks.abort_all(&mut panics);
             }
             let mut body = this.body;
             if body.is_some() {
                 let _entered = slot::enter_to_drop(this.ctx);
-                keep(catch_unwind(AssertUnwindSafe(|| body.set(None))));
+                panics.run(|| body.set(None));
             }
             // Drop the tasks this scope drove (each runner enters its own Ctx), so
             // nothing outlives the scope: each one, even if dropping another panics.
             // Before the set closes, so their destructors may spawn as the body's do.
-            let local = std::mem::take(&mut *this.local);
-            keep(catch_unwind(AssertUnwindSafe(|| {
-                super::task::drop_each(local);
-            })));
+            drop_each(&mut panics, std::mem::take(&mut *this.local));
             if !finished {
-                keep(catch_unwind(AssertUnwindSafe(|| this.tasks.cancel_all())));
+                this.tasks.cancel_all(&mut panics);
+                panics.run(|| end_span(this.ctx));
             }
-            if !finished {
-                end_span(this.ctx);
-            }
-            if let Some(payload) = panicked {
-                // Not while a panic is already unwinding through here: that would abort.
-                if !std::thread::panicking() {
-                    resume_unwind(payload);
-                }
-            }
+            panics.raise();
         }
     }
 }

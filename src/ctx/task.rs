@@ -84,7 +84,7 @@ impl TaskSet {
     /// Cancels every unfinished task, and every task spawned from now on, but leaves
     /// the set open: the scope's future is being dropped, and its body's destructors,
     /// which run next, may still spawn (what they spawn never runs).
-    pub(crate) fn abort_all(&self) {
+    pub(crate) fn abort_all(&self, panics: &mut FirstPanic) {
         let aborts: Vec<Arc<dyn Abort>> = {
             let mut st = self.lock();
             st.aborting = true;
@@ -92,17 +92,18 @@ impl TaskSet {
             st.waker = None;
             st.aborts.iter().map(|(_, abort)| abort.clone()).collect()
         };
-        // Outside the lock: aborting wakes runners, which is executor code.
-        for abort in aborts {
-            abort.abort();
-        }
+        // Outside the lock: aborting wakes handles and runners, which is executor code.
+        abort_each(panics, aborts);
     }
 
     /// Closes the set and cancels every unfinished task (the scope future was dropped).
     ///
-    /// Every queued runner is dropped even if dropping one panics (its future's
-    /// destructor is user code); the first panic is raised again at the end.
-    pub(crate) fn cancel_all(&self) {
+    /// Runners queued and never started are dropped first, while the set is open, so
+    /// their futures' destructors may spawn as the body's do. Every step runs even if
+    /// one panics (destructors and wakers are user code); `panics` keeps the first.
+    pub(crate) fn cancel_all(&self, panics: &mut FirstPanic) {
+        let never_started = std::mem::take(&mut self.lock().queue);
+        drop_each(panics, never_started);
         let (aborts, queue) = {
             let mut st = self.lock();
             st.closed = true;
@@ -112,12 +113,10 @@ impl TaskSet {
                 std::mem::take(&mut st.queue),
             )
         };
-        // Outside the lock: aborting wakes runners, and dropping a queued runner takes
-        // the lock to unregister.
-        for (_, abort) in aborts {
-            abort.abort();
-        }
-        drop_each(queue);
+        // Outside the lock: aborting wakes handles and runners, and dropping a queued
+        // runner takes the lock to unregister.
+        abort_each(panics, aborts.into_iter().map(|(_, abort)| abort));
+        drop_each(panics, queue);
     }
 }
 
@@ -131,19 +130,47 @@ impl fmt::Debug for TaskSet {
     }
 }
 
-/// Drops every future of `futures`, each even if dropping one before it panicked; the
-/// first panic is raised again at the end (unless one is already unwinding).
-pub(crate) fn drop_each(futures: impl IntoIterator<Item = BoxFuture>) {
-    let mut panicked = None;
-    for future in futures {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(future))) {
-            panicked.get_or_insert(payload);
+/// The first panic of several steps that must all run, as a drop's must: each step
+/// runs under `catch_unwind`, and the first panic is raised again at the end.
+#[derive(Default)]
+pub(crate) struct FirstPanic(Option<Box<dyn Any + Send>>);
+
+impl FirstPanic {
+    /// Runs `step`, keeping its panic if it is the first.
+    pub(crate) fn run(&mut self, step: impl FnOnce()) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(step)) {
+            self.0.get_or_insert(payload);
         }
     }
-    if let Some(payload) = panicked {
-        if !std::thread::panicking() {
-            resume_unwind(payload);
+
+    /// Raises the first panic again, unless one is already unwinding through here (a
+    /// second would abort the process; the first is then dropped).
+    pub(crate) fn raise(self) {
+        if let Some(payload) = self.0 {
+            if !std::thread::panicking() {
+                resume_unwind(payload);
+            }
         }
+    }
+}
+
+/// Drops every future of `futures`, each even if dropping one before it panicked.
+pub(crate) fn drop_each(panics: &mut FirstPanic, futures: impl IntoIterator<Item = BoxFuture>) {
+    for future in futures {
+        panics.run(|| drop(future));
+    }
+}
+
+/// Cancels every task of `aborts`: all are flagged first (no user code), then each
+/// handle is told and each runner woken, each even if a waker before it panicked.
+fn abort_each(panics: &mut FirstPanic, aborts: impl IntoIterator<Item = Arc<dyn Abort>>) {
+    let aborts: Vec<Arc<dyn Abort>> = aborts.into_iter().collect();
+    for abort in &aborts {
+        abort.flag();
+    }
+    for abort in &aborts {
+        panics.run(|| abort.settle());
+        panics.run(|| abort.wake_runner());
     }
 }
 
@@ -248,7 +275,15 @@ impl<F> std::error::Error for SpawnError<F> {}
 
 /// Type-erased cancellation of one task, kept by the scope.
 trait Abort: Send + Sync {
-    fn abort(&self);
+    /// Marks the task cancelled: its runner never polls its future again. Runs no
+    /// user code.
+    fn flag(&self);
+    /// Tells the task's handle it was cancelled, if it had no outcome yet (so code
+    /// awaiting it, even a destructor of the scope's body, does not wait for the
+    /// runner). Wakes the handle: executor code.
+    fn settle(&self);
+    /// Wakes the runner, so its executor drops it soon. Executor code.
+    fn wake_runner(&self);
 }
 
 /// What a task has produced so far.
@@ -280,10 +315,14 @@ impl<T> Shared<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stores the outcome and wakes the handle.
+    /// Stores the outcome and wakes the handle, unless the task was already reported
+    /// cancelled (its scope was dropped while it finished).
     fn finish(&self, output: Output<T>) {
         let waker = {
             let mut st = self.lock();
+            if !matches!(st.0, Output::Pending) {
+                return;
+            }
             st.0 = output;
             st.1.take()
         };
@@ -310,8 +349,15 @@ impl<T> Shared<T> {
 }
 
 impl<T: Send> Abort for Shared<T> {
-    fn abort(&self) {
+    fn flag(&self) {
         self.aborted.store(true, Ordering::Release);
+    }
+
+    fn settle(&self) {
+        self.cancel_if_pending();
+    }
+
+    fn wake_runner(&self) {
         self.runner.wake();
     }
 }
@@ -350,29 +396,24 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             // Dropped before finishing: drop the future first (with its Ctx current, so
-            // its destructors see their scope). A panic there is held until the handle
-            // was told and the task unregistered, so neither waits forever.
-            let dropped = if this.future.is_some() {
+            // its destructors see their scope). A panic there, or from a waker, is held
+            // until the handle was told and the task unregistered, so neither waits
+            // forever; then it is raised again for whoever dropped the task (an
+            // executor catches it).
+            let mut panics = FirstPanic::default();
+            if this.future.is_some() {
                 let mut future = this.future;
                 let _entered = slot::enter_to_drop(this.ctx);
-                catch_unwind(AssertUnwindSafe(|| future.set(None)))
-            } else {
-                Ok(())
-            };
+                panics.run(|| future.set(None));
+            }
             if !*this.reported {
-                this.shared.cancel_if_pending();
+                panics.run(|| this.shared.cancel_if_pending());
             }
             // Keep the task counted until here: its scope finishes only after this.
             if let Some(ctx) = this.ctx.take() {
-                ctx.inner.tasks.unregister(*this.key);
+                panics.run(|| ctx.inner.tasks.unregister(*this.key));
             }
-            // Re-raised for whoever dropped the task (an executor catches it), unless a
-            // panic is already unwinding through here: a second one would abort.
-            if let Err(payload) = dropped {
-                if !std::thread::panicking() {
-                    resume_unwind(payload);
-                }
-            }
+            panics.raise();
         }
     }
 }
