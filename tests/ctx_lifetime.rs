@@ -678,3 +678,121 @@ fn a_never_started_tasks_destructor_may_spawn_like_the_bodys() {
     drop(run);
     assert_eq!(*spawns.lock().unwrap(), [true]);
 }
+
+#[test]
+fn a_task_on_a_spawner_is_reported_cancelled_only_once_its_work_has_stopped() {
+    let queued: Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>> = Arc::default();
+    let queue = queued.clone();
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    let mut run = Box::pin(
+        Scope::new("parent")
+            .spawner(move |task: haiway::runtime::BoxFuture| queue.lock().unwrap().push(task))
+            .run(async move {
+                let task = ctx::spawn(async move {
+                    // A child scope whose own task the executor has not run yet.
+                    Scope::new("child")
+                        .run(async move {
+                            ctx::spawn(async move { r.store(true, Ordering::SeqCst) }).await
+                        })
+                        .await
+                });
+                handle_tx.send(task).unwrap();
+                std::future::pending::<()>().await
+            }),
+    );
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    let mut outer = queued.lock().unwrap().pop().expect("the task was spawned");
+    assert!(outer.as_mut().poll(&mut cx).is_pending()); // its child task is queued
+    drop(run);
+    let mut handle = handle_rx.recv().unwrap();
+    let cancelled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        std::pin::Pin::new(&mut handle).poll(&mut cx)
+    }))
+    .is_err();
+    // The executor gets to the child's task.
+    let mut inner = queued
+        .lock()
+        .unwrap()
+        .pop()
+        .expect("the child's task was spawned");
+    let _ = inner.as_mut().poll(&mut cx);
+    let ran = ran.load(Ordering::SeqCst);
+    assert!(
+        !(cancelled && ran),
+        "the handle said cancelled, and the task's work ran afterwards"
+    );
+}
+
+#[test]
+fn never_started_tasks_spawned_by_never_started_tasks_destructors_may_spawn_too() {
+    /// When dropped, spawns a task holding another one of depth - 1 (none at 0).
+    struct SpawnOnDrop(Arc<std::sync::Mutex<Vec<bool>>>, u32);
+    impl Drop for SpawnOnDrop {
+        fn drop(&mut self) {
+            if self.1 == 0 {
+                return;
+            }
+            let next = SpawnOnDrop(self.0.clone(), self.1 - 1);
+            let spawned = ctx::try_spawn(async move {
+                let _next = next;
+            })
+            .is_ok();
+            self.0.lock().unwrap().push(spawned);
+        }
+    }
+    let spawns = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (ctx_tx, ctx_rx) = std::sync::mpsc::channel();
+    let mut run = Box::pin(Scope::new("s").run(async move {
+        ctx_tx.send(haiway::Ctx::current()).unwrap();
+        std::future::pending::<()>().await
+    }));
+    let waker = std::task::Waker::noop();
+    assert!(
+        run.as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_pending()
+    );
+    let guard = SpawnOnDrop(spawns.clone(), 3);
+    ctx_rx
+        .recv()
+        .unwrap()
+        .spawn(async move {
+            let _guard = guard;
+        })
+        .detach();
+    drop(run);
+    assert_eq!(*spawns.lock().unwrap(), [true, true, true]);
+}
+
+#[test]
+fn a_finished_bodys_output_panicking_on_drop_with_a_task_that_does_too_does_not_abort() {
+    /// The body's output; panics when dropped.
+    struct OutputBomb;
+    impl Drop for OutputBomb {
+        fn drop(&mut self) {
+            panic!("output boom");
+        }
+    }
+    let mut run = Box::pin(Scope::new("s").run(async {
+        let bomb = PanicOnDrop;
+        ctx::spawn(async move {
+            let _bomb = bomb;
+            std::future::pending::<()>().await
+        })
+        .detach();
+        OutputBomb
+    }));
+    let waker = std::task::Waker::noop();
+    // The body finished; the scope waits for its task, holding the output.
+    assert!(
+        run.as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_pending()
+    );
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
+    assert!(dropped.is_err(), "the destructors' panic is raised again");
+}

@@ -206,12 +206,18 @@ pin_project_lite::pin_project! {
             // own Ctx current, as a finished one is: its destructors record and spawn
             // in their scope, and what they spawn is cancelled from the start.
             if !finished {
-                this.tasks.abort_all(&mut panics);
+                this.tasks.abort_all(&mut panics, *this.drives_tasks);
             }
             let mut body = this.body;
             if body.is_some() {
                 let _entered = slot::enter_to_drop(this.ctx);
                 panics.run(|| body.set(None));
+            }
+            // A finished body's output not yet returned (its tasks were running): in
+            // its scope too, and inside the drop's catch.
+            if this.output.is_some() {
+                let _entered = slot::enter_to_drop(this.ctx);
+                panics.run(|| drop(this.output.take()));
             }
             // Drop the tasks this scope drove (each runner enters its own Ctx), so
             // nothing outlives the scope: each one, even if dropping another panics.

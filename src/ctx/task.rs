@@ -84,7 +84,12 @@ impl TaskSet {
     /// Cancels every unfinished task, and every task spawned from now on, but leaves
     /// the set open: the scope's future is being dropped, and its body's destructors,
     /// which run next, may still spawn (what they spawn never runs).
-    pub(crate) fn abort_all(&self, panics: &mut FirstPanic) {
+    ///
+    /// `settle`: also report them cancelled to their handles at once. Right only when
+    /// the scope drives its tasks itself, so none can be polled any more; a task on a
+    /// spawner may still be mid-poll elsewhere (or have child scopes running), and
+    /// its handle learns it was cancelled when its executor drops it.
+    pub(crate) fn abort_all(&self, panics: &mut FirstPanic, settle: bool) {
         let aborts: Vec<Arc<dyn Abort>> = {
             let mut st = self.lock();
             st.aborting = true;
@@ -93,7 +98,7 @@ impl TaskSet {
             st.aborts.iter().map(|(_, abort)| abort.clone()).collect()
         };
         // Outside the lock: aborting wakes handles and runners, which is executor code.
-        abort_each(panics, aborts);
+        abort_each(panics, aborts, settle);
     }
 
     /// Closes the set and cancels every unfinished task (the scope future was dropped).
@@ -102,8 +107,14 @@ impl TaskSet {
     /// their futures' destructors may spawn as the body's do. Every step runs even if
     /// one panics (destructors and wakers are user code); `panics` keeps the first.
     pub(crate) fn cancel_all(&self, panics: &mut FirstPanic) {
-        let never_started = std::mem::take(&mut self.lock().queue);
-        drop_each(panics, never_started);
+        // Their destructors may queue more: a few rounds, then the set closes anyway.
+        for _ in 0..NEVER_STARTED_ROUNDS {
+            let never_started = std::mem::take(&mut self.lock().queue);
+            if never_started.is_empty() {
+                break;
+            }
+            drop_each(panics, never_started);
+        }
         let (aborts, queue) = {
             let mut st = self.lock();
             st.closed = true;
@@ -115,7 +126,7 @@ impl TaskSet {
         };
         // Outside the lock: aborting wakes handles and runners, and dropping a queued
         // runner takes the lock to unregister.
-        abort_each(panics, aborts.into_iter().map(|(_, abort)| abort));
+        abort_each(panics, aborts.into_iter().map(|(_, abort)| abort), false);
         drop_each(panics, queue);
     }
 }
@@ -161,15 +172,26 @@ pub(crate) fn drop_each(panics: &mut FirstPanic, futures: impl IntoIterator<Item
     }
 }
 
-/// Cancels every task of `aborts`: all are flagged first (no user code), then each
-/// handle is told and each runner woken, each even if a waker before it panicked.
-fn abort_each(panics: &mut FirstPanic, aborts: impl IntoIterator<Item = Arc<dyn Abort>>) {
+/// How many rounds of queued, never-started tasks a cancelled scope drops while tasks
+/// can still be spawned (by the destructors of the round before).
+const NEVER_STARTED_ROUNDS: usize = 8;
+
+/// Cancels every task of `aborts`: all are flagged first (no user code), then (with
+/// `settle`) each handle is told, and each runner woken, each even if a waker before
+/// it panicked.
+fn abort_each(
+    panics: &mut FirstPanic,
+    aborts: impl IntoIterator<Item = Arc<dyn Abort>>,
+    settle: bool,
+) {
     let aborts: Vec<Arc<dyn Abort>> = aborts.into_iter().collect();
     for abort in &aborts {
         abort.flag();
     }
     for abort in &aborts {
-        panics.run(|| abort.settle());
+        if settle {
+            panics.run(|| abort.settle());
+        }
         panics.run(|| abort.wake_runner());
     }
 }
