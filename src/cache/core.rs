@@ -354,7 +354,8 @@ pub(crate) struct Lead<A, K, V, E> {
     pub(crate) runner: Option<Runner<A, V, E>>,
     /// An expired entry of the key, taken out of the store on the way: for the leader
     /// to drop once its lead guard exists (its `Drop` is user code, and may panic).
-    pub(crate) expired: Option<(K, V)>,
+    /// Boxed: rare, and it keeps a call's future small for the hot path.
+    pub(crate) expired: Option<Box<(K, V)>>,
     /// Whether the leader records `cache.miss`, once its lead guard exists (a recorder
     /// is user code, and may panic).
     pub(crate) record_miss: bool,
@@ -430,11 +431,11 @@ where
         // Declared before the lock: also on a panic under it, dropped after it.
         let mut expired = None;
         let mut st = self.lock();
-        match st
+        let lookup = st
             .store
             .as_mut()
-            .map(|store| store.get_hashed(hash, &*key, now))
-        {
+            .map(|store| store.get_hashed(hash, &*key, now));
+        match lookup {
             Some(Lookup::Hit(value)) => {
                 let value = value.clone();
                 if count {
@@ -447,7 +448,7 @@ where
                 return Found::Hit(value);
             }
             // Dropped once the lock is released: its `Drop` is user code.
-            Some(Lookup::Expired(key, value)) => expired = Some((key, value)),
+            Some(Lookup::Expired) => expired = st.store.as_mut().and_then(Lru::take_expired),
             Some(Lookup::Miss) | None => {}
         }
         let state = &mut *st;
@@ -482,7 +483,7 @@ where
                     hash,
                     key: copy,
                     runner: state.spare.take(),
-                    expired: expired.take(),
+                    expired: expired.take().map(Box::new),
                     record_miss: counted,
                 })
             }

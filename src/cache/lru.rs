@@ -52,6 +52,8 @@ pub struct Lru<K, V> {
     slab: Slab<Node<K, V>>,
     /// Slab indices, found by the hash stored in each node.
     table: HashTable<usize>,
+    /// The entry the last [`Lookup::Expired`] removed, until taken.
+    expired: Option<(K, V)>,
     /// Hashes keys (foldhash, randomly seeded per store).
     hasher: DefaultHashBuilder,
     /// The most recently used node, or `NIL` when empty.
@@ -64,14 +66,15 @@ pub struct Lru<K, V> {
 
 /// The outcome of [`Lru::get`].
 #[derive(Debug, PartialEq, Eq)]
-pub enum Lookup<'a, K, V> {
+pub enum Lookup<'a, V> {
     /// The key was live; it is now the most recently used.
     Hit(&'a V),
     /// The key was absent.
     Miss,
-    /// The key had expired; it has been removed, and here is its entry, for the caller
-    /// to drop (a cache drops it after releasing its lock: `Drop` is user code).
-    Expired(K, V),
+    /// The key had expired; it has been removed. Its entry waits in
+    /// [`take_expired`](Lru::take_expired), for the caller to drop (a cache drops it
+    /// after releasing its lock: `Drop` is user code).
+    Expired,
 }
 
 /// The outcome of [`Lru::insert`].
@@ -97,6 +100,7 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     pub fn with_hasher(limit: Option<NonZeroUsize>, hasher: DefaultHashBuilder) -> Self {
         Self {
             slab: Slab::new(),
+            expired: None,
             table: HashTable::new(),
             hasher,
             head: NIL,
@@ -134,7 +138,7 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     /// [`Lookup::Expired`].
     #[inline]
     #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
-    pub fn get<Q>(&mut self, key: &Q, now: Option<Instant>) -> Lookup<'_, K, V>
+    pub fn get<Q>(&mut self, key: &Q, now: Option<Instant>) -> Lookup<'_, V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -145,7 +149,7 @@ impl<K: Hash + Eq, V> Lru<K, V> {
     /// [`get`](Self::get) with `key`'s hash already known: `hash` must be
     /// [`self.hash(key)`](Self::hash) (with another hash the key is not found).
     #[inline]
-    pub fn get_hashed<Q>(&mut self, hash: u64, key: &Q, now: Option<Instant>) -> Lookup<'_, K, V>
+    pub fn get_hashed<Q>(&mut self, hash: u64, key: &Q, now: Option<Instant>) -> Lookup<'_, V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -158,8 +162,8 @@ impl<K: Hash + Eq, V> Lru<K, V> {
         // Only a caller with expiry configured passes a clock reading.
         if let Some(now) = now {
             if self.slab[idx].expires_at.is_some_and(|at| at <= now) {
-                let (key, value) = self.expire(idx);
-                return Lookup::Expired(key, value);
+                self.expired = Some(self.expire(idx));
+                return Lookup::Expired;
             }
         }
         self.touch(idx);
@@ -222,6 +226,12 @@ impl<K: Hash + Eq, V> Lru<K, V> {
                 }
             }
         }
+    }
+
+    /// The entry the last [`Lookup::Expired`] removed from the store, for the caller to
+    /// drop where it chooses.
+    pub fn take_expired(&mut self) -> Option<(K, V)> {
+        self.expired.take()
     }
 
     /// Removes `key`, returning its entry (expired or not): the stored key and its
@@ -452,7 +462,7 @@ mod tests {
         let got = match store.get(key, now) {
             Lookup::Hit(&v) => Hit(v),
             Lookup::Miss => Miss,
-            Lookup::Expired(..) => Expired,
+            Lookup::Expired => Expired,
         };
         store.validate();
         got
@@ -743,7 +753,7 @@ mod tests {
                         Via::Hashed => match store.get_hashed(store.hash(&k), &k, clock) {
                             Lookup::Hit(&v) => Hit(v),
                             Lookup::Miss => Miss,
-                            Lookup::Expired(..) => Expired,
+                            Lookup::Expired => Expired,
                         },
                     };
                     assert_eq!(got, expected, "{op:?}");
