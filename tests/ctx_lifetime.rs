@@ -271,12 +271,7 @@ fn a_cancelled_scope_ends_its_span_even_if_dropping_its_body_panics() {
         let _bomb = PanicOnDrop;
         std::future::pending::<()>().await
     }));
-    let waker = std::task::Waker::noop();
-    assert!(
-        run.as_mut()
-            .poll(&mut std::task::Context::from_waker(waker))
-            .is_pending()
-    );
+    assert!(poll_noop(run.as_mut()).is_pending());
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
     assert_eq!(common::panic_text(&*dropped.unwrap_err()), "boom in drop");
     assert_eq!(
@@ -310,12 +305,7 @@ fn a_cancelled_scope_ends_its_span_even_if_dropping_a_task_panics() {
         .detach();
         std::future::pending::<()>().await
     }));
-    let waker = std::task::Waker::noop();
-    assert!(
-        run.as_mut()
-            .poll(&mut std::task::Context::from_waker(waker))
-            .is_pending()
-    );
+    assert!(poll_noop(run.as_mut()).is_pending());
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
     assert_eq!(common::panic_text(&*dropped.unwrap_err()), "boom in drop");
     assert_eq!(
@@ -436,12 +426,7 @@ fn a_task_spawned_by_a_cancelled_bodys_destructor_never_runs_even_on_a_worker_th
                 std::future::pending::<()>().await
             }),
     );
-    let waker = std::task::Waker::noop();
-    assert!(
-        run.as_mut()
-            .poll(&mut std::task::Context::from_waker(waker))
-            .is_pending()
-    );
+    assert!(poll_noop(run.as_mut()).is_pending());
     drop(run);
     assert!(
         !ran.load(Ordering::SeqCst),
@@ -489,20 +474,12 @@ fn a_waker_panicking_while_a_scope_is_dropped_does_not_skip_the_rest_of_the_drop
 
 #[test]
 fn a_cancelled_tasks_destructor_may_spawn_like_the_bodys() {
-    /// Spawns a task in its scope when dropped, and notes whether it could.
-    struct SpawnOnDrop(Arc<std::sync::Mutex<Vec<bool>>>);
-    impl Drop for SpawnOnDrop {
-        fn drop(&mut self) {
-            let spawned = ctx::try_spawn(async {}).is_ok();
-            self.0.lock().unwrap().push(spawned);
-        }
-    }
     let spawns = Arc::new(std::sync::Mutex::new(Vec::new()));
     let (body, task) = (spawns.clone(), spawns.clone());
     let mut run = Box::pin(Scope::new("s").run(async move {
-        let _guard = SpawnOnDrop(body);
+        let _guard = SpawnsOnDrop(body, 1);
         ctx::spawn(async move {
-            let _guard = SpawnOnDrop(task);
+            let _guard = SpawnsOnDrop(task, 1);
             std::future::pending::<()>().await
         })
         .detach();
@@ -646,28 +623,15 @@ fn a_handle_waker_panicking_as_an_executor_drops_a_task_does_not_strand_the_scop
 
 #[test]
 fn a_never_started_tasks_destructor_may_spawn_like_the_bodys() {
-    /// Spawns a task in its scope when dropped, and notes whether it could.
-    struct SpawnOnDrop(Arc<std::sync::Mutex<Vec<bool>>>);
-    impl Drop for SpawnOnDrop {
-        fn drop(&mut self) {
-            let spawned = ctx::try_spawn(async {}).is_ok();
-            self.0.lock().unwrap().push(spawned);
-        }
-    }
     let spawns = Arc::new(std::sync::Mutex::new(Vec::new()));
     let (ctx_tx, ctx_rx) = std::sync::mpsc::channel();
     let mut run = Box::pin(Scope::new("s").run(async move {
         ctx_tx.send(haiway::Ctx::current()).unwrap();
         std::future::pending::<()>().await
     }));
-    let waker = std::task::Waker::noop();
-    assert!(
-        run.as_mut()
-            .poll(&mut std::task::Context::from_waker(waker))
-            .is_pending()
-    );
+    assert!(poll_noop(run.as_mut()).is_pending());
     // Spawned between polls: queued, and never started before the scope is dropped.
-    let guard = SpawnOnDrop(spawns.clone());
+    let guard = SpawnsOnDrop(spawns.clone(), 1);
     ctx_rx
         .recv()
         .unwrap()
@@ -729,34 +693,14 @@ fn a_task_on_a_spawner_is_reported_cancelled_only_once_its_work_has_stopped() {
 
 #[test]
 fn never_started_tasks_spawned_by_never_started_tasks_destructors_may_spawn_too() {
-    /// When dropped, spawns a task holding another one of depth - 1 (none at 0).
-    struct SpawnOnDrop(Arc<std::sync::Mutex<Vec<bool>>>, u32);
-    impl Drop for SpawnOnDrop {
-        fn drop(&mut self) {
-            if self.1 == 0 {
-                return;
-            }
-            let next = SpawnOnDrop(self.0.clone(), self.1 - 1);
-            let spawned = ctx::try_spawn(async move {
-                let _next = next;
-            })
-            .is_ok();
-            self.0.lock().unwrap().push(spawned);
-        }
-    }
     let spawns = Arc::new(std::sync::Mutex::new(Vec::new()));
     let (ctx_tx, ctx_rx) = std::sync::mpsc::channel();
     let mut run = Box::pin(Scope::new("s").run(async move {
         ctx_tx.send(haiway::Ctx::current()).unwrap();
         std::future::pending::<()>().await
     }));
-    let waker = std::task::Waker::noop();
-    assert!(
-        run.as_mut()
-            .poll(&mut std::task::Context::from_waker(waker))
-            .is_pending()
-    );
-    let guard = SpawnOnDrop(spawns.clone(), 3);
+    assert!(poll_noop(run.as_mut()).is_pending());
+    let guard = SpawnsOnDrop(spawns.clone(), 3);
     ctx_rx
         .recv()
         .unwrap()
@@ -795,4 +739,29 @@ fn a_finished_bodys_output_panicking_on_drop_with_a_task_that_does_too_does_not_
     );
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
     assert!(dropped.is_err(), "the destructors' panic is raised again");
+}
+
+/// Polls `future` once with a no-op waker.
+fn poll_noop<F: std::future::Future + ?Sized>(
+    future: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+/// When dropped, spawns a task in its scope that holds another of depth - 1 (none at
+/// depth 0), and notes whether each spawn was accepted.
+struct SpawnsOnDrop(Arc<std::sync::Mutex<Vec<bool>>>, u32);
+
+impl Drop for SpawnsOnDrop {
+    fn drop(&mut self) {
+        if self.1 == 0 {
+            return;
+        }
+        let next = SpawnsOnDrop(self.0.clone(), self.1 - 1);
+        let spawned = ctx::try_spawn(async move {
+            let _next = next;
+        })
+        .is_ok();
+        self.0.lock().unwrap().push(spawned);
+    }
 }
