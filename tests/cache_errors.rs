@@ -98,13 +98,15 @@ fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> std::task::Poll<
     std::pin::Pin::new(future).poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }
 
-/// A leader and a waiter on key 1; the gate opens and the leader's `nth` clone of its
-/// value panics. The waiter must not be left waiting: it takes over (or finds the
-/// stored value) and gets the value.
-fn leader_panics_at_its_clone(nth: usize) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// A cache (limit 4) whose function waits at the returned gate, then returns a
+/// [`Fragile`] counting down the returned countdown.
+fn fragile_cache() -> (
+    Cached<u32, Fragile>,
+    common::Gate,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     let gate = common::Gate::default();
-    let countdown = std::sync::Arc::new(AtomicUsize::new(0));
+    let countdown = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (g, c) = (gate.clone(), countdown.clone());
     let cached = Cached::builder().limit(4).build(move |n: u32| {
         let (g, countdown) = (g.clone(), c.clone());
@@ -113,6 +115,15 @@ fn leader_panics_at_its_clone(nth: usize) {
             Fragile { n, countdown }
         }
     });
+    (cached, gate, countdown)
+}
+
+/// A leader and a waiter on key 1; the gate opens and the leader's `nth` clone of its
+/// value panics. The waiter must not be left waiting: it takes over (or finds the
+/// stored value) and gets the value.
+fn leader_panics_at_its_clone(nth: usize) {
+    use std::sync::atomic::Ordering;
+    let (cached, gate, countdown) = fragile_cache();
     let mut leader = Box::pin(cached.call(1));
     let mut waiter = Box::pin(cached.call(1));
     assert!(
@@ -148,7 +159,7 @@ fn a_panic_while_the_leader_clones_its_value_for_the_waiters_still_settles_them(
 
 #[test]
 fn waiters_are_not_woken_under_the_cache_lock_when_the_leader_panics() {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, mpsc};
     /// A waker that checks, when woken, whether the cache's lock is free: another
     /// thread asks for `stats()` and must answer within 5 s.
@@ -172,16 +183,7 @@ fn waiters_are_not_woken_under_the_cache_lock_when_the_leader_panics() {
             }
         }
     }
-    let gate = common::Gate::default();
-    let countdown = Arc::new(AtomicUsize::new(0));
-    let (g, c) = (gate.clone(), countdown.clone());
-    let cached = Cached::builder().limit(4).build(move |n: u32| {
-        let (g, countdown) = (g.clone(), c.clone());
-        async move {
-            g.wait().await;
-            Fragile { n, countdown }
-        }
-    });
+    let (cached, gate, countdown) = fragile_cache();
     let probe = Arc::new(Probe {
         cache: cached.clone(),
         under_lock: AtomicBool::new(false),

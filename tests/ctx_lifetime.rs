@@ -124,25 +124,18 @@ impl Drop for PanicOnDrop {
 fn an_executor_dropping_a_task_whose_destructor_panics_does_not_strand_the_scope() {
     // An executor that keeps spawned tasks until the test drops them, as one shutting
     // down would.
-    let queued: Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>> = Arc::default();
-    let queue = queued.clone();
+    let (queued, queue) = queue_spawner();
     futures_lite::future::block_on(async {
-        let mut run = pin!(
-            Scope::new("s")
-                .spawner(move |task: haiway::runtime::BoxFuture| {
-                    queue.lock().unwrap().push(task);
-                })
-                .run(async {
-                    let bomb = PanicOnDrop;
-                    let task = ctx::spawn(async move {
-                        let _bomb = bomb;
-                        std::future::pending::<()>().await;
-                    });
-                    futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(task))
-                        .await
-                        .map_err(|payload| common::panic_text(&*payload))
-                })
-        );
+        let mut run = pin!(Scope::new("s").spawner(queue).run(async {
+            let bomb = PanicOnDrop;
+            let task = ctx::spawn(async move {
+                let _bomb = bomb;
+                std::future::pending::<()>().await;
+            });
+            futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(task))
+                .await
+                .map_err(|payload| common::panic_text(&*payload))
+        }));
         assert!(poll!(run.as_mut()).is_pending(), "the body awaits its task");
         let task = queued.lock().unwrap().pop().expect("the task was spawned");
         let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task)));
@@ -394,12 +387,12 @@ impl Drop for SetOnDrop {
 fn a_task_spawned_by_a_cancelled_bodys_destructor_never_runs_even_on_a_worker_thread() {
     // A spawner whose "worker" is the test: it polls what was spawned, here from inside
     // the destructor, as a worker thread could at that very moment.
-    let queued: Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>> = Arc::default();
+    let (queued, queue) = queue_spawner();
     let ran = Arc::new(AtomicBool::new(false));
     /// Spawns a task when dropped, then lets the "worker" poll it at once.
     struct SpawnOnDrop {
         ran: Arc<AtomicBool>,
-        queued: Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>>,
+        queued: Queued,
     }
     impl Drop for SpawnOnDrop {
         fn drop(&mut self) {
@@ -413,19 +406,14 @@ fn a_task_spawned_by_a_cancelled_bodys_destructor_never_runs_even_on_a_worker_th
                 .poll(&mut std::task::Context::from_waker(waker));
         }
     }
-    let queue = queued.clone();
     let cleanup = SpawnOnDrop {
         ran: ran.clone(),
         queued: queued.clone(),
     };
-    let mut run = Box::pin(
-        Scope::new("s")
-            .spawner(move |task: haiway::runtime::BoxFuture| queue.lock().unwrap().push(task))
-            .run(async move {
-                let _cleanup = cleanup;
-                std::future::pending::<()>().await
-            }),
-    );
+    let mut run = Box::pin(Scope::new("s").spawner(queue).run(async move {
+        let _cleanup = cleanup;
+        std::future::pending::<()>().await
+    }));
     assert!(poll_noop(run.as_mut()).is_pending());
     drop(run);
     assert!(
@@ -539,24 +527,19 @@ impl std::task::Wake for PanickingWaker {
 
 #[test]
 fn panicking_runner_wakers_do_not_leave_other_tasks_of_a_dropped_scope_running() {
-    let queued: Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>> = Arc::default();
-    let queue = queued.clone();
+    let (queued, queue) = queue_spawner();
     let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let p = polls.clone();
-    let mut run = Box::pin(
-        Scope::new("s")
-            .spawner(move |task: haiway::runtime::BoxFuture| queue.lock().unwrap().push(task))
-            .run(async move {
-                ctx::spawn(std::future::pending::<()>()).detach();
-                ctx::spawn(std::future::pending::<()>()).detach();
-                ctx::spawn(std::future::poll_fn(move |_| {
-                    p.fetch_add(1, Ordering::SeqCst);
-                    std::task::Poll::<()>::Pending
-                }))
-                .detach();
-                std::future::pending::<()>().await
-            }),
-    );
+    let mut run = Box::pin(Scope::new("s").spawner(queue).run(async move {
+        ctx::spawn(std::future::pending::<()>()).detach();
+        ctx::spawn(std::future::pending::<()>()).detach();
+        ctx::spawn(std::future::poll_fn(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+            std::task::Poll::<()>::Pending
+        }))
+        .detach();
+        std::future::pending::<()>().await
+    }));
     let noop = std::task::Waker::noop();
     assert!(
         run.as_mut()
@@ -591,21 +574,16 @@ fn panicking_runner_wakers_do_not_leave_other_tasks_of_a_dropped_scope_running()
 
 #[test]
 fn a_handle_waker_panicking_as_an_executor_drops_a_task_does_not_strand_the_scope() {
-    let queued: Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>> = Arc::default();
-    let queue = queued.clone();
+    let (queued, queue) = queue_spawner();
     let panicking = std::task::Waker::from(Arc::new(PanickingWaker));
     futures_lite::future::block_on(async {
-        let mut run = pin!(
-            Scope::new("s")
-                .spawner(move |task: haiway::runtime::BoxFuture| queue.lock().unwrap().push(task))
-                .run(async {
-                    let mut task = ctx::spawn(std::future::pending::<()>());
-                    // Someone waits on the handle with a waker that panics.
-                    let _ = std::pin::Pin::new(&mut task)
-                        .poll(&mut std::task::Context::from_waker(&panicking));
-                    task.detach();
-                })
-        );
+        let mut run = pin!(Scope::new("s").spawner(queue).run(async {
+            let mut task = ctx::spawn(std::future::pending::<()>());
+            // Someone waits on the handle with a waker that panics.
+            let _ =
+                std::pin::Pin::new(&mut task).poll(&mut std::task::Context::from_waker(&panicking));
+            task.detach();
+        }));
         assert!(
             poll!(run.as_mut()).is_pending(),
             "the scope waits for its task"
@@ -623,49 +601,27 @@ fn a_handle_waker_panicking_as_an_executor_drops_a_task_does_not_strand_the_scop
 
 #[test]
 fn a_never_started_tasks_destructor_may_spawn_like_the_bodys() {
-    let spawns = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (ctx_tx, ctx_rx) = std::sync::mpsc::channel();
-    let mut run = Box::pin(Scope::new("s").run(async move {
-        ctx_tx.send(haiway::Ctx::current()).unwrap();
-        std::future::pending::<()>().await
-    }));
-    assert!(poll_noop(run.as_mut()).is_pending());
-    // Spawned between polls: queued, and never started before the scope is dropped.
-    let guard = SpawnsOnDrop(spawns.clone(), 1);
-    ctx_rx
-        .recv()
-        .unwrap()
-        .spawn(async move {
-            let _guard = guard;
-        })
-        .detach();
-    drop(run);
-    assert_eq!(*spawns.lock().unwrap(), [true]);
+    assert_eq!(never_started_guard_spawns(1), [true]);
 }
 
 #[test]
 fn a_task_on_a_spawner_is_reported_cancelled_only_once_its_work_has_stopped() {
-    let queued: Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>> = Arc::default();
-    let queue = queued.clone();
+    let (queued, queue) = queue_spawner();
     let ran = Arc::new(AtomicBool::new(false));
     let r = ran.clone();
     let (handle_tx, handle_rx) = std::sync::mpsc::channel();
-    let mut run = Box::pin(
-        Scope::new("parent")
-            .spawner(move |task: haiway::runtime::BoxFuture| queue.lock().unwrap().push(task))
-            .run(async move {
-                let task = ctx::spawn(async move {
-                    // A child scope whose own task the executor has not run yet.
-                    Scope::new("child")
-                        .run(async move {
-                            ctx::spawn(async move { r.store(true, Ordering::SeqCst) }).await
-                        })
-                        .await
-                });
-                handle_tx.send(task).unwrap();
-                std::future::pending::<()>().await
-            }),
-    );
+    let mut run = Box::pin(Scope::new("parent").spawner(queue).run(async move {
+        let task = ctx::spawn(async move {
+            // A child scope whose own task the executor has not run yet.
+            Scope::new("child")
+                .run(
+                    async move { ctx::spawn(async move { r.store(true, Ordering::SeqCst) }).await },
+                )
+                .await
+        });
+        handle_tx.send(task).unwrap();
+        std::future::pending::<()>().await
+    }));
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
     assert!(run.as_mut().poll(&mut cx).is_pending());
@@ -693,6 +649,12 @@ fn a_task_on_a_spawner_is_reported_cancelled_only_once_its_work_has_stopped() {
 
 #[test]
 fn never_started_tasks_spawned_by_never_started_tasks_destructors_may_spawn_too() {
+    assert_eq!(never_started_guard_spawns(3), [true, true, true]);
+}
+
+/// Drops a scope with one task queued and never started, holding a
+/// [`SpawnsOnDrop`] of `depth`: whether each of its spawns was accepted.
+fn never_started_guard_spawns(depth: u32) -> Vec<bool> {
     let spawns = Arc::new(std::sync::Mutex::new(Vec::new()));
     let (ctx_tx, ctx_rx) = std::sync::mpsc::channel();
     let mut run = Box::pin(Scope::new("s").run(async move {
@@ -700,7 +662,8 @@ fn never_started_tasks_spawned_by_never_started_tasks_destructors_may_spawn_too(
         std::future::pending::<()>().await
     }));
     assert!(poll_noop(run.as_mut()).is_pending());
-    let guard = SpawnsOnDrop(spawns.clone(), 3);
+    // Spawned between polls: queued, and never started before the scope is dropped.
+    let guard = SpawnsOnDrop(spawns.clone(), depth);
     ctx_rx
         .recv()
         .unwrap()
@@ -709,7 +672,7 @@ fn never_started_tasks_spawned_by_never_started_tasks_destructors_may_spawn_too(
         })
         .detach();
     drop(run);
-    assert_eq!(*spawns.lock().unwrap(), [true, true, true]);
+    spawns.lock().unwrap().clone()
 }
 
 #[test]
@@ -764,4 +727,17 @@ impl Drop for SpawnsOnDrop {
         .is_ok();
         self.0.lock().unwrap().push(spawned);
     }
+}
+
+/// The runners an executor was handed, for a test to poll or drop.
+type Queued = Arc<std::sync::Mutex<Vec<haiway::runtime::BoxFuture>>>;
+
+/// A spawner that queues what it is handed, and that queue: the test plays executor.
+fn queue_spawner() -> (
+    Queued,
+    impl Fn(haiway::runtime::BoxFuture) + Send + Sync + 'static,
+) {
+    let queued = Queued::default();
+    let queue = queued.clone();
+    (queued, move |task| queue.lock().unwrap().push(task))
 }
