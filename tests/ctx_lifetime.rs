@@ -741,3 +741,104 @@ fn queue_spawner() -> (
     let queue = queued.clone();
     (queued, move |task| queue.lock().unwrap().push(task))
 }
+
+/// A recorder whose scope spans panic on `enter` while `panicking` is set, and count
+/// their `end`s.
+#[derive(Clone, Default)]
+struct EnterPanics {
+    panicking: Arc<AtomicBool>,
+    ends: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl haiway::ScopeSpan for EnterPanics {
+    fn enter(&self) {
+        if self.panicking.load(Ordering::SeqCst) {
+            panic!("span enter failed");
+        }
+    }
+    fn exit(&self) {}
+    fn end(&self) {
+        self.ends.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl haiway::Recorder for EnterPanics {
+    fn record(&self, _: &haiway::Ctx, _: &haiway::Event) {}
+    fn open_scope(&self, _: &haiway::Ctx) -> Option<Box<dyn haiway::ScopeSpan>> {
+        Some(Box::new(self.clone()))
+    }
+}
+
+#[test]
+fn an_executor_dropping_a_task_whose_span_panics_on_enter_does_not_strand_the_scope() {
+    let spans = EnterPanics::default();
+    let (queued, queue) = queue_spawner();
+    let dropped_in_scope = Arc::new(AtomicBool::new(false));
+    let seen = dropped_in_scope.clone();
+    /// Notes whether it is dropped at all.
+    struct Dropped(Arc<AtomicBool>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    futures_lite::future::block_on(async {
+        let scope = Scope::new("s").spawner(queue).recorder(spans.clone());
+        let mut run = pin!(scope.run(async move {
+            let guard = Dropped(seen);
+            let task = ctx::spawn(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+            });
+            futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(task))
+                .await
+                .map_err(|payload| common::panic_text(&*payload))
+        }));
+        assert!(poll!(run.as_mut()).is_pending(), "the body awaits its task");
+        let task = queued.lock().unwrap().pop().expect("the task was spawned");
+        spans.panicking.store(true, Ordering::SeqCst);
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task)));
+        spans.panicking.store(false, Ordering::SeqCst);
+        let payload = dropped.expect_err("the span's enter panicked");
+        assert_eq!(common::panic_text(&*payload), "span enter failed");
+        assert!(
+            dropped_in_scope.load(Ordering::SeqCst),
+            "the task's future was not dropped"
+        );
+        // The handle learned the task is gone, and the scope no longer waits for it.
+        match poll!(run.as_mut()) {
+            std::task::Poll::Ready(Err(message)) => assert!(message.contains("cancelled")),
+            other => panic!("the scope is stuck on its dropped task: {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn a_cancelled_scope_whose_span_panics_on_enter_still_drops_its_body_and_ends_its_span() {
+    let spans = EnterPanics::default();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let seen = dropped.clone();
+    struct Dropped(Arc<AtomicBool>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let mut run = Box::pin(Scope::new("s").recorder(spans.clone()).run(async move {
+        let _body = Dropped(seen);
+        std::future::pending::<()>().await
+    }));
+    assert!(poll_noop(run.as_mut()).is_pending());
+    spans.panicking.store(true, Ordering::SeqCst);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
+    assert_eq!(
+        common::panic_text(&*outcome.expect_err("the span's enter panicked")),
+        "span enter failed"
+    );
+    assert!(dropped.load(Ordering::SeqCst), "the body was not dropped");
+    assert_eq!(
+        spans.ends.load(Ordering::SeqCst),
+        1,
+        "the scope's span was not ended"
+    );
+}

@@ -210,14 +210,13 @@ pin_project_lite::pin_project! {
             }
             let mut body = this.body;
             if body.is_some() {
-                let _entered = slot::enter_to_drop(this.ctx);
-                panics.run(|| body.set(None));
+                slot::drop_in(this.ctx, &mut panics, || body.set(None));
             }
             // A finished body's output not yet returned (its tasks were running): in
             // its scope too, and inside the drop's catch.
             if this.output.is_some() {
-                let _entered = slot::enter_to_drop(this.ctx);
-                panics.run(|| drop(this.output.take()));
+                let output = this.output;
+                slot::drop_in(this.ctx, &mut panics, || drop(output.take()));
             }
             // Drop the tasks this scope drove (each runner enters its own Ctx), so
             // nothing outlives the scope: each one, even if dropping another panics.

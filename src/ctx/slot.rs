@@ -13,6 +13,7 @@
 use std::cell::{Cell, RefCell};
 
 use super::Ctx;
+use super::task::FirstPanic;
 
 /// One thread's slot.
 struct Slot {
@@ -45,8 +46,8 @@ pub(crate) struct Entered<'a> {
     home: &'a mut Option<Ctx>,
     /// What was current before: restored on drop.
     prev: Option<Ctx>,
-    /// `false` when nothing was entered (the slot was gone, or borrowed for a
-    /// destructor's [`enter_to_drop`]): the `Ctx` stayed in `home`.
+    /// `false` when nothing was entered (the slot was gone): the `Ctx` stayed in
+    /// `home`.
     entered: bool,
 }
 
@@ -54,51 +55,101 @@ pub(crate) struct Entered<'a> {
 ///
 /// During thread teardown, once the slot is gone, nothing is entered: the code runs
 /// with no scope current, as any code does then.
+///
+/// # Panics
+///
+/// When the slot is borrowed (a scope polled inside
+/// [`Recorder::enabled`](crate::Recorder::enabled)), with nothing entered: the context
+/// is back home, its span left. A panic of the span's `enter` passes through, with
+/// nothing entered.
 #[inline]
 pub(crate) fn enter(home: &mut Option<Ctx>) -> Entered<'_> {
-    // A misuse panics with nothing entered: the context is back home, its span left.
-    enter_or(home, || panic!("{POLLED_IN_ENABLED}"))
-}
-
-/// [`enter`] for a destructor, which must not panic: where `enter` would (the slot is
-/// borrowed by [`Recorder::enabled`](crate::Recorder::enabled)), nothing is entered.
-#[inline]
-pub(crate) fn enter_to_drop(home: &mut Option<Ctx>) -> Entered<'_> {
-    enter_or(home, || ())
-}
-
-/// [`enter`], calling `borrowed` (which may panic) when the slot is borrowed; then,
-/// and during thread teardown once the slot is gone, nothing is entered.
-#[inline]
-fn enter_or(home: &mut Option<Ctx>, borrowed: impl FnOnce()) -> Entered<'_> {
     if let Some(span) = home.as_ref().and_then(Ctx::span) {
         span.enter();
     }
-    // One visit to the thread-local: check the slot and swap the context in.
+    match swap_in(home) {
+        Swapped::In(prev) => Entered {
+            home,
+            prev,
+            entered: true,
+        },
+        not_entered => {
+            if let Some(span) = home.as_ref().and_then(Ctx::span) {
+                span.exit();
+            }
+            if matches!(not_entered, Swapped::Borrowed) {
+                panic!("{POLLED_IN_ENABLED}");
+            }
+            Entered {
+                home,
+                prev: None,
+                entered: false,
+            }
+        }
+    }
+}
+
+/// Runs `f`, a step of a drop, with the `Ctx` in `home` current as [`enter`] makes it,
+/// for a drop that must finish whatever user code does: the span's `enter` and `exit`
+/// and `f` each run under `panics`, which keeps the first panic. If the span's `enter`
+/// panics, or the slot is borrowed or gone, `f` runs with nothing entered.
+pub(crate) fn drop_in(home: &mut Option<Ctx>, panics: &mut FirstPanic, f: impl FnOnce()) {
+    let span_entered = match home.as_ref().and_then(Ctx::span) {
+        Some(span) if !panics.run(|| span.enter()) => {
+            panics.run(f);
+            return;
+        }
+        Some(_) => true,
+        None => false,
+    };
+    match swap_in(home) {
+        Swapped::In(prev) => {
+            panics.run(f);
+            // `try_with`: during thread teardown the slot may be gone by now; then the
+            // entered context is simply dropped, as `Entered` does.
+            if let Ok(ctx) = SLOT.try_with(|slot| slot.current.replace(prev)) {
+                *home = ctx;
+            }
+        }
+        Swapped::Borrowed | Swapped::Gone => {
+            panics.run(f);
+        }
+    }
+    if span_entered {
+        if let Some(span) = home.as_ref().and_then(Ctx::span) {
+            panics.run(|| span.exit());
+        }
+    }
+}
+
+/// What [`swap_in`] did.
+enum Swapped {
+    /// The context is in the slot; this was there before.
+    In(Option<Ctx>),
+    /// The slot is borrowed: the context stayed home.
+    Borrowed,
+    /// The slot is gone (thread teardown): the context stayed home.
+    Gone,
+}
+
+/// Moves the `Ctx` in `home` into the slot, in one visit to the thread-local.
+#[inline]
+fn swap_in(home: &mut Option<Ctx>) -> Swapped {
     let mut ctx = home.take();
     let swapped = SLOT.try_with(|slot| {
         let mut current = slot.current.try_borrow_mut().ok()?;
         Some(std::mem::replace(&mut *current, ctx.take()))
     });
-    if let Ok(Some(prev)) = swapped {
-        return Entered {
-            home,
-            prev,
-            entered: true,
-        };
-    }
-    // Not entered: the context stays home, and its span is left again.
-    *home = ctx;
-    if let Some(span) = home.as_ref().and_then(Ctx::span) {
-        span.exit();
-    }
-    if swapped.is_ok() {
-        borrowed();
-    }
-    Entered {
-        home,
-        prev: None,
-        entered: false,
+    match swapped {
+        Ok(Some(prev)) => Swapped::In(prev),
+        Ok(None) => {
+            *home = ctx;
+            Swapped::Borrowed
+        }
+        Err(_) => {
+            *home = ctx;
+            Swapped::Gone
+        }
     }
 }
 

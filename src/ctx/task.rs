@@ -147,10 +147,14 @@ impl fmt::Debug for TaskSet {
 pub(crate) struct FirstPanic(Option<Box<dyn Any + Send>>);
 
 impl FirstPanic {
-    /// Runs `step`, keeping its panic if it is the first.
-    pub(crate) fn run(&mut self, step: impl FnOnce()) {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(step)) {
-            self.0.get_or_insert(payload);
+    /// Runs `step`, keeping its panic if it is the first; `false` if it panicked.
+    pub(crate) fn run(&mut self, step: impl FnOnce()) -> bool {
+        match catch_unwind(AssertUnwindSafe(step)) {
+            Ok(()) => true,
+            Err(payload) => {
+                self.0.get_or_insert(payload);
+                false
+            }
         }
     }
 
@@ -425,8 +429,7 @@ pin_project_lite::pin_project! {
             let mut panics = FirstPanic::default();
             if this.future.is_some() {
                 let mut future = this.future;
-                let _entered = slot::enter_to_drop(this.ctx);
-                panics.run(|| future.set(None));
+                slot::drop_in(this.ctx, &mut panics, || future.set(None));
             }
             if !*this.reported {
                 panics.run(|| this.shared.cancel_if_pending());
