@@ -610,14 +610,20 @@ where
 /// # });
 /// assert_eq!(recorder.names(), ["seen", "tick", "tick"]);
 /// ```
-#[inline]
+#[inline(always)]
 pub fn record_event(event: impl Borrow<Event>) {
     // Until a recorder exists anywhere, this is one relaxed load, inlined into the
-    // caller (the cache records on every call).
-    let event = event.borrow();
+    // caller (the cache records on every call); the rest is out of line.
     if ANY_RECORDER.load(Ordering::Relaxed) {
-        hand_over(event, |ctx| ctx.wants(event.level()));
+        record_in_scope(event.borrow());
     }
+}
+
+/// [`record_event`] once some recorder exists: out of line, so the callers' hot paths
+/// carry only the check.
+#[inline(never)]
+fn record_in_scope(event: &Event) {
+    hand_over(event, |ctx| ctx.wants(event.level()));
 }
 
 /// Records the event built by `make` in the current scope, calling `make` only when a
