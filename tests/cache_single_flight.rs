@@ -1,5 +1,6 @@
 //! Concurrent calls of one key share one run; different keys never wait for each
-//! other; a cancelled or panicking leader hands over to a waiter.
+//! other; a cancelled leader hands its run over to a waiter (the run is cancelled only
+//! when no caller is left), and a panicking leader's waiters start over.
 
 mod common;
 
@@ -61,20 +62,131 @@ fn different_keys_compute_at_the_same_time() {
     });
 }
 
+/// A cache like [`gated`]'s whose runs also count how many of them were dropped
+/// before they finished (cancelled).
+fn gated_counting_cancels(gate: &Gate) -> (Cached<u32, (u32, usize)>, Calls, Calls) {
+    /// Counts a cancel when dropped armed.
+    struct Cancel(Calls, bool);
+    impl Drop for Cancel {
+        fn drop(&mut self) {
+            if self.1 {
+                self.0.hit();
+            }
+        }
+    }
+    let (calls, cancels) = (Calls::default(), Calls::default());
+    let (c, d, g) = (calls.clone(), cancels.clone(), gate.clone());
+    let f = Cached::builder().limit(4).build(move |x: u32| {
+        let n = c.hit();
+        let cancel = Cancel(d.clone(), true);
+        let g = g.clone();
+        async move {
+            let mut cancel = cancel; // the whole guard, not just its flag
+            g.wait().await;
+            cancel.1 = false;
+            (x, n)
+        }
+    });
+    (f, calls, cancels)
+}
+
 #[test]
-fn cancelling_the_leader_hands_over_to_a_waiter() {
+fn cancelling_the_leader_hands_its_run_over_to_a_waiter() {
     let gate = Gate::default();
-    let (f, calls) = gated(&gate);
+    let (f, calls, cancels) = gated_counting_cancels(&gate);
     block_on(async {
         let mut leader = Box::pin(f.call(1));
         assert!(poll!(leader.as_mut()).is_pending()); // leads, blocked at the gate
         let mut waiter = pin!(f.call(1));
         assert!(poll!(waiter.as_mut()).is_pending()); // waits on the leader
-        drop(leader); // cancelled
+        drop(leader); // cancelled: its run goes on, for the waiter
+        assert_eq!(
+            cancels.get(),
+            0,
+            "the run was cancelled with a caller waiting"
+        );
         gate.open();
-        // The waiter takes over: it runs the body itself and gets its own value.
-        assert_eq!(waiter.await, (1, 2));
-        assert_eq!(f.call(1).await, (1, 2)); // and stored it
+        // The waiter takes the run over and gets its value: the body ran once.
+        assert_eq!(waiter.await, (1, 1));
+        assert_eq!(f.call(1).await, (1, 1)); // and stored it
+    });
+    assert_eq!((calls.get(), cancels.get()), (1, 0));
+    assert_eq!(f.stats().misses, 2);
+}
+
+#[test]
+fn a_cancelled_leader_with_nobody_waiting_cancels_its_run() {
+    let gate = Gate::default();
+    let (f, calls, cancels) = gated_counting_cancels(&gate);
+    block_on(async {
+        let mut leader = Box::pin(f.call(1));
+        assert!(poll!(leader.as_mut()).is_pending());
+        drop(leader);
+        assert_eq!(cancels.get(), 1, "the run outlived its only caller");
+        gate.open();
+        assert_eq!(f.call(1).await, (1, 2)); // the key is free: a new run
+    });
+    assert_eq!(calls.get(), 2);
+}
+
+#[test]
+fn a_handed_over_run_is_cancelled_when_its_last_waiter_leaves() {
+    let gate = Gate::default();
+    let (f, calls, cancels) = gated_counting_cancels(&gate);
+    block_on(async {
+        let mut leader = Box::pin(f.call(1));
+        assert!(poll!(leader.as_mut()).is_pending());
+        let mut w1 = Box::pin(f.call(1));
+        let mut w2 = Box::pin(f.call(1));
+        assert!(poll!(w1.as_mut()).is_pending());
+        assert!(poll!(w2.as_mut()).is_pending());
+        drop(leader);
+        drop(w1);
+        assert_eq!(cancels.get(), 0, "cancelled while a caller still waits");
+        drop(w2);
+        assert_eq!(cancels.get(), 1, "the run outlived every caller");
+        gate.open();
+        assert_eq!(f.call(1).await, (1, 2)); // the key is free: a new run
+    });
+    assert_eq!(calls.get(), 2);
+}
+
+#[test]
+fn a_run_handed_over_twice_still_runs_once() {
+    let gate = Gate::default();
+    let (f, calls, cancels) = gated_counting_cancels(&gate);
+    block_on(async {
+        let mut leader = Box::pin(f.call(1));
+        assert!(poll!(leader.as_mut()).is_pending());
+        let mut w1 = Box::pin(f.call(1));
+        let mut w2 = pin!(f.call(1));
+        assert!(poll!(w1.as_mut()).is_pending());
+        assert!(poll!(w2.as_mut()).is_pending());
+        drop(leader);
+        // w1 takes the run over and drives it (still at the gate), then goes too.
+        assert!(poll!(w1.as_mut()).is_pending());
+        drop(w1);
+        gate.open();
+        assert_eq!(w2.await, (1, 1));
+    });
+    assert_eq!((calls.get(), cancels.get()), (1, 0));
+}
+
+#[test]
+fn a_handed_over_run_whose_key_was_cleared_is_not_stored() {
+    let gate = Gate::default();
+    let (f, calls, _) = gated_counting_cancels(&gate);
+    block_on(async {
+        let mut leader = Box::pin(f.call(1));
+        assert!(poll!(leader.as_mut()).is_pending());
+        let mut waiter = pin!(f.call(1));
+        assert!(poll!(waiter.as_mut()).is_pending());
+        drop(leader);
+        f.clear_cache().await.expect("no backend to fail");
+        gate.open();
+        // The waiter still gets the run's value, but the cleared key stays empty.
+        assert_eq!(waiter.await, (1, 1));
+        assert_eq!(f.call(1).await, (1, 2));
     });
     assert_eq!(calls.get(), 2);
 }

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use event_listener::EventListener;
 
 use super::backend::BoxFut;
-use super::core::{Core, Flight, FlightState, Found, Lead, Shared};
+use super::core::{Core, Flight, Found, Lead, Outcome, Shared};
 use super::run::Runner;
 use crate::ctx;
 
@@ -35,18 +35,13 @@ enum Step<'a, A, K, V, E> {
     /// Not looked up yet (or starting over after the leader gave up).
     Start(A),
     /// Running the function (or the backend read) for everyone.
-    Lead {
-        /// The work.
-        compute: LeadFut<'a, A, V, E>,
-        /// Abandons the flight if this call goes away before it finishes.
-        guard: LeadGuard<'a, A, K, V, E>,
-    },
+    Lead(Leading<'a, A, K, V, E>),
     /// Waiting for another call's computation of the same key.
     Wait {
         /// Kept in case the leader gives up and this call must lead.
         args: A,
         /// The computation waited on.
-        flight: Arc<Flight<V, E>>,
+        flight: Waiting<'a, A, K, V, E>,
         /// Registered interest in the flight's outcome.
         listener: Option<EventListener>,
     },
@@ -70,6 +65,39 @@ enum LeadFut<'a, A, V, E> {
     Backend(BoxFut<'a, Result<(V, bool), E>>),
 }
 
+/// The leader's work and its guard. Dropped before it finishes (its call was
+/// cancelled), it hands an in-memory computation over to the callers waiting on it, so
+/// the computation is cancelled only when no caller is left; a backend lookup, or a
+/// computation that panicked, is abandoned instead, and the waiters start over.
+struct Leading<'a, A, K, V, E> {
+    /// The work; `None` once finished.
+    compute: Option<LeadFut<'a, A, V, E>>,
+    /// Settles the flight, or abandons it if still armed when dropped.
+    guard: LeadGuard<'a, A, K, V, E>,
+}
+
+impl<A, K, V, E> Drop for Leading<'_, A, K, V, E> {
+    fn drop(&mut self) {
+        // While unwinding (the computation may be what panicked, and cannot be polled
+        // again) the fields' drops abandon the flight.
+        if !self.guard.armed || std::thread::panicking() {
+            return;
+        }
+        match self.compute.take() {
+            Some(LeadFut::Function(runner)) => {
+                let guard = &mut self.guard;
+                match (guard.fns.hand_over)(guard.core, guard.hash, guard.flight, runner) {
+                    Ok(()) => guard.armed = false,
+                    // Nobody waits: the computation is cancelled here, then the guard
+                    // frees the key.
+                    Err(runner) => drop(runner),
+                }
+            }
+            other => drop(other),
+        }
+    }
+}
+
 /// Owned by the leading call: settles or abandons its flight exactly once.
 ///
 /// It holds no key: the flight holds it, and is found by the key's hash and its id.
@@ -79,17 +107,72 @@ struct LeadGuard<'a, A, K, V, E> {
     hash: u64,
     /// The flight's id.
     flight: u64,
-    /// `true` until the flight is settled.
+    /// `true` until the flight is settled (or handed over).
     armed: bool,
     /// A leader with a backend whose lookup is not counted yet: it counts as a hit or a
     /// miss once the backend read tells which, and as a miss if the call ends first.
     uncounted: bool,
-    /// `Core::abandon`, captured where its bounds hold so `Drop` needs none.
-    abandon: Abandon<A, K, V, E>,
+    /// The core's ways to let go of a flight.
+    fns: LetGo<A, K, V, E>,
 }
 
-/// [`Core::abandon`]: (core, hash, flight, uncounted).
+/// [`Core::abandon`] and [`Core::hand_over`], captured where their bounds hold so the
+/// `Drop`s that call them need none.
+struct LetGo<A, K, V, E> {
+    /// (core, hash, flight, uncounted).
+    abandon: Abandon<A, K, V, E>,
+    /// (core, hash, flight, computation).
+    hand_over: HandOver<A, K, V, E>,
+}
+
+/// [`Core::abandon`].
 type Abandon<A, K, V, E> = fn(&Core<A, K, V, E>, u64, u64, bool);
+
+/// [`Core::hand_over`].
+type HandOver<A, K, V, E> =
+    fn(&Core<A, K, V, E>, u64, u64, Runner<A, V, E>) -> Result<(), Runner<A, V, E>>;
+
+impl<A, K, V, E> Clone for LetGo<A, K, V, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A, K, V, E> Copy for LetGo<A, K, V, E> {}
+
+impl<A, K, V, E> LetGo<A, K, V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    fn new() -> Self {
+        LetGo {
+            abandon: Core::abandon,
+            hand_over: Core::hand_over,
+        }
+    }
+}
+
+impl<'a, A, K, V, E> LeadGuard<'a, A, K, V, E> {
+    /// The armed guard of flight `flight` (key hash `hash`).
+    fn new(
+        core: &'a Core<A, K, V, E>,
+        hash: u64,
+        flight: u64,
+        uncounted: bool,
+        fns: LetGo<A, K, V, E>,
+    ) -> Self {
+        LeadGuard {
+            core,
+            hash,
+            flight,
+            armed: true,
+            uncounted,
+            fns,
+        }
+    }
+}
 
 impl<A, K, V, E> LeadGuard<'_, A, K, V, E>
 where
@@ -98,7 +181,7 @@ where
     E: Send + Sync + 'static,
 {
     fn complete(
-        mut self,
+        &mut self,
         result: Result<V, E>,
         persist: bool,
         runner: Option<Runner<A, V, E>>,
@@ -117,8 +200,67 @@ where
 impl<A, K, V, E> Drop for LeadGuard<'_, A, K, V, E> {
     fn drop(&mut self) {
         if self.armed {
-            // Cancelled or panicking: hand over to a waiter.
-            (self.abandon)(self.core, self.hash, self.flight, self.uncounted);
+            // Panicking, or cancelled with nobody waiting: free the key.
+            (self.fns.abandon)(self.core, self.hash, self.flight, self.uncounted);
+        }
+    }
+}
+
+/// A call waiting on another call's flight, counted among its waiters
+/// ([`Flight::join`]) until it stops waiting. The last waiter to leave a computation
+/// handed over and not taken leads it out: cancels it, and frees the key.
+struct Waiting<'a, A, K, V, E> {
+    core: &'a Core<A, K, V, E>,
+    /// The flight.
+    flight: Arc<Flight<A, V, E>>,
+    /// Whether this call still counts as a waiter.
+    joined: bool,
+    /// The core's ways to let go of a flight.
+    fns: LetGo<A, K, V, E>,
+}
+
+impl<'a, A, K, V, E> Waiting<'a, A, K, V, E> {
+    /// Joins `flight`'s waiters.
+    fn join(
+        core: &'a Core<A, K, V, E>,
+        flight: Arc<Flight<A, V, E>>,
+        fns: LetGo<A, K, V, E>,
+    ) -> Self {
+        flight.join();
+        Waiting {
+            core,
+            flight,
+            joined: true,
+            fns,
+        }
+    }
+
+    /// Takes the flight's handed-over computation, if no other waiter took it first:
+    /// this call leads the flight from now on.
+    fn claim(&mut self) -> Option<Leading<'a, A, K, V, E>> {
+        let runner = self.flight.claim()?;
+        self.joined = false;
+        let guard = LeadGuard::new(self.core, self.flight.hash, self.flight.id, false, self.fns);
+        Some(Leading {
+            compute: Some(LeadFut::Function(runner)),
+            guard,
+        })
+    }
+}
+
+impl<A, K, V, E> Drop for Waiting<'_, A, K, V, E> {
+    fn drop(&mut self) {
+        if !self.joined {
+            return;
+        }
+        self.joined = false;
+        if let Some(runner) = self.flight.leave() {
+            // The last waiter of a computation nobody drives: lead it, and let go of
+            // it as a cancelled leader does (to a caller that joined meanwhile, if any).
+            drop(Leading {
+                compute: Some(LeadFut::Function(runner)),
+                guard: LeadGuard::new(self.core, self.flight.hash, self.flight.id, false, self.fns),
+            });
         }
     }
 }
@@ -139,7 +281,7 @@ impl<'a, A, K, V, E> Calling<'a, A, K, V, E> {
     fn step_name(&self) -> &'static str {
         match self.step {
             Step::Start(_) => "start",
-            Step::Lead { .. } => "computing",
+            Step::Lead(_) => "computing",
             Step::Wait { .. } => "waiting",
             Step::Writing { .. } => "writing",
             Step::Done => "done",
@@ -171,7 +313,7 @@ where
                         Found::Wait(flight) => {
                             this.step = Step::Wait {
                                 args,
-                                flight,
+                                flight: Waiting::join(core, flight, LetGo::new()),
                                 listener: None,
                             };
                         }
@@ -183,14 +325,8 @@ where
                             expired,
                             record_miss,
                         }) => {
-                            let guard = LeadGuard {
-                                core,
-                                hash,
-                                flight,
-                                armed: true,
-                                uncounted: count && core.backend.is_some(),
-                                abandon: Core::abandon,
-                            };
+                            let uncounted = count && core.backend.is_some();
+                            let guard = LeadGuard::new(core, hash, flight, uncounted, LetGo::new());
                             // User code, now that a panic in it drops the guard and so
                             // frees the key.
                             drop(expired);
@@ -208,15 +344,16 @@ where
                                     LeadFut::Function(runner)
                                 }
                             };
-                            this.step = Step::Lead { compute, guard };
+                            this.step = Step::Lead(Leading {
+                                compute: Some(compute),
+                                guard,
+                            });
                         }
                     }
                 }
-                Step::Lead {
-                    mut compute,
-                    mut guard,
-                } => {
-                    let polled = match &mut compute {
+                Step::Lead(mut leading) => {
+                    let compute = leading.compute.as_mut();
+                    let polled = match compute.expect("a lead has its work until it ends") {
                         LeadFut::Function(runner) => {
                             runner.as_mut().poll_run(cx).map(|r| r.map(|v| (v, true)))
                         }
@@ -224,30 +361,31 @@ where
                     };
                     let (result, computed) = match polled {
                         Poll::Pending => {
-                            this.step = Step::Lead { compute, guard };
+                            this.step = Step::Lead(leading);
                             return Poll::Pending;
                         }
                         Poll::Ready(Ok((value, computed))) => (Ok(value), computed),
                         Poll::Ready(Err(e)) => (Err(e), true),
                     };
-                    if guard.uncounted {
-                        guard.uncounted = false;
+                    if leading.guard.uncounted {
+                        leading.guard.uncounted = false;
                         core.count_load(computed);
                     }
                     // Drop the finished future before settling, so its resources are
                     // released before waiters run; an emptied runner goes back to the
                     // core for the next miss.
-                    let runner = match compute {
-                        LeadFut::Function(mut runner) => {
+                    let runner = match leading.compute.take() {
+                        Some(LeadFut::Function(mut runner)) => {
                             runner.as_mut().clear();
                             Some(runner)
                         }
-                        LeadFut::Backend(load) => {
-                            drop(load);
+                        other => {
+                            drop(other);
                             None
                         }
                     };
-                    let (result, write) = guard.complete(result, computed, runner);
+                    let (result, write) = leading.guard.complete(result, computed, runner);
+                    drop(leading);
                     if let Some(write) = write {
                         // In a scope the write runs as a task (the scope waits for it);
                         // outside one, this call awaits it so nothing is lost.
@@ -273,15 +411,27 @@ where
                 },
                 Step::Wait {
                     args,
-                    flight,
+                    mut flight,
                     listener,
-                } => match flight.outcome() {
-                    FlightState::Done(result) => return Poll::Ready(result),
-                    FlightState::Abandoned => this.step = Step::Start(args),
-                    FlightState::Running => match listener {
+                } => match flight.flight.outcome() {
+                    Outcome::Done(result) => return Poll::Ready(result),
+                    Outcome::Abandoned => this.step = Step::Start(args),
+                    // The leader was cancelled: the first waiter here drives its
+                    // computation on; the others keep waiting.
+                    Outcome::HandedOver => match flight.claim() {
+                        Some(leading) => this.step = Step::Lead(leading),
+                        None => {
+                            this.step = Step::Wait {
+                                args,
+                                flight,
+                                listener: None,
+                            };
+                        }
+                    },
+                    Outcome::Running => match listener {
                         // Register first, then look again: no wake-up can be missed.
                         None => {
-                            let listener = Some(flight.listen());
+                            let listener = Some(flight.flight.listen());
                             this.step = Step::Wait {
                                 args,
                                 flight,

@@ -85,10 +85,10 @@ struct State<A, K, V, E> {
     store: Option<Lru<K, V>>,
     /// Computations running now, one per key, found by the key's hash (stored in each,
     /// so growing the table never rehashes a key).
-    flights: HashTable<InFlight<K, V, E>>,
+    flights: HashTable<InFlight<A, K, V, E>>,
     /// Flights cleared while running that callers still wait on, by flight id: their
     /// leaders settle them here.
-    orphans: HashMap<u64, Arc<Flight<V, E>>>,
+    orphans: HashMap<u64, Arc<Flight<A, V, E>>>,
     /// The next flight id.
     next_flight: u64,
     /// An empty runner left by the last leader, for the next one: a miss allocates no
@@ -154,17 +154,30 @@ pub struct Stats {
 }
 
 /// One running computation of one key, shared with the callers waiting on it.
-pub(crate) struct Flight<V, E> {
-    /// Its outcome so far.
-    state: Mutex<FlightState<V, E>>,
-    /// Wakes the waiters when the outcome is known.
+pub(crate) struct Flight<A, V, E> {
+    /// The key's hash ([`Core::hash`]): with `id`, what a waiter that takes the
+    /// computation over leads it by.
+    pub(crate) hash: u64,
+    /// The flight's id.
+    pub(crate) id: u64,
+    /// Its outcome so far, and how many callers wait on it.
+    state: Mutex<FlightInner<A, V, E>>,
+    /// Wakes the waiters when the outcome is known, or the computation is handed over.
     done: Notify,
+}
+
+/// The lock-protected part of a [`Flight`].
+struct FlightInner<A, V, E> {
+    /// Where the computation is.
+    state: FlightState<A, V, E>,
+    /// Callers waiting on it ([`Flight::join`]ed, not yet [`left`](Flight::leave)).
+    waiting: usize,
 }
 
 /// A key being computed: the key, the leader's flight id, and the waiters' shared
 /// state, created only when a second caller arrives (an uncontended miss allocates
 /// none).
-struct InFlight<K, V, E> {
+struct InFlight<A, K, V, E> {
     /// The key; the leader takes it back to store its value under.
     key: K,
     /// The key's hash ([`Core::hash`]).
@@ -173,44 +186,118 @@ struct InFlight<K, V, E> {
     /// leader without comparing keys: ids are unique.
     id: u64,
     /// What waiters wait on; `None` while nobody waits.
-    waiters: Option<Arc<Flight<V, E>>>,
+    waiters: Option<Arc<Flight<A, V, E>>>,
 }
 
-/// What a waiter finds when it looks at a flight.
-pub(crate) enum FlightState<V, E> {
+/// Where a flight's computation is.
+pub(crate) enum FlightState<A, V, E> {
     /// The leader is still computing.
     Running,
     /// The leader finished; waiters take a clone.
     Done(Shared<V, E>),
-    /// The leader was cancelled or panicked: waiters start over (one of them leads).
+    /// The leader panicked (or went away with nobody waiting): waiters start over (one
+    /// of them leads).
     Abandoned,
+    /// The leader went away (cancelled) while callers waited: its computation waits
+    /// here for one of them to take it over and drive it on.
+    HandedOver(Runner<A, V, E>),
 }
 
-impl<V, E> Flight<V, E> {
-    fn new() -> Self {
+/// What a waiter sees when it looks at a flight ([`Flight::outcome`]).
+pub(crate) enum Outcome<V, E> {
+    /// Still computing: keep waiting.
+    Running,
+    /// The result, shared.
+    Done(Shared<V, E>),
+    /// Start over.
+    Abandoned,
+    /// Nobody drives the computation: try to [`claim`](Flight::claim) it.
+    HandedOver,
+}
+
+impl<A, V, E> Flight<A, V, E> {
+    fn new(hash: u64, id: u64) -> Self {
         Flight {
-            state: Mutex::new(FlightState::Running),
+            hash,
+            id,
+            state: Mutex::new(FlightInner {
+                state: FlightState::Running,
+                waiting: 0,
+            }),
             done: Notify::new(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, FlightState<V, E>> {
+    fn lock(&self) -> MutexGuard<'_, FlightInner<A, V, E>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn settle(&self, outcome: FlightState<V, E>) {
-        *self.lock() = outcome;
+    /// Settles the flight and wakes the waiters. What was there before (a computation
+    /// handed over and not taken) is dropped after the lock is released.
+    fn settle(&self, outcome: FlightState<A, V, E>) {
+        let before = std::mem::replace(&mut self.lock().state, outcome);
         self.done.notify(usize::MAX);
+        drop(before);
+    }
+
+    /// Counts one more waiter. Every `join` is matched by one [`claim`](Self::claim)
+    /// that succeeds or one [`leave`](Self::leave).
+    pub(crate) fn join(&self) {
+        self.lock().waiting += 1;
+    }
+
+    /// A waiter takes the handed-over computation, if nobody took it first, and so
+    /// stops waiting: it leads the flight from now on.
+    pub(crate) fn claim(&self) -> Option<Runner<A, V, E>> {
+        let mut inner = self.lock();
+        if !matches!(inner.state, FlightState::HandedOver(_)) {
+            return None;
+        }
+        inner.waiting -= 1;
+        match std::mem::replace(&mut inner.state, FlightState::Running) {
+            FlightState::HandedOver(runner) => Some(runner),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    /// A waiter goes away. If it was the last one and the computation is handed over
+    /// with nobody driving it, the computation is returned: the caller leads it out
+    /// (cancels it, or hands it to a caller that joined meanwhile).
+    pub(crate) fn leave(&self) -> Option<Runner<A, V, E>> {
+        let mut inner = self.lock();
+        inner.waiting -= 1;
+        if inner.waiting > 0 || !matches!(inner.state, FlightState::HandedOver(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut inner.state, FlightState::Running) {
+            FlightState::HandedOver(runner) => Some(runner),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    /// The leader went away: hands its computation to the waiters, if any wait (and
+    /// wakes them); gives it back if none does.
+    fn hand_over(&self, runner: Runner<A, V, E>) -> Result<(), Runner<A, V, E>> {
+        {
+            let mut inner = self.lock();
+            if inner.waiting == 0 || !matches!(inner.state, FlightState::Running) {
+                return Err(runner);
+            }
+            inner.state = FlightState::HandedOver(runner);
+        }
+        self.done.notify(usize::MAX);
+        Ok(())
     }
 }
 
-impl<V: Clone, E> Flight<V, E> {
-    /// The outcome, if the leader has finished or given up.
-    pub(crate) fn outcome(&self) -> FlightState<V, E> {
-        match &*self.lock() {
-            FlightState::Running => FlightState::Running,
-            FlightState::Done(result) => FlightState::Done(result.clone()),
-            FlightState::Abandoned => FlightState::Abandoned,
+impl<A, V: Clone, E> Flight<A, V, E> {
+    /// What a waiter sees now.
+    pub(crate) fn outcome(&self) -> Outcome<V, E> {
+        match &self.lock().state {
+            FlightState::Running => Outcome::Running,
+            FlightState::Done(result) => Outcome::Done(result.clone()),
+            FlightState::Abandoned => Outcome::Abandoned,
+            FlightState::HandedOver(_) => Outcome::HandedOver,
         }
     }
 
@@ -224,10 +311,10 @@ impl<V: Clone, E> Flight<V, E> {
 /// with the leader's outcome. Dropped unsettled (a panic on the way: a value's
 /// `Clone`, a recorder, a `Drop`), it settles them `Abandoned`: they start over, one of
 /// them leading, instead of waiting forever.
-struct Waiters<V, E>(Option<Arc<Flight<V, E>>>);
+struct Waiters<A, V, E>(Option<Arc<Flight<A, V, E>>>);
 
-impl<V, E> Waiters<V, E> {
-    fn settle(mut self, outcome: impl FnOnce() -> FlightState<V, E>) {
+impl<A, V, E> Waiters<A, V, E> {
+    fn settle(mut self, outcome: impl FnOnce() -> FlightState<A, V, E>) {
         if self.0.is_some() {
             // Computed first: if it panics (a value's `Clone`), `Drop` still settles.
             let outcome = outcome();
@@ -238,7 +325,7 @@ impl<V, E> Waiters<V, E> {
     }
 }
 
-impl<V, E> Drop for Waiters<V, E> {
+impl<A, V, E> Drop for Waiters<A, V, E> {
     fn drop(&mut self) {
         if let Some(flight) = self.0.take() {
             flight.settle(FlightState::Abandoned);
@@ -337,7 +424,7 @@ pub(crate) enum Found<A, K, V, E> {
     /// A stored value.
     Hit(V),
     /// Another call is computing this key: wait on it.
-    Wait(Arc<Flight<V, E>>),
+    Wait(Arc<Flight<A, V, E>>),
     /// Nobody is: this call leads a new flight.
     Lead(Lead<A, K, V, E>),
 }
@@ -453,13 +540,16 @@ where
         }
         let state = &mut *st;
         let found = match state.flights.entry(hash, |f| f.key == *key, |f| f.hash) {
-            HashEntry::Occupied(mut occupied) => Found::Wait(
-                occupied
-                    .get_mut()
-                    .waiters
-                    .get_or_insert_with(|| Arc::new(Flight::new()))
-                    .clone(),
-            ),
+            HashEntry::Occupied(mut occupied) => {
+                let in_flight = occupied.get_mut();
+                let (hash, id) = (in_flight.hash, in_flight.id);
+                Found::Wait(
+                    in_flight
+                        .waiters
+                        .get_or_insert_with(|| Arc::new(Flight::new(hash, id)))
+                        .clone(),
+                )
+            }
             HashEntry::Vacant(vacant) => {
                 let id = state.next_flight;
                 state.next_flight = id.wrapping_add(1);
@@ -611,6 +701,30 @@ where
             _ => None,
         };
         (result, write)
+    }
+
+    /// The leader of flight `flight` (key hash `hash`) was cancelled mid-computation:
+    /// if callers wait on the flight (also one cleared meanwhile), its computation is
+    /// handed to them, and one of them drives it on. Given back when nobody waits: the
+    /// leader then drops it and [`abandon`](Self::abandon)s the flight.
+    #[cold]
+    pub(crate) fn hand_over(
+        &self,
+        hash: u64,
+        flight: u64,
+        runner: Runner<A, V, E>,
+    ) -> Result<(), Runner<A, V, E>> {
+        let waiters = {
+            let st = self.lock();
+            match st.flights.find(hash, |f| f.id == flight) {
+                Some(in_flight) => in_flight.waiters.clone(),
+                None => st.orphans.get(&flight).cloned(),
+            }
+        };
+        match waiters {
+            Some(waiters) => waiters.hand_over(runner),
+            None => Err(runner),
+        }
     }
 
     /// The leader went away before finishing (cancelled, or its function panicked):
