@@ -81,7 +81,14 @@ where
     /// # Panics
     ///
     /// If this call runs the function and the function panics, the panic reaches this
-    /// caller (and nothing is stored); callers waiting on it start over.
+    /// caller (and nothing is stored); callers waiting on it start over. A call that
+    /// took over the run of a cancelled call is running the function too.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the returned future while it runs the function hands the run over to
+    /// the callers waiting for the same key, if any: one of them drives it on, so the
+    /// function's work is not lost. The run is dropped only when no caller is left.
     ///
     /// # Examples
     ///

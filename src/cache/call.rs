@@ -466,8 +466,10 @@ where
 /// The future returned by [`Cached::call`](super::Cached::call): the value for the
 /// arguments, from the store or computed.
 ///
-/// Dropping it while it computes hands the computation over to another caller of the
-/// same key, if one is waiting.
+/// Dropping it while it computes hands the computation over to the other callers of
+/// the same key, if any wait: one of them drives it on. With none waiting, the
+/// computation is dropped (cancelled). A backend lookup is not handed over: the
+/// waiting callers start over.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Call<'a, A, V, K = A> {
     /// The shared state machine, with an error type that cannot happen.

@@ -26,8 +26,10 @@
 //! - [`CacheBuilder::expiration`] bounds how long a value lives, measured on a monotonic
 //!   clock from when it was stored; a hit does not extend it.
 //! - Concurrent calls with equal arguments share one run of the function
-//!   (single-flight). If the call running it is cancelled or panics, a waiting call takes
-//!   over: nobody hangs.
+//!   (single-flight). If the call running it is cancelled, a waiting call takes the run
+//!   over and drives it on; the run is cancelled only when no caller is left. If it
+//!   panics, the waiting calls start over, one of them running the function again.
+//!   Nobody hangs. (With a backend, a cancelled lookup is started over too.)
 //! - Each call records `cache.hit` or `cache.miss` (and `cache.evict` on eviction) at
 //!   debug level through the current [`Ctx`](crate::Ctx), with the attribute `cache` set
 //!   to the cache's name; [`Cached::stats`] counts the same.
