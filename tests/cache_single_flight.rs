@@ -256,3 +256,80 @@ fn waiters_share_the_leaders_error_without_storing_it() {
     });
     assert_eq!(calls.get(), 2);
 }
+
+#[test]
+fn a_leader_cancelled_while_a_caller_joins_hands_its_run_over() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use haiway::cache::Call;
+    use haiway::{Ctx, Event, Scope};
+
+    type Leader = std::pin::Pin<Box<Call<'static, u32, (u32, usize)>>>;
+    let gate = Gate::default();
+    let (f, calls, cancels) = gated_counting_cancels(&gate);
+    let f: &'static Cached<u32, (u32, usize)> = Box::leak(Box::new(f));
+    // The recorder drops the leader when the second caller records its miss: that
+    // caller has found the leader's flight, and waits on it from then on.
+    let slot: Arc<Mutex<Option<Leader>>> = Arc::default();
+    let misses = Arc::new(AtomicUsize::new(0));
+    let (s, m) = (slot.clone(), misses.clone());
+    let recorder = move |_: &Ctx, event: &Event| {
+        if event.name() == "cache.miss" && m.fetch_add(1, Ordering::SeqCst) == 1 {
+            let leader = s.lock().unwrap().take();
+            drop(leader); // cancelled while a caller waits on its run
+        }
+    };
+    let (gate2, cancels2) = (gate.clone(), cancels.clone());
+    block_on(Scope::new("test").recorder(recorder).run(async move {
+        let mut leader: Leader = Box::pin(f.call(1));
+        assert!(poll!(leader.as_mut()).is_pending()); // leads, blocked at the gate
+        *slot.lock().unwrap() = Some(leader);
+        let mut waiter = pin!(f.call(1));
+        assert!(poll!(waiter.as_mut()).is_pending());
+        assert!(
+            slot.lock().unwrap().is_none(),
+            "the recorder dropped the leader"
+        );
+        assert_eq!(
+            cancels2.get(),
+            0,
+            "the run was cancelled with a caller waiting on it"
+        );
+        gate2.open();
+        assert_eq!(waiter.await, (1, 1));
+    }));
+    assert_eq!((calls.get(), cancels.get()), (1, 0));
+}
+
+#[test]
+fn a_run_that_spawned_tasks_dies_with_its_leader_and_the_waiter_starts_over() {
+    use haiway::{Scope, ctx};
+
+    // The run spawns a task in its caller's scope and awaits it. Handed over, it would
+    // await a task its cancelled scope took down; so it is not handed over.
+    let gate = Gate::default();
+    let calls = Calls::default();
+    let (c, g) = (calls.clone(), gate.clone());
+    let f = Cached::builder().limit(4).build(move |x: u32| {
+        let n = c.hit();
+        let g = g.clone();
+        async move {
+            let task = ctx::spawn(async move {
+                g.wait().await;
+                x
+            });
+            (task.await, n)
+        }
+    });
+    block_on(Scope::new("outer").run(async {
+        let mut leader = Box::pin(Scope::new("leader").run(f.call(1)));
+        assert!(poll!(leader.as_mut()).is_pending());
+        let mut waiter = pin!(f.call(1));
+        assert!(poll!(waiter.as_mut()).is_pending());
+        drop(leader); // the leader's scope, and the task the run spawned in it, go
+        gate.open();
+        assert_eq!(waiter.await, (1, 2));
+    }));
+    assert_eq!(calls.get(), 2);
+}

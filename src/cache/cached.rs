@@ -88,7 +88,10 @@ where
     ///
     /// Dropping the returned future while it runs the function hands the run over to
     /// the callers waiting for the same key, if any: one of them drives it on, so the
-    /// function's work is not lost. The run is dropped only when no caller is left.
+    /// function's work is not lost. The run is dropped only when no caller is left. A
+    /// run that spawned tasks (with [`ctx::spawn`](crate::ctx::spawn)) while this call
+    /// drove it is dropped with it instead, since those tasks belong to this call's
+    /// scope; the waiting callers then start over.
     ///
     /// # Examples
     ///

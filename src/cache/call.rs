@@ -2,8 +2,12 @@
 //!
 //! Both drive one state machine, [`Calling`]: look the key up; on a hit return the
 //! stored value; on a miss either lead (run the function, store an `Ok`, wake the
-//! waiters) or wait for the leader. If the leader is dropped or panics, its
-//! [`LeadGuard`] abandons the flight and the waiters start over, so one of them leads.
+//! waiters) or wait for the leader. If the leader is dropped (cancelled) while callers
+//! wait, its computation is handed over ([`Leading`]): the first waiter to look takes
+//! it and drives it on, and the last waiter to leave an untaken one cancels it. If the
+//! leader panics, or its computation spawned tasks into its scope, or it was a backend
+//! lookup, its [`LeadGuard`] abandons the flight instead and the waiters start over, so
+//! one of them leads a new computation.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -16,7 +20,7 @@ use std::task::{Context, Poll};
 use event_listener::EventListener;
 
 use super::backend::BoxFut;
-use super::core::{Core, Flight, Found, Lead, Outcome, Shared};
+use super::core::{Core, Flight, Found, HandedOver, Lead, Outcome, Shared};
 use super::run::Runner;
 use crate::ctx;
 
@@ -74,20 +78,27 @@ struct Leading<'a, A, K, V, E> {
     compute: Option<LeadFut<'a, A, V, E>>,
     /// Settles the flight, or abandons it if still armed when dropped.
     guard: LeadGuard<'a, A, K, V, E>,
+    /// Whether the computation spawned a task while this call drove it: the task
+    /// belongs to this call's scope, which may end with the call, so the computation
+    /// is not handed over (the waiters start over).
+    bound: bool,
 }
 
 impl<A, K, V, E> Drop for Leading<'_, A, K, V, E> {
     fn drop(&mut self) {
         // While unwinding (the computation may be what panicked, and cannot be polled
         // again) the fields' drops abandon the flight.
-        if !self.guard.armed || std::thread::panicking() {
+        if !self.guard.armed || self.bound || std::thread::panicking() {
             return;
         }
         match self.compute.take() {
             Some(LeadFut::Function(runner)) => {
                 let guard = &mut self.guard;
                 match (guard.fns.hand_over)(guard.core, guard.hash, guard.flight, runner) {
-                    Ok(()) => guard.armed = false,
+                    Ok(flight) => {
+                        guard.armed = false;
+                        flight.wake();
+                    }
                     // Nobody waits: the computation is cancelled here, then the guard
                     // frees the key.
                     Err(runner) => drop(runner),
@@ -129,8 +140,7 @@ struct LetGo<A, K, V, E> {
 type Abandon<A, K, V, E> = fn(&Core<A, K, V, E>, u64, u64, bool);
 
 /// [`Core::hand_over`].
-type HandOver<A, K, V, E> =
-    fn(&Core<A, K, V, E>, u64, u64, Runner<A, V, E>) -> Result<(), Runner<A, V, E>>;
+type HandOver<A, K, V, E> = fn(&Core<A, K, V, E>, u64, u64, Runner<A, V, E>) -> HandedOver<A, V, E>;
 
 impl<A, K, V, E> Clone for LetGo<A, K, V, E> {
     fn clone(&self) -> Self {
@@ -220,13 +230,12 @@ struct Waiting<'a, A, K, V, E> {
 }
 
 impl<'a, A, K, V, E> Waiting<'a, A, K, V, E> {
-    /// Joins `flight`'s waiters.
-    fn join(
+    /// A waiter of `flight`, which [`Core::find`] already joined it to.
+    fn joined(
         core: &'a Core<A, K, V, E>,
         flight: Arc<Flight<A, V, E>>,
         fns: LetGo<A, K, V, E>,
     ) -> Self {
-        flight.join();
         Waiting {
             core,
             flight,
@@ -244,6 +253,7 @@ impl<'a, A, K, V, E> Waiting<'a, A, K, V, E> {
         Some(Leading {
             compute: Some(LeadFut::Function(runner)),
             guard,
+            bound: false,
         })
     }
 }
@@ -259,6 +269,7 @@ impl<A, K, V, E> Drop for Waiting<'_, A, K, V, E> {
             // it as a cancelled leader does (to a caller that joined meanwhile, if any).
             drop(Leading {
                 compute: Some(LeadFut::Function(runner)),
+                bound: false,
                 guard: LeadGuard::new(self.core, self.flight.hash, self.flight.id, false, self.fns),
             });
         }
@@ -310,12 +321,21 @@ where
                     let key = (core.make_key)(&args);
                     match core.find(key, count) {
                         Found::Hit(value) => return Poll::Ready(Ok(value)),
-                        Found::Wait(flight) => {
+                        Found::Wait {
+                            flight,
+                            expired,
+                            record_miss,
+                        } => {
                             this.step = Step::Wait {
                                 args,
-                                flight: Waiting::join(core, flight, LetGo::new()),
+                                flight: Waiting::joined(core, flight, LetGo::new()),
                                 listener: None,
                             };
+                            // User code, now that a panic in it leaves the flight.
+                            drop(expired);
+                            if record_miss {
+                                core.record_miss();
+                            }
                         }
                         Found::Lead(Lead {
                             flight,
@@ -347,11 +367,13 @@ where
                             this.step = Step::Lead(Leading {
                                 compute: Some(compute),
                                 guard,
+                                bound: false,
                             });
                         }
                     }
                 }
                 Step::Lead(mut leading) => {
+                    let spawned = ctx::spawned_here();
                     let compute = leading.compute.as_mut();
                     let polled = match compute.expect("a lead has its work until it ends") {
                         LeadFut::Function(runner) => {
@@ -359,6 +381,9 @@ where
                         }
                         LeadFut::Backend(f) => f.as_mut().poll(cx),
                     };
+                    if ctx::spawned_here() != spawned {
+                        leading.bound = true;
+                    }
                     let (result, computed) = match polled {
                         Poll::Pending => {
                             this.step = Step::Lead(leading);
@@ -468,8 +493,9 @@ where
 ///
 /// Dropping it while it computes hands the computation over to the other callers of
 /// the same key, if any wait: one of them drives it on. With none waiting, the
-/// computation is dropped (cancelled). A backend lookup is not handed over: the
-/// waiting callers start over.
+/// computation is dropped (cancelled). A computation that spawned tasks into this
+/// call's scope, or a backend lookup, is not handed over: the waiting callers start
+/// over.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Call<'a, A, V, K = A> {
     /// The shared state machine, with an error type that cannot happen.

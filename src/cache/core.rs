@@ -193,8 +193,9 @@ struct InFlight<A, K, V, E> {
 pub(crate) enum FlightState<A, V, E> {
     /// The leader is still computing.
     Running,
-    /// The leader finished; waiters take a clone.
-    Done(Shared<V, E>),
+    /// The leader finished; waiters take a clone, made after the flight's lock is
+    /// released (a value's `Clone` is user code).
+    Done(Arc<Shared<V, E>>),
     /// The leader panicked (or went away with nobody waiting): waiters start over (one
     /// of them leads).
     Abandoned,
@@ -202,6 +203,10 @@ pub(crate) enum FlightState<A, V, E> {
     /// here for one of them to take it over and drive it on.
     HandedOver(Runner<A, V, E>),
 }
+
+/// What [`Core::hand_over`] did: the flight the computation was left in (to wake its
+/// waiters), or the computation given back (nobody waits).
+pub(crate) type HandedOver<A, V, E> = Result<Arc<Flight<A, V, E>>, Runner<A, V, E>>;
 
 /// What a waiter sees when it looks at a flight ([`Flight::outcome`]).
 pub(crate) enum Outcome<V, E> {
@@ -275,30 +280,35 @@ impl<A, V, E> Flight<A, V, E> {
         }
     }
 
-    /// The leader went away: hands its computation to the waiters, if any wait (and
-    /// wakes them); gives it back if none does.
-    fn hand_over(&self, runner: Runner<A, V, E>) -> Result<(), Runner<A, V, E>> {
-        {
-            let mut inner = self.lock();
-            if inner.waiting == 0 || !matches!(inner.state, FlightState::Running) {
-                return Err(runner);
-            }
-            inner.state = FlightState::HandedOver(runner);
+    /// The leader went away: leaves its computation for the waiters, if any wait (the
+    /// leader then [`wake`](Self::wake)s them); gives it back if none does.
+    fn offer(&self, runner: Runner<A, V, E>) -> Result<(), Runner<A, V, E>> {
+        let mut inner = self.lock();
+        if inner.waiting == 0 || !matches!(inner.state, FlightState::Running) {
+            return Err(runner);
         }
-        self.done.notify(usize::MAX);
+        inner.state = FlightState::HandedOver(runner);
         Ok(())
+    }
+
+    /// Wakes the waiters to take over an [`offer`](Self::offer)ed computation. Called
+    /// once the old leader let go of the flight: a waker that panics here (executor
+    /// code) cannot make it abandon the flight a waiter may already lead.
+    pub(crate) fn wake(&self) {
+        self.done.notify(usize::MAX);
     }
 }
 
 impl<A, V: Clone, E> Flight<A, V, E> {
     /// What a waiter sees now.
     pub(crate) fn outcome(&self) -> Outcome<V, E> {
-        match &self.lock().state {
-            FlightState::Running => Outcome::Running,
-            FlightState::Done(result) => Outcome::Done(result.clone()),
-            FlightState::Abandoned => Outcome::Abandoned,
-            FlightState::HandedOver(_) => Outcome::HandedOver,
-        }
+        let done = match &self.lock().state {
+            FlightState::Running => return Outcome::Running,
+            FlightState::Done(result) => result.clone(),
+            FlightState::Abandoned => return Outcome::Abandoned,
+            FlightState::HandedOver(_) => return Outcome::HandedOver,
+        };
+        Outcome::Done((*done).clone())
     }
 
     /// A listener for the outcome. Check [`Flight::outcome`] after creating it.
@@ -423,8 +433,14 @@ fn lock_writes<K>(writes: &Mutex<Writes<K>>) -> MutexGuard<'_, Writes<K>> {
 pub(crate) enum Found<A, K, V, E> {
     /// A stored value.
     Hit(V),
-    /// Another call is computing this key: wait on it.
-    Wait(Arc<Flight<A, V, E>>),
+    /// Another call is computing this key: wait on it. The caller is already counted
+    /// among the flight's waiters ([`Flight::join`], under the state lock); it drops
+    /// `expired` and records its miss once it holds its own way to leave.
+    Wait {
+        flight: Arc<Flight<A, V, E>>,
+        expired: Option<Box<(K, V)>>,
+        record_miss: bool,
+    },
     /// Nobody is: this call leads a new flight.
     Lead(Lead<A, K, V, E>),
 }
@@ -543,12 +559,18 @@ where
             HashEntry::Occupied(mut occupied) => {
                 let in_flight = occupied.get_mut();
                 let (hash, id) = (in_flight.hash, in_flight.id);
-                Found::Wait(
-                    in_flight
-                        .waiters
-                        .get_or_insert_with(|| Arc::new(Flight::new(hash, id)))
-                        .clone(),
-                )
+                let flight = in_flight
+                    .waiters
+                    .get_or_insert_with(|| Arc::new(Flight::new(hash, id)))
+                    .clone();
+                // Counted under the state lock: a leader that goes away from now on
+                // finds this caller waiting, and hands its run over.
+                flight.join();
+                Found::Wait {
+                    flight,
+                    expired: None,
+                    record_miss: count,
+                }
             }
             HashEntry::Vacant(vacant) => {
                 let id = state.next_flight;
@@ -578,16 +600,17 @@ where
                 })
             }
         };
-        if count && matches!(found, Found::Wait(_)) {
-            st.misses += 1;
+        let mut found = found;
+        if let Found::Wait { expired: e, .. } = &mut found {
+            if count {
+                st.misses += 1;
+            }
+            *e = expired.take().map(Box::new);
         }
         drop(st);
-        // A leader does both once it holds its lead guard: a panic here must not leave
-        // a flight nobody leads. A waiter holds no flight of its own.
-        drop(expired);
-        if count && matches!(found, Found::Wait(_)) {
-            self.record_miss();
-        }
+        // A leader drops the expired entry and records its miss once it holds its lead
+        // guard, a waiter once it holds its way to leave the flight: a panic (user code)
+        // must not leave a flight nobody leads, nor a waiter counted that never leaves.
         found
     }
 
@@ -694,7 +717,7 @@ where
         // Drop the evicted value (and a key not stored) outside the lock: their Drop is
         // user code.
         drop((evicted, replaced, unused_key, surplus));
-        waiters.settle(|| FlightState::Done(result.clone()));
+        waiters.settle(|| FlightState::Done(Arc::new(result.clone())));
         // Outside the lock: creating the write runs the backend's code.
         let write = match (write_key.zip(write), &result) {
             (Some((key, pending)), Ok(value)) => self.persist(key, value.clone(), pending),
@@ -705,15 +728,16 @@ where
 
     /// The leader of flight `flight` (key hash `hash`) was cancelled mid-computation:
     /// if callers wait on the flight (also one cleared meanwhile), its computation is
-    /// handed to them, and one of them drives it on. Given back when nobody waits: the
-    /// leader then drops it and [`abandon`](Self::abandon)s the flight.
+    /// left to them, and one of them drives it on; the leader disarms its guard, then
+    /// [`wake`](Flight::wake)s them. Given back when nobody waits: the leader then drops
+    /// it and [`abandon`](Self::abandon)s the flight.
     #[cold]
     pub(crate) fn hand_over(
         &self,
         hash: u64,
         flight: u64,
         runner: Runner<A, V, E>,
-    ) -> Result<(), Runner<A, V, E>> {
+    ) -> HandedOver<A, V, E> {
         let waiters = {
             let st = self.lock();
             match st.flights.find(hash, |f| f.id == flight) {
@@ -722,7 +746,7 @@ where
             }
         };
         match waiters {
-            Some(waiters) => waiters.hand_over(runner),
+            Some(waiters) => waiters.offer(runner).map(|()| waiters),
             None => Err(runner),
         }
     }

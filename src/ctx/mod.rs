@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 pub use self::scope::{Run, Scope};
+pub(crate) use self::task::spawned_here;
 pub use self::task::{SpawnError, SpawnErrorKind, Task};
 
 use self::task::TaskSet;

@@ -568,7 +568,20 @@ where
             }
         }
     }
+    SPAWNED.set(SPAWNED.get().wrapping_add(1));
     Ok(Task { shared })
+}
+
+thread_local! {
+    /// How many tasks were spawned on this thread: see [`spawned_here`].
+    static SPAWNED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A count of the tasks spawned on this thread so far (wrapping). Two readings around a
+/// poll tell whether the polled code spawned a task (into its caller's scope).
+#[inline]
+pub(crate) fn spawned_here() -> u64 {
+    SPAWNED.get()
 }
 
 /// A handle to a spawned task: a future of the task's output.
