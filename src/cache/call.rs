@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use event_listener::EventListener;
 
 use super::backend::BoxFut;
-use super::core::{Core, Flight, Found, HandedOver, Lead, Outcome, Shared};
+use super::core::{Core, Flight, Found, Lead, Outcome, Shared};
 use super::run::Runner;
 use crate::ctx;
 
@@ -85,16 +85,30 @@ struct Leading<'a, A, K, V, E> {
 }
 
 impl<A, K, V, E> Drop for Leading<'_, A, K, V, E> {
+    #[inline]
     fn drop(&mut self) {
+        // A finished lead is disarmed: only a cancelled one has more to do.
+        if self.guard.armed && !self.bound {
+            self.let_go();
+        }
+    }
+}
+
+impl<A, K, V, E> Leading<'_, A, K, V, E> {
+    /// A cancelled leader hands its computation over, if it can and anyone waits.
+    /// Out of line: a call's hot paths carry only the check in `drop`.
+    #[cold]
+    #[inline(never)]
+    fn let_go(&mut self) {
         // While unwinding (the computation may be what panicked, and cannot be polled
         // again) the fields' drops abandon the flight.
-        if !self.guard.armed || self.bound || std::thread::panicking() {
+        if std::thread::panicking() {
             return;
         }
         match self.compute.take() {
             Some(LeadFut::Function(runner)) => {
                 let guard = &mut self.guard;
-                match (guard.fns.hand_over)(guard.core, guard.hash, guard.flight, runner) {
+                match (guard.core.let_go.hand_over)(guard.core, guard.hash, guard.flight, runner) {
                     Ok(flight) => {
                         guard.armed = false;
                         flight.wake();
@@ -123,63 +137,17 @@ struct LeadGuard<'a, A, K, V, E> {
     /// A leader with a backend whose lookup is not counted yet: it counts as a hit or a
     /// miss once the backend read tells which, and as a miss if the call ends first.
     uncounted: bool,
-    /// The core's ways to let go of a flight.
-    fns: LetGo<A, K, V, E>,
-}
-
-/// [`Core::abandon`] and [`Core::hand_over`], captured where their bounds hold so the
-/// `Drop`s that call them need none.
-struct LetGo<A, K, V, E> {
-    /// (core, hash, flight, uncounted).
-    abandon: Abandon<A, K, V, E>,
-    /// (core, hash, flight, computation).
-    hand_over: HandOver<A, K, V, E>,
-}
-
-/// [`Core::abandon`].
-type Abandon<A, K, V, E> = fn(&Core<A, K, V, E>, u64, u64, bool);
-
-/// [`Core::hand_over`].
-type HandOver<A, K, V, E> = fn(&Core<A, K, V, E>, u64, u64, Runner<A, V, E>) -> HandedOver<A, V, E>;
-
-impl<A, K, V, E> Clone for LetGo<A, K, V, E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<A, K, V, E> Copy for LetGo<A, K, V, E> {}
-
-impl<A, K, V, E> LetGo<A, K, V, E>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
-    fn new() -> Self {
-        LetGo {
-            abandon: Core::abandon,
-            hand_over: Core::hand_over,
-        }
-    }
 }
 
 impl<'a, A, K, V, E> LeadGuard<'a, A, K, V, E> {
     /// The armed guard of flight `flight` (key hash `hash`).
-    fn new(
-        core: &'a Core<A, K, V, E>,
-        hash: u64,
-        flight: u64,
-        uncounted: bool,
-        fns: LetGo<A, K, V, E>,
-    ) -> Self {
+    fn new(core: &'a Core<A, K, V, E>, hash: u64, flight: u64, uncounted: bool) -> Self {
         LeadGuard {
             core,
             hash,
             flight,
             armed: true,
             uncounted,
-            fns,
         }
     }
 }
@@ -211,7 +179,7 @@ impl<A, K, V, E> Drop for LeadGuard<'_, A, K, V, E> {
     fn drop(&mut self) {
         if self.armed {
             // Panicking, or cancelled with nobody waiting: free the key.
-            (self.fns.abandon)(self.core, self.hash, self.flight, self.uncounted);
+            (self.core.let_go.abandon)(self.core, self.hash, self.flight, self.uncounted);
         }
     }
 }
@@ -225,22 +193,15 @@ struct Waiting<'a, A, K, V, E> {
     flight: Arc<Flight<A, V, E>>,
     /// Whether this call still counts as a waiter.
     joined: bool,
-    /// The core's ways to let go of a flight.
-    fns: LetGo<A, K, V, E>,
 }
 
 impl<'a, A, K, V, E> Waiting<'a, A, K, V, E> {
     /// A waiter of `flight`, which [`Core::find`] already joined it to.
-    fn joined(
-        core: &'a Core<A, K, V, E>,
-        flight: Arc<Flight<A, V, E>>,
-        fns: LetGo<A, K, V, E>,
-    ) -> Self {
+    fn joined(core: &'a Core<A, K, V, E>, flight: Arc<Flight<A, V, E>>) -> Self {
         Waiting {
             core,
             flight,
             joined: true,
-            fns,
         }
     }
 
@@ -249,7 +210,7 @@ impl<'a, A, K, V, E> Waiting<'a, A, K, V, E> {
     fn claim(&mut self) -> Option<Leading<'a, A, K, V, E>> {
         let runner = self.flight.claim()?;
         self.joined = false;
-        let guard = LeadGuard::new(self.core, self.flight.hash, self.flight.id, false, self.fns);
+        let guard = LeadGuard::new(self.core, self.flight.hash, self.flight.id, false);
         Some(Leading {
             compute: Some(LeadFut::Function(runner)),
             guard,
@@ -259,10 +220,19 @@ impl<'a, A, K, V, E> Waiting<'a, A, K, V, E> {
 }
 
 impl<A, K, V, E> Drop for Waiting<'_, A, K, V, E> {
+    #[inline]
     fn drop(&mut self) {
-        if !self.joined {
-            return;
+        if self.joined {
+            self.leave();
         }
+    }
+}
+
+impl<A, K, V, E> Waiting<'_, A, K, V, E> {
+    /// Stops counting as a waiter. Out of line: waiting is the rare path.
+    #[cold]
+    #[inline(never)]
+    fn leave(&mut self) {
         self.joined = false;
         if let Some(runner) = self.flight.leave() {
             // The last waiter of a computation nobody drives: lead it, and let go of
@@ -270,7 +240,7 @@ impl<A, K, V, E> Drop for Waiting<'_, A, K, V, E> {
             drop(Leading {
                 compute: Some(LeadFut::Function(runner)),
                 bound: false,
-                guard: LeadGuard::new(self.core, self.flight.hash, self.flight.id, false, self.fns),
+                guard: LeadGuard::new(self.core, self.flight.hash, self.flight.id, false),
             });
         }
     }
@@ -328,7 +298,7 @@ where
                         } => {
                             this.step = Step::Wait {
                                 args,
-                                flight: Waiting::joined(core, flight, LetGo::new()),
+                                flight: Waiting::joined(core, flight),
                                 listener: None,
                             };
                             // User code, now that a panic in it leaves the flight.
@@ -346,7 +316,7 @@ where
                             record_miss,
                         }) => {
                             let uncounted = count && core.backend.is_some();
-                            let guard = LeadGuard::new(core, hash, flight, uncounted, LetGo::new());
+                            let guard = LeadGuard::new(core, hash, flight, uncounted);
                             // User code, now that a panic in it drops the guard and so
                             // frees the key.
                             drop(expired);

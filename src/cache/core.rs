@@ -77,7 +77,24 @@ pub(crate) struct Core<A, K, V, E> {
     hasher: DefaultHashBuilder,
     /// The mutable part.
     state: Mutex<State<A, K, V, E>>,
+    /// How a call lets go of a flight it leads, for the `Drop`s that need no bounds.
+    pub(crate) let_go: LetGo<A, K, V, E>,
 }
+
+/// [`Core::abandon`] and [`Core::hand_over`], captured where their bounds hold (in
+/// [`Core::new`]) so the `Drop`s of a call's guards, which can have none, call them.
+pub(crate) struct LetGo<A, K, V, E> {
+    /// (core, hash, flight, uncounted).
+    pub(crate) abandon: Abandon<A, K, V, E>,
+    /// (core, hash, flight, computation).
+    pub(crate) hand_over: HandOver<A, K, V, E>,
+}
+
+/// [`Core::abandon`].
+type Abandon<A, K, V, E> = fn(&Core<A, K, V, E>, u64, u64, bool);
+
+/// [`Core::hand_over`].
+type HandOver<A, K, V, E> = fn(&Core<A, K, V, E>, u64, u64, Runner<A, V, E>) -> HandedOver<A, V, E>;
 
 /// The lock-protected part of a [`Core`].
 struct State<A, K, V, E> {
@@ -503,6 +520,10 @@ where
                 misses: 0,
                 evictions: 0,
             }),
+            let_go: LetGo {
+                abandon: Core::abandon,
+                hand_over: Core::hand_over,
+            },
         }
     }
 
