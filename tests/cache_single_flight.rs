@@ -270,21 +270,23 @@ fn a_leader_cancelled_while_a_caller_joins_hands_its_run_over() {
     let (f, calls, cancels) = gated_counting_cancels(&gate);
     let f: &'static Cached<u32, (u32, usize)> = Box::leak(Box::new(f));
     // The recorder drops the leader when the second caller records its miss: that
-    // caller has found the leader's flight, and waits on it from then on.
+    // caller has found the leader's flight, and waits on it from then on. The leader
+    // runs outside any scope, as the recorder does (no scope is current in a
+    // recorder), so its run is not held back for having changed scope.
     let slot: Arc<Mutex<Option<Leader>>> = Arc::default();
     let misses = Arc::new(AtomicUsize::new(0));
     let (s, m) = (slot.clone(), misses.clone());
     let recorder = move |_: &Ctx, event: &Event| {
-        if event.name() == "cache.miss" && m.fetch_add(1, Ordering::SeqCst) == 1 {
+        if event.name() == "cache.miss" && m.fetch_add(1, Ordering::SeqCst) == 0 {
             let leader = s.lock().unwrap().take();
             drop(leader); // cancelled while a caller waits on its run
         }
     };
     let (gate2, cancels2) = (gate.clone(), cancels.clone());
+    let mut leader: Leader = Box::pin(f.call(1));
+    assert!(block_on(async { poll!(leader.as_mut()) }).is_pending()); // leads, at the gate
+    *slot.lock().unwrap() = Some(leader);
     block_on(Scope::new("test").recorder(recorder).run(async move {
-        let mut leader: Leader = Box::pin(f.call(1));
-        assert!(poll!(leader.as_mut()).is_pending()); // leads, blocked at the gate
-        *slot.lock().unwrap() = Some(leader);
         let mut waiter = pin!(f.call(1));
         assert!(poll!(waiter.as_mut()).is_pending());
         assert!(
@@ -302,26 +304,12 @@ fn a_leader_cancelled_while_a_caller_joins_hands_its_run_over() {
     assert_eq!((calls.get(), cancels.get()), (1, 0));
 }
 
-#[test]
-fn a_run_that_spawned_tasks_dies_with_its_leader_and_the_waiter_starts_over() {
-    use haiway::{Scope, ctx};
+/// Leads a call of key 1 in a scope of its own, waits on it from another, drops the
+/// leader's scope, opens `gate`: the waiter must start over (the run spawned into the
+/// leader's scope, so it was not handed over) and get run 2's value.
+fn the_waiter_starts_over(f: &Cached<u32, (u32, usize)>, gate: &Gate, calls: &Calls) {
+    use haiway::Scope;
 
-    // The run spawns a task in its caller's scope and awaits it. Handed over, it would
-    // await a task its cancelled scope took down; so it is not handed over.
-    let gate = Gate::default();
-    let calls = Calls::default();
-    let (c, g) = (calls.clone(), gate.clone());
-    let f = Cached::builder().limit(4).build(move |x: u32| {
-        let n = c.hit();
-        let g = g.clone();
-        async move {
-            let task = ctx::spawn(async move {
-                g.wait().await;
-                x
-            });
-            (task.await, n)
-        }
-    });
     block_on(Scope::new("outer").run(async {
         let mut leader = Box::pin(Scope::new("leader").run(f.call(1)));
         assert!(poll!(leader.as_mut()).is_pending());
@@ -329,7 +317,70 @@ fn a_run_that_spawned_tasks_dies_with_its_leader_and_the_waiter_starts_over() {
         assert!(poll!(waiter.as_mut()).is_pending());
         drop(leader); // the leader's scope, and the task the run spawned in it, go
         gate.open();
-        assert_eq!(waiter.await, (1, 2));
+        let got = AssertUnwindSafe(waiter).catch_unwind().await;
+        assert_eq!(got.ok(), Some((1, 2)), "the waiter got the handed-over run");
     }));
     assert_eq!(calls.get(), 2);
+}
+
+#[test]
+fn a_run_that_spawned_tasks_dies_with_its_leader_and_the_waiter_starts_over() {
+    // Handed over, the run would await a task its cancelled scope took down.
+    let gate = Gate::default();
+    let calls = Calls::default();
+    let (c, g) = (calls.clone(), gate.clone());
+    let f = Cached::builder().limit(4).build(move |x: u32| {
+        let n = c.hit();
+        let g = g.clone();
+        async move {
+            let task = haiway::ctx::spawn(async move {
+                g.wait().await;
+                x
+            });
+            (task.await, n)
+        }
+    });
+    the_waiter_starts_over(&f, &gate, &calls);
+}
+
+#[test]
+fn a_run_that_spawned_in_the_functions_body_is_not_handed_over() {
+    let gate = Gate::default();
+    let calls = Calls::default();
+    let (c, g) = (calls.clone(), gate.clone());
+    let f = Cached::builder().limit(4).build(move |x: u32| {
+        let n = c.hit();
+        let g = g.clone();
+        // Spawned before the function's future exists.
+        let task = haiway::ctx::spawn(async move {
+            g.wait().await;
+            x
+        });
+        async move { (task.await, n) }
+    });
+    the_waiter_starts_over(&f, &gate, &calls);
+}
+
+#[test]
+fn a_run_that_spawned_from_another_thread_is_not_handed_over() {
+    let gate = Gate::default();
+    let calls = Calls::default();
+    let (c, g) = (calls.clone(), gate.clone());
+    let f = Cached::builder().limit(4).build(move |x: u32| {
+        let n = c.hit();
+        let g = g.clone();
+        async move {
+            let ctx = haiway::Ctx::current();
+            let task = std::thread::spawn(move || {
+                ctx.spawn(async move {
+                    g.wait().await;
+                    x
+                })
+            })
+            .join()
+            .expect("the spawning thread");
+            (task.await, n)
+        }
+    });
+    the_waiter_starts_over(&f, &gate, &calls);
 }

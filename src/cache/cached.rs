@@ -88,10 +88,11 @@ where
     ///
     /// Dropping the returned future while it runs the function hands the run over to
     /// the callers waiting for the same key, if any: one of them drives it on, so the
-    /// function's work is not lost. The run is dropped only when no caller is left. A
-    /// run that spawned tasks (with [`ctx::spawn`](crate::ctx::spawn)) while this call
-    /// drove it is dropped with it instead, since those tasks belong to this call's
-    /// scope; the waiting callers then start over.
+    /// function's work is not lost. The run is dropped only when no caller is left. If
+    /// tasks were spawned in this call's scope while it ran the function (with
+    /// [`ctx::spawn`](crate::ctx::spawn), from any thread; they may be the run's, and go
+    /// with this call's scope), or the call is dropped in another scope, the run is
+    /// dropped with it instead and the waiting callers start over.
     ///
     /// # Examples
     ///

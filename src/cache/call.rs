@@ -78,17 +78,21 @@ struct Leading<'a, A, K, V, E> {
     compute: Option<LeadFut<'a, A, V, E>>,
     /// Settles the flight, or abandons it if still armed when dropped.
     guard: LeadGuard<'a, A, K, V, E>,
-    /// Whether the computation spawned a task while this call drove it: the task
-    /// belongs to this call's scope, which may end with the call, so the computation
-    /// is not handed over (the waiters start over).
-    bound: bool,
+    /// [`ctx::spawn_mark`] when this call took the lead, before the function's body
+    /// ran. A different mark when the call is cancelled means the computation may have
+    /// spawned tasks into this call's scope, which may end with the call: then it is
+    /// not handed over (the waiters start over). Spawns from other threads count too.
+    mark: SpawnMark,
 }
+
+/// See [`ctx::spawn_mark`].
+type SpawnMark = Option<(crate::ctx::ScopeId, u64)>;
 
 impl<A, K, V, E> Drop for Leading<'_, A, K, V, E> {
     #[inline]
     fn drop(&mut self) {
         // A finished lead is disarmed: only a cancelled one has more to do.
-        if self.guard.armed && !self.bound {
+        if self.guard.armed {
             self.let_go();
         }
     }
@@ -101,8 +105,9 @@ impl<A, K, V, E> Leading<'_, A, K, V, E> {
     #[inline(never)]
     fn let_go(&mut self) {
         // While unwinding (the computation may be what panicked, and cannot be polled
-        // again) the fields' drops abandon the flight.
-        if std::thread::panicking() {
+        // again), or when the computation may have spawned into this call's scope, the
+        // fields' drops abandon the flight.
+        if std::thread::panicking() || ctx::spawn_mark() != self.mark {
             return;
         }
         match self.compute.take() {
@@ -214,7 +219,7 @@ impl<'a, A, K, V, E> Waiting<'a, A, K, V, E> {
         Some(Leading {
             compute: Some(LeadFut::Function(runner)),
             guard,
-            bound: false,
+            mark: ctx::spawn_mark(),
         })
     }
 }
@@ -239,7 +244,7 @@ impl<A, K, V, E> Waiting<'_, A, K, V, E> {
             // it as a cancelled leader does (to a caller that joined meanwhile, if any).
             drop(Leading {
                 compute: Some(LeadFut::Function(runner)),
-                bound: false,
+                mark: ctx::spawn_mark(),
                 guard: LeadGuard::new(self.core, self.flight.hash, self.flight.id, false),
             });
         }
@@ -323,6 +328,8 @@ where
                             if record_miss {
                                 core.record_miss();
                             }
+                            // Before the function's body runs (in `start`): it may spawn.
+                            let mark = ctx::spawn_mark();
                             let compute = match (&core.backend, key) {
                                 (Some(backend), Some(key)) => {
                                     LeadFut::Backend(core.load(backend, key, args))
@@ -337,13 +344,12 @@ where
                             this.step = Step::Lead(Leading {
                                 compute: Some(compute),
                                 guard,
-                                bound: false,
+                                mark,
                             });
                         }
                     }
                 }
                 Step::Lead(mut leading) => {
-                    let spawned = ctx::spawned_here();
                     let compute = leading.compute.as_mut();
                     let polled = match compute.expect("a lead has its work until it ends") {
                         LeadFut::Function(runner) => {
@@ -351,9 +357,6 @@ where
                         }
                         LeadFut::Backend(f) => f.as_mut().poll(cx),
                     };
-                    if ctx::spawned_here() != spawned {
-                        leading.bound = true;
-                    }
                     let (result, computed) = match polled {
                         Poll::Pending => {
                             this.step = Step::Lead(leading);

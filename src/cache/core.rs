@@ -309,8 +309,8 @@ impl<A, V, E> Flight<A, V, E> {
     }
 
     /// Wakes the waiters to take over an [`offer`](Self::offer)ed computation. Called
-    /// once the old leader let go of the flight: a waker that panics here (executor
-    /// code) cannot make it abandon the flight a waiter may already lead.
+    /// once the old leader let go of the flight (its guard disarmed), so nothing after
+    /// the offer can abandon a flight a waiter may already lead.
     pub(crate) fn wake(&self) {
         self.done.notify(usize::MAX);
     }

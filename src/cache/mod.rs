@@ -29,9 +29,9 @@
 //!   (single-flight). If the call running it is cancelled, a waiting call takes the run
 //!   over and drives it on; the run is cancelled only when no caller is left. If it
 //!   panics, the waiting calls start over, one of them running the function again.
-//!   Nobody hangs. A run that spawned tasks (`ctx::spawn`) is not handed over: its tasks
-//!   belong to the cancelled call's scope. With a backend, a cancelled lookup is
-//!   started over too.
+//!   Nobody hangs. A run is not handed over when tasks were spawned in the cancelled
+//!   call's scope while it ran (they may be the run's, and go with that scope), nor
+//!   with a backend: then the waiting calls start over.
 //! - Each call records `cache.hit` or `cache.miss` (and `cache.evict` on eviction) at
 //!   debug level through the current [`Ctx`](crate::Ctx), with the attribute `cache` set
 //!   to the cache's name; [`Cached::stats`] counts the same.

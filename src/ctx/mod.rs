@@ -34,7 +34,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 pub use self::scope::{Run, Scope};
-pub(crate) use self::task::spawned_here;
 pub use self::task::{SpawnError, SpawnErrorKind, Task};
 
 use self::task::TaskSet;
@@ -682,6 +681,15 @@ pub fn is_recording() -> bool {
         return false;
     }
     slot::with(|ctx| ctx.is_some_and(Ctx::is_recording))
+}
+
+/// A mark of where spawning stands in the current scope: its id and how many tasks
+/// were spawned in it so far (`None` outside any scope). Two different marks taken by
+/// one computation mean it may have spawned into the scope it started in (or moved to
+/// another scope) in between.
+#[inline]
+pub(crate) fn spawn_mark() -> Option<(ScopeId, u64)> {
+    slot::with(|ctx| ctx.map(|ctx| (ctx.inner.id, ctx.inner.tasks.spawned())))
 }
 
 /// Whether any scope with a recorder was ever created in this process. Until then,

@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -22,6 +22,9 @@ use crate::runtime::BoxFuture;
 pub(crate) struct TaskSet {
     /// Everything, under one lock: spawning and finishing each take it once.
     state: Mutex<SetState>,
+    /// How many tasks were ever spawned in this set (from any thread): written under
+    /// the lock, read without it (see [`TaskSet::spawned`]).
+    spawned: AtomicU64,
 }
 
 /// The lock-protected part of a [`TaskSet`].
@@ -44,6 +47,7 @@ struct SetState {
 impl TaskSet {
     pub(crate) fn new() -> Self {
         TaskSet {
+            spawned: AtomicU64::new(0),
             state: Mutex::new(SetState {
                 closed: false,
                 aborting: false,
@@ -57,6 +61,13 @@ impl TaskSet {
 
     fn lock(&self) -> MutexGuard<'_, SetState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many tasks were ever spawned in this set. Two readings tell whether code
+    /// spawned into the scope in between, from whatever thread, as long as the spawn
+    /// happened before the second reading.
+    pub(crate) fn spawned(&self) -> u64 {
+        self.spawned.load(Ordering::Relaxed)
     }
 
     /// Takes the tasks queued for a scope that drives its own tasks, and registers the
@@ -546,6 +557,12 @@ where
     }
     let key = st.aborts.insert(shared.clone());
     st.live += 1;
+    // Only ever written under the lock: a load and a store, no read-modify-write.
+    let spawned = &ctx.inner.tasks.spawned;
+    spawned.store(
+        spawned.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
     let runner: BoxFuture = Box::pin(Runner {
         future: Some(future),
         ctx: Some(ctx.clone()),
@@ -568,20 +585,7 @@ where
             }
         }
     }
-    SPAWNED.set(SPAWNED.get().wrapping_add(1));
     Ok(Task { shared })
-}
-
-thread_local! {
-    /// How many tasks were spawned on this thread: see [`spawned_here`].
-    static SPAWNED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// A count of the tasks spawned on this thread so far (wrapping). Two readings around a
-/// poll tell whether the polled code spawned a task (into its caller's scope).
-#[inline]
-pub(crate) fn spawned_here() -> u64 {
-    SPAWNED.get()
 }
 
 /// A handle to a spawned task: a future of the task's output.
