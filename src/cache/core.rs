@@ -667,6 +667,7 @@ where
     /// `hash` and `flight` are the leader's [`Lead`]: one probe finds the flight by id,
     /// and the value is stored under the key the flight held, with no rehash. `runner`,
     /// emptied, is kept for the next leader if no other is.
+    #[inline(never)]
     pub(crate) fn complete(
         &self,
         hash: u64,
