@@ -90,15 +90,39 @@ fn gated_counting_cancels(gate: &Gate) -> (Cached<u32, (u32, usize)>, Calls, Cal
     (f, calls, cancels)
 }
 
+/// A call of [`gated_counting_cancels`]'s cache, pinned.
+type Pending<'a> = std::pin::Pin<Box<haiway::cache::Call<'a, u32, (u32, usize)>>>;
+
+/// A call of key 1 leading (blocked at the gate) and `n` calls waiting on it, each
+/// polled once.
+async fn leader_and_waiters(
+    f: &Cached<u32, (u32, usize)>,
+    n: usize,
+) -> (Pending<'_>, Vec<Pending<'_>>) {
+    let mut leader = Box::pin(f.call(1));
+    assert!(
+        poll!(leader.as_mut()).is_pending(),
+        "the leader is at the gate"
+    );
+    let mut waiters = Vec::new();
+    for _ in 0..n {
+        let mut waiter = Box::pin(f.call(1));
+        assert!(
+            poll!(waiter.as_mut()).is_pending(),
+            "a caller waits on the leader"
+        );
+        waiters.push(waiter);
+    }
+    (leader, waiters)
+}
+
 #[test]
 fn cancelling_the_leader_hands_its_run_over_to_a_waiter() {
     let gate = Gate::default();
     let (f, calls, cancels) = gated_counting_cancels(&gate);
     block_on(async {
-        let mut leader = Box::pin(f.call(1));
-        assert!(poll!(leader.as_mut()).is_pending()); // leads, blocked at the gate
-        let mut waiter = pin!(f.call(1));
-        assert!(poll!(waiter.as_mut()).is_pending()); // waits on the leader
+        let (leader, mut waiters) = leader_and_waiters(&f, 1).await;
+        let waiter = waiters.pop().expect("one waiter");
         drop(leader); // cancelled: its run goes on, for the waiter
         assert_eq!(
             cancels.get(),
@@ -119,8 +143,7 @@ fn a_cancelled_leader_with_nobody_waiting_cancels_its_run() {
     let gate = Gate::default();
     let (f, calls, cancels) = gated_counting_cancels(&gate);
     block_on(async {
-        let mut leader = Box::pin(f.call(1));
-        assert!(poll!(leader.as_mut()).is_pending());
+        let (leader, _) = leader_and_waiters(&f, 0).await;
         drop(leader);
         assert_eq!(cancels.get(), 1, "the run outlived its only caller");
         gate.open();
@@ -134,12 +157,8 @@ fn a_handed_over_run_is_cancelled_when_its_last_waiter_leaves() {
     let gate = Gate::default();
     let (f, calls, cancels) = gated_counting_cancels(&gate);
     block_on(async {
-        let mut leader = Box::pin(f.call(1));
-        assert!(poll!(leader.as_mut()).is_pending());
-        let mut w1 = Box::pin(f.call(1));
-        let mut w2 = Box::pin(f.call(1));
-        assert!(poll!(w1.as_mut()).is_pending());
-        assert!(poll!(w2.as_mut()).is_pending());
+        let (leader, mut waiters) = leader_and_waiters(&f, 2).await;
+        let (w2, w1) = (waiters.pop(), waiters.pop());
         drop(leader);
         drop(w1);
         assert_eq!(cancels.get(), 0, "cancelled while a caller still waits");
@@ -156,12 +175,9 @@ fn a_run_handed_over_twice_still_runs_once() {
     let gate = Gate::default();
     let (f, calls, cancels) = gated_counting_cancels(&gate);
     block_on(async {
-        let mut leader = Box::pin(f.call(1));
-        assert!(poll!(leader.as_mut()).is_pending());
-        let mut w1 = Box::pin(f.call(1));
-        let mut w2 = pin!(f.call(1));
-        assert!(poll!(w1.as_mut()).is_pending());
-        assert!(poll!(w2.as_mut()).is_pending());
+        let (leader, mut waiters) = leader_and_waiters(&f, 2).await;
+        let w2 = waiters.pop().expect("two waiters");
+        let mut w1 = waiters.pop().expect("two waiters");
         drop(leader);
         // w1 takes the run over and drives it (still at the gate), then goes too.
         assert!(poll!(w1.as_mut()).is_pending());
@@ -177,10 +193,8 @@ fn a_handed_over_run_whose_key_was_cleared_is_not_stored() {
     let gate = Gate::default();
     let (f, calls, _) = gated_counting_cancels(&gate);
     block_on(async {
-        let mut leader = Box::pin(f.call(1));
-        assert!(poll!(leader.as_mut()).is_pending());
-        let mut waiter = pin!(f.call(1));
-        assert!(poll!(waiter.as_mut()).is_pending());
+        let (leader, mut waiters) = leader_and_waiters(&f, 1).await;
+        let waiter = waiters.pop().expect("one waiter");
         drop(leader);
         f.clear_cache().await.expect("no backend to fail");
         gate.open();

@@ -120,16 +120,27 @@ impl Drop for PanicOnDrop {
     }
 }
 
-#[test]
-fn an_executor_dropping_a_task_whose_destructor_panics_does_not_strand_the_scope() {
-    // An executor that keeps spawned tasks until the test drops them, as one shutting
-    // down would.
+/// Spawns a task that holds `held` and never finishes, from scope `s` on a spawner
+/// that queues tasks (with `recorder`, if any); then drops the queued task as an
+/// executor shutting down would, with `arm(true)` called before and `arm(false)`
+/// after. Checks that the drop panicked with `expected`, and that the task's handle
+/// then reports it cancelled, so the scope does not wait for it forever.
+fn an_executor_drops_the_task<H: Send + 'static>(
+    held: H,
+    recorder: Option<EnterPanics>,
+    arm: impl Fn(bool),
+    expected: &str,
+) {
     let (queued, queue) = queue_spawner();
     futures_lite::future::block_on(async {
-        let mut run = pin!(Scope::new("s").spawner(queue).run(async {
-            let bomb = PanicOnDrop;
+        let scope = Scope::new("s").spawner(queue);
+        let scope = match recorder {
+            Some(recorder) => scope.recorder(recorder),
+            None => scope,
+        };
+        let mut run = pin!(scope.run(async move {
             let task = ctx::spawn(async move {
-                let _bomb = bomb;
+                let _held = held;
                 std::future::pending::<()>().await;
             });
             futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(task))
@@ -138,15 +149,22 @@ fn an_executor_dropping_a_task_whose_destructor_panics_does_not_strand_the_scope
         }));
         assert!(poll!(run.as_mut()).is_pending(), "the body awaits its task");
         let task = queued.lock().unwrap().pop().expect("the task was spawned");
+        arm(true);
         let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task)));
-        let payload = dropped.expect_err("the task's destructor panicked");
-        assert_eq!(common::panic_text(&*payload), "boom in drop");
+        arm(false);
+        let payload = dropped.expect_err("dropping the task panicked");
+        assert_eq!(common::panic_text(&*payload), expected);
         // The handle learned the task is gone, and the scope no longer waits for it.
         match poll!(run.as_mut()) {
             std::task::Poll::Ready(Err(message)) => assert!(message.contains("cancelled")),
             other => panic!("the scope is stuck on its dropped task: {other:?}"),
         }
     });
+}
+
+#[test]
+fn an_executor_dropping_a_task_whose_destructor_panics_does_not_strand_the_scope() {
+    an_executor_drops_the_task(PanicOnDrop, None, |_| {}, "boom in drop");
 }
 
 #[test]
@@ -772,45 +790,25 @@ impl haiway::Recorder for EnterPanics {
 #[test]
 fn an_executor_dropping_a_task_whose_span_panics_on_enter_does_not_strand_the_scope() {
     let spans = EnterPanics::default();
-    let (queued, queue) = queue_spawner();
-    let dropped_in_scope = Arc::new(AtomicBool::new(false));
-    let seen = dropped_in_scope.clone();
-    /// Notes whether it is dropped at all.
+    let dropped = Arc::new(AtomicBool::new(false));
+    /// Notes that it was dropped.
     struct Dropped(Arc<AtomicBool>);
     impl Drop for Dropped {
         fn drop(&mut self) {
             self.0.store(true, Ordering::SeqCst);
         }
     }
-    futures_lite::future::block_on(async {
-        let scope = Scope::new("s").spawner(queue).recorder(spans.clone());
-        let mut run = pin!(scope.run(async move {
-            let guard = Dropped(seen);
-            let task = ctx::spawn(async move {
-                let _guard = guard;
-                std::future::pending::<()>().await;
-            });
-            futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(task))
-                .await
-                .map_err(|payload| common::panic_text(&*payload))
-        }));
-        assert!(poll!(run.as_mut()).is_pending(), "the body awaits its task");
-        let task = queued.lock().unwrap().pop().expect("the task was spawned");
-        spans.panicking.store(true, Ordering::SeqCst);
-        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task)));
-        spans.panicking.store(false, Ordering::SeqCst);
-        let payload = dropped.expect_err("the span's enter panicked");
-        assert_eq!(common::panic_text(&*payload), "span enter failed");
-        assert!(
-            dropped_in_scope.load(Ordering::SeqCst),
-            "the task's future was not dropped"
-        );
-        // The handle learned the task is gone, and the scope no longer waits for it.
-        match poll!(run.as_mut()) {
-            std::task::Poll::Ready(Err(message)) => assert!(message.contains("cancelled")),
-            other => panic!("the scope is stuck on its dropped task: {other:?}"),
-        }
-    });
+    let panicking = spans.panicking.clone();
+    an_executor_drops_the_task(
+        Dropped(dropped.clone()),
+        Some(spans),
+        |on| panicking.store(on, Ordering::SeqCst),
+        "span enter failed",
+    );
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the task's future was not dropped"
+    );
 }
 
 #[test]
