@@ -85,8 +85,8 @@ struct Leading<'a, A, K, V, E> {
     mark: SpawnMark,
 }
 
-/// See [`ctx::spawn_mark`].
-type SpawnMark = Option<(crate::ctx::ScopeId, u64)>;
+/// See [`ctx::spawn_mark`]: one word.
+type SpawnMark = u64;
 
 impl<A, K, V, E> Drop for Leading<'_, A, K, V, E> {
     #[inline]

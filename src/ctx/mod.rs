@@ -683,13 +683,15 @@ pub fn is_recording() -> bool {
     slot::with(|ctx| ctx.is_some_and(Ctx::is_recording))
 }
 
-/// A mark of where spawning stands in the current scope: its id and how many tasks
-/// were spawned in it so far (`None` outside any scope). Two different marks taken by
-/// one computation mean it may have spawned into the scope it started in (or moved to
-/// another scope) in between.
+/// A mark of where spawning stands in the current scope: its id XOR how many tasks
+/// were spawned in it so far (0 outside any scope). Two different marks taken by one
+/// computation mean it may have spawned into the scope it started in (or moved to
+/// another scope) in between. Within one scope the mark changes with every spawn;
+/// two scopes (ids are random) give equal marks with probability 2^-64. One word, so
+/// a call's lead stays small.
 #[inline]
-pub(crate) fn spawn_mark() -> Option<(ScopeId, u64)> {
-    slot::with(|ctx| ctx.map(|ctx| (ctx.inner.id, ctx.inner.tasks.spawned())))
+pub(crate) fn spawn_mark() -> u64 {
+    slot::with(|ctx| ctx.map_or(0, |ctx| ctx.inner.id.0 ^ ctx.inner.tasks.spawned()))
 }
 
 /// Whether any scope with a recorder was ever created in this process. Until then,
