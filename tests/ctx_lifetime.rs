@@ -254,47 +254,40 @@ fn asking_for_the_current_ctx_in_a_late_thread_local_destructor_finds_none() {
     assert_eq!(rx.recv().expect("the destructor ran"), None);
 }
 
-/// Counts the spans a recorder's scopes end.
-#[derive(Clone, Default)]
-struct CountEnds(Arc<std::sync::atomic::AtomicUsize>);
-
-struct EndCounter(Arc<std::sync::atomic::AtomicUsize>);
-
-impl haiway::ScopeSpan for EndCounter {
-    fn enter(&self) {}
-    fn exit(&self) {}
-    fn end(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl haiway::Recorder for CountEnds {
-    fn record(&self, _: &haiway::Ctx, _: &haiway::Event) {}
-    fn open_scope(&self, _: &haiway::Ctx) -> Option<Box<dyn haiway::ScopeSpan>> {
-        Some(Box::new(EndCounter(self.0.clone())))
-    }
-}
-
-#[test]
-fn a_cancelled_scope_ends_its_span_even_if_dropping_its_body_panics() {
-    let ends = CountEnds::default();
-    let mut run = Box::pin(Scope::new("s").recorder(ends.clone()).run(async {
-        let _bomb = PanicOnDrop;
-        std::future::pending::<()>().await
-    }));
+/// Polls a scope with `spans` as recorder running `body` once (it must be pending),
+/// then drops it, cancelled, with the spans' `enter` panicking if `arm`. Checks that the
+/// drop panicked with `expected` and that the scope's span was still ended.
+fn drop_a_cancelled_scope(
+    spans: &EnterPanics,
+    body: impl std::future::Future<Output = ()> + Send + 'static,
+    arm: bool,
+    expected: &str,
+) {
+    let mut run = Box::pin(Scope::new("s").recorder(spans.clone()).run(body));
     assert!(poll_noop(run.as_mut()).is_pending());
+    spans.panicking.store(arm, Ordering::SeqCst);
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
-    assert_eq!(common::panic_text(&*dropped.unwrap_err()), "boom in drop");
+    spans.panicking.store(false, Ordering::SeqCst);
+    let payload = dropped.expect_err("dropping the scope panicked");
+    assert_eq!(common::panic_text(&*payload), expected);
     assert_eq!(
-        ends.0.load(Ordering::SeqCst),
+        spans.ends.load(Ordering::SeqCst),
         1,
         "the scope's span was not ended"
     );
 }
 
 #[test]
+fn a_cancelled_scope_ends_its_span_even_if_dropping_its_body_panics() {
+    let body = async {
+        let _bomb = PanicOnDrop;
+        std::future::pending::<()>().await
+    };
+    drop_a_cancelled_scope(&EnterPanics::default(), body, false, "boom in drop");
+}
+
+#[test]
 fn a_cancelled_scope_ends_its_span_even_if_dropping_a_task_panics() {
-    let ends = CountEnds::default();
     let body_dropped_in_scope = Arc::new(AtomicBool::new(false));
     let seen = body_dropped_in_scope.clone();
     /// Notes whether it is dropped with scope `s` current.
@@ -306,7 +299,7 @@ fn a_cancelled_scope_ends_its_span_even_if_dropping_a_task_panics() {
                 .store(current.as_deref() == Some("s"), Ordering::SeqCst);
         }
     }
-    let mut run = Box::pin(Scope::new("s").recorder(ends.clone()).run(async move {
+    let body = async move {
         let _body = InScope(seen);
         let bomb = PanicOnDrop;
         ctx::spawn(async move {
@@ -315,15 +308,8 @@ fn a_cancelled_scope_ends_its_span_even_if_dropping_a_task_panics() {
         })
         .detach();
         std::future::pending::<()>().await
-    }));
-    assert!(poll_noop(run.as_mut()).is_pending());
-    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
-    assert_eq!(common::panic_text(&*dropped.unwrap_err()), "boom in drop");
-    assert_eq!(
-        ends.0.load(Ordering::SeqCst),
-        1,
-        "the scope's span was not ended"
-    );
+    };
+    drop_a_cancelled_scope(&EnterPanics::default(), body, false, "boom in drop");
     assert!(body_dropped_in_scope.load(Ordering::SeqCst));
 }
 
@@ -787,17 +773,19 @@ impl haiway::Recorder for EnterPanics {
     }
 }
 
+/// Notes that it was dropped.
+struct Dropped(Arc<AtomicBool>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn an_executor_dropping_a_task_whose_span_panics_on_enter_does_not_strand_the_scope() {
     let spans = EnterPanics::default();
     let dropped = Arc::new(AtomicBool::new(false));
-    /// Notes that it was dropped.
-    struct Dropped(Arc<AtomicBool>);
-    impl Drop for Dropped {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
     let panicking = spans.panicking.clone();
     an_executor_drops_the_task(
         Dropped(dropped.clone()),
@@ -813,30 +801,12 @@ fn an_executor_dropping_a_task_whose_span_panics_on_enter_does_not_strand_the_sc
 
 #[test]
 fn a_cancelled_scope_whose_span_panics_on_enter_still_drops_its_body_and_ends_its_span() {
-    let spans = EnterPanics::default();
     let dropped = Arc::new(AtomicBool::new(false));
-    let seen = dropped.clone();
-    struct Dropped(Arc<AtomicBool>);
-    impl Drop for Dropped {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-    let mut run = Box::pin(Scope::new("s").recorder(spans.clone()).run(async move {
-        let _body = Dropped(seen);
+    let body = Dropped(dropped.clone());
+    let body = async move {
+        let _body = body;
         std::future::pending::<()>().await
-    }));
-    assert!(poll_noop(run.as_mut()).is_pending());
-    spans.panicking.store(true, Ordering::SeqCst);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
-    assert_eq!(
-        common::panic_text(&*outcome.expect_err("the span's enter panicked")),
-        "span enter failed"
-    );
+    };
+    drop_a_cancelled_scope(&EnterPanics::default(), body, true, "span enter failed");
     assert!(dropped.load(Ordering::SeqCst), "the body was not dropped");
-    assert_eq!(
-        spans.ends.load(Ordering::SeqCst),
-        1,
-        "the scope's span was not ended"
-    );
 }

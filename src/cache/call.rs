@@ -215,12 +215,16 @@ impl<'a, A, K, V, E> Waiting<'a, A, K, V, E> {
     fn claim(&mut self) -> Option<Leading<'a, A, K, V, E>> {
         let runner = self.flight.claim()?;
         self.joined = false;
-        let guard = LeadGuard::new(self.core, self.flight.hash, self.flight.id, false);
-        Some(Leading {
+        Some(self.lead(runner))
+    }
+
+    /// This call as the leader of the flight's handed-over computation `runner`.
+    fn lead(&self, runner: Runner<A, V, E>) -> Leading<'a, A, K, V, E> {
+        Leading {
             compute: Some(LeadFut::Function(runner)),
-            guard,
+            guard: LeadGuard::new(self.core, self.flight.hash, self.flight.id, false),
             mark: ctx::spawn_mark(),
-        })
+        }
     }
 }
 
@@ -242,11 +246,7 @@ impl<A, K, V, E> Waiting<'_, A, K, V, E> {
         if let Some(runner) = self.flight.leave() {
             // The last waiter of a computation nobody drives: lead it, and let go of
             // it as a cancelled leader does (to a caller that joined meanwhile, if any).
-            drop(Leading {
-                compute: Some(LeadFut::Function(runner)),
-                mark: ctx::spawn_mark(),
-                guard: LeadGuard::new(self.core, self.flight.hash, self.flight.id, false),
-            });
+            drop(self.lead(runner));
         }
     }
 }

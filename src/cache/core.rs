@@ -237,6 +237,20 @@ pub(crate) enum Outcome<V, E> {
     HandedOver,
 }
 
+impl<A, V, E> FlightInner<A, V, E> {
+    /// Takes a handed-over computation, if the flight holds one: it is running again
+    /// (under whoever took it).
+    fn take_handed_over(&mut self) -> Option<Runner<A, V, E>> {
+        if !matches!(self.state, FlightState::HandedOver(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut self.state, FlightState::Running) {
+            FlightState::HandedOver(runner) => Some(runner),
+            _ => unreachable!("checked above"),
+        }
+    }
+}
+
 impl<A, V, E> Flight<A, V, E> {
     fn new(hash: u64, id: u64) -> Self {
         Flight {
@@ -272,14 +286,9 @@ impl<A, V, E> Flight<A, V, E> {
     /// stops waiting: it leads the flight from now on.
     pub(crate) fn claim(&self) -> Option<Runner<A, V, E>> {
         let mut inner = self.lock();
-        if !matches!(inner.state, FlightState::HandedOver(_)) {
-            return None;
-        }
+        let runner = inner.take_handed_over()?;
         inner.waiting -= 1;
-        match std::mem::replace(&mut inner.state, FlightState::Running) {
-            FlightState::HandedOver(runner) => Some(runner),
-            _ => unreachable!("checked above"),
-        }
+        Some(runner)
     }
 
     /// A waiter goes away. If it was the last one and the computation is handed over
@@ -288,13 +297,10 @@ impl<A, V, E> Flight<A, V, E> {
     pub(crate) fn leave(&self) -> Option<Runner<A, V, E>> {
         let mut inner = self.lock();
         inner.waiting -= 1;
-        if inner.waiting > 0 || !matches!(inner.state, FlightState::HandedOver(_)) {
+        if inner.waiting > 0 {
             return None;
         }
-        match std::mem::replace(&mut inner.state, FlightState::Running) {
-            FlightState::HandedOver(runner) => Some(runner),
-            _ => unreachable!("checked above"),
-        }
+        inner.take_handed_over()
     }
 
     /// The leader went away: leaves its computation for the waiters, if any wait (the
