@@ -1,14 +1,21 @@
-//! Regression: a backend write still in flight when `clear_cache` runs lands after the
-//! backend was cleared, and the next call reads the cleared value back.
-//! Found by review of the fuzz models; fixed by counting clears in the cache core: a
-//! write computed before a clear is skipped, or undone if it landed after the clear.
+//! Regressions: a backend write still in flight when the cache is cleared must not
+//! bring the cleared value back.
+//!
+//! - The write lands after the clear: it is skipped, or undone (found by review of the
+//!   fuzz models).
+//! - Between the write landing and its undo, a call that started after the clear read
+//!   the old value from the backend, and a memory tier kept it (issue 21, found by a
+//!   randomized multi-threaded test): a key with an outdated write in flight is not
+//!   read from the backend until the write is undone.
 
 mod common;
 
 use std::collections::HashMap;
+use std::pin::pin;
 use std::sync::{Arc, Mutex};
 
-use common::{Gate, yield_n};
+use common::{Gate, yield_n, yield_until};
+use futures::poll;
 use haiway::Scope;
 use haiway::cache::{Backend, BoxError, Cached};
 
@@ -87,4 +94,525 @@ fn clearing_one_key_keeps_the_write_of_another_in_flight() {
     let map = backend.map.lock().unwrap();
     assert_eq!(map.get(&7), Some(&70), "the write of 7 was lost");
     assert_eq!(map.get(&8), None, "the cleared 8 came back");
+}
+
+/// A gate that can be shut again: backend operations pass it only while it is open.
+#[derive(Clone, Default)]
+struct Valve(Arc<(Mutex<bool>, event_listener::Event)>);
+
+impl Valve {
+    fn hold(&self) {
+        *self.0.0.lock().unwrap() = true;
+    }
+    fn release(&self) {
+        *self.0.0.lock().unwrap() = false;
+        self.0.1.notify(usize::MAX);
+    }
+    fn is_held(&self) -> bool {
+        *self.0.0.lock().unwrap()
+    }
+    async fn pass(&self) {
+        loop {
+            if !self.is_held() {
+                return;
+            }
+            let listener = self.0.1.listen();
+            if !self.is_held() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// The closure backend of issue 21: a map whose writes and clears can be held back, in
+/// front of a function that returns the generation it read when it started.
+struct HeldBack {
+    map: Arc<Mutex<HashMap<u32, u64>>>,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+    writes: Valve,
+    clears: Valve,
+    reads: Arc<std::sync::atomic::AtomicUsize>,
+    /// Writes that reached the valve.
+    write_attempts: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HeldBack {
+    fn new() -> Self {
+        HeldBack {
+            map: Arc::default(),
+            generation: Arc::default(),
+            writes: Valve::default(),
+            clears: Valve::default(),
+            reads: Arc::default(),
+            write_attempts: Arc::default(),
+        }
+    }
+
+    /// The cache; `limit`: a memory tier of that size in front of the backend.
+    fn cached(&self, limit: Option<usize>) -> Cached<u32, u64> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (map, valve, reads) = (self.map.clone(), self.writes.clone(), self.reads.clone());
+        let builder = Cached::builder().read(move |key: u32| {
+            let map = map.clone();
+            reads.fetch_add(1, SeqCst);
+            async move { Ok::<_, std::io::Error>(map.lock().unwrap().get(&key).copied()) }
+        });
+        let (map, attempts) = (self.map.clone(), self.write_attempts.clone());
+        let builder = builder.write(move |key: u32, value: u64| {
+            let (map, valve, attempts) = (map.clone(), valve.clone(), attempts.clone());
+            async move {
+                attempts.fetch_add(1, SeqCst);
+                valve.pass().await;
+                map.lock().unwrap().insert(key, value);
+                Ok::<_, std::io::Error>(())
+            }
+        });
+        let (map, valve) = (self.map.clone(), self.clears.clone());
+        let builder = builder.clear(move |key: Option<u32>| {
+            let (map, valve) = (map.clone(), valve.clone());
+            async move {
+                valve.pass().await;
+                let mut map = map.lock().unwrap();
+                match key {
+                    Some(key) => drop(map.remove(&key)),
+                    None => map.clear(),
+                }
+                Ok::<_, std::io::Error>(())
+            }
+        });
+        let builder = match limit {
+            Some(limit) => builder.limit(limit),
+            None => builder,
+        };
+        let generation = self.generation.clone();
+        builder.build(move |_key: u32| {
+            let g = generation.load(SeqCst);
+            async move { g }
+        })
+    }
+
+    fn bump(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn stored(&self, key: u32) -> Option<u64> {
+        self.map.lock().unwrap().get(&key).copied()
+    }
+}
+
+/// Issue 21's sequence on one thread, outside any scope (the write is awaited by the
+/// call that computed it): a write held back past a clear lands, its undo is held back,
+/// and a call that starts after the clear returned must not get the cleared value.
+fn a_landed_stale_write_is_not_read_back(limit: Option<usize>) {
+    let backend = HeldBack::new();
+    let cached = backend.cached(limit);
+    futures_lite::future::block_on(async {
+        // 1. call(1) computes generation 0; its backend write is held back.
+        backend.writes.hold();
+        let mut first = pin!(cached.call(1));
+        assert!(poll!(first.as_mut()).is_pending());
+        // 2. The generation is bumped and the clear completes.
+        backend.bump();
+        cached.clear_call_cache(&1).await.expect("clearable");
+        // 3. The write is released and lands; the cache's undo is held back.
+        backend.clears.hold();
+        backend.writes.release();
+        assert!(poll!(first.as_mut()).is_pending(), "the undo is held back");
+        assert_eq!(backend.stored(1), Some(0), "the stale write landed");
+        // 4. A call that starts now must not return generation 0.
+        assert_eq!(
+            cached.call(1).await,
+            1,
+            "a value computed before the clear came back from the backend"
+        );
+        // The undo finishes; still nothing from before the clear.
+        backend.clears.release();
+        assert_eq!(first.await, 0, "the first call returns what it computed");
+        assert_eq!(
+            cached.call(1).await,
+            1,
+            "a value computed before the clear came back"
+        );
+    });
+}
+
+#[test]
+fn a_landed_stale_write_is_not_read_back_without_a_memory_tier() {
+    a_landed_stale_write_is_not_read_back(None);
+}
+
+#[test]
+fn a_landed_stale_write_is_not_read_back_with_a_memory_tier() {
+    a_landed_stale_write_is_not_read_back(Some(4));
+}
+
+/// The same inside a scope, where the write runs as a task of the scope.
+#[test]
+fn a_landed_stale_write_is_not_read_back_inside_a_scope() {
+    for limit in [None, Some(4)] {
+        let backend = HeldBack::new();
+        let cached = backend.cached(limit);
+        futures_lite::future::block_on(Scope::new("request").run(async {
+            backend.writes.hold();
+            assert_eq!(cached.call(1).await, 0, "computed; its write waits");
+            // The scope drives the write task while this body yields.
+            let attempts = &backend.write_attempts;
+            yield_until(|| attempts.load(std::sync::atomic::Ordering::SeqCst) == 1).await;
+            backend.bump();
+            cached.clear_call_cache(&1).await.expect("clearable");
+            backend.clears.hold();
+            backend.writes.release();
+            yield_until(|| backend.stored(1) == Some(0)).await;
+            assert_eq!(cached.call(1).await, 1, "limit {limit:?}: read back");
+            backend.clears.release();
+            yield_until(|| backend.stored(1) != Some(0)).await;
+            assert_eq!(cached.call(1).await, 1, "limit {limit:?}: came back");
+        }));
+    }
+}
+
+/// A stale write whose undo fails leaves the stale value in the backend: the key is read
+/// as a miss until a fresh value replaces it, and then read normally again.
+#[test]
+fn a_failed_undo_keeps_the_stale_value_unread_until_a_fresh_write() {
+    a_failed_undo_keeps_the_stale_value_unread(false);
+}
+
+/// The same, until a clear of the key succeeds.
+#[test]
+fn a_failed_undo_keeps_the_stale_value_unread_until_a_clear() {
+    a_failed_undo_keeps_the_stale_value_unread(true);
+}
+
+fn a_failed_undo_keeps_the_stale_value_unread(then_clear: bool) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let backend = HeldBack::new();
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (map, valve, fail) = (backend.map.clone(), backend.writes.clone(), failing.clone());
+    let reads = backend.reads.clone();
+    let generation = backend.generation.clone();
+    let m = map.clone();
+    let cached = Cached::builder()
+        .read(move |key: u32| {
+            reads.fetch_add(1, SeqCst);
+            let map = m.clone();
+            async move { Ok::<_, std::io::Error>(map.lock().unwrap().get(&key).copied()) }
+        })
+        .write(move |key: u32, value: u64| {
+            let (map, valve) = (map.clone(), valve.clone());
+            async move {
+                valve.pass().await;
+                map.lock().unwrap().insert(key, value);
+                Ok::<_, std::io::Error>(())
+            }
+        })
+        .clear(move |_key: Option<u32>| {
+            let fail = fail.load(SeqCst);
+            async move {
+                if fail {
+                    Err(std::io::Error::other("clear refused"))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .build(move |_key: u32| {
+            let g = generation.load(SeqCst);
+            async move { g }
+        });
+    futures_lite::future::block_on(async {
+        backend.writes.hold();
+        let mut first = pin!(cached.call(1));
+        assert!(poll!(first.as_mut()).is_pending());
+        backend.bump();
+        // The clear itself succeeds (the map holds nothing yet), the undo will fail.
+        cached.clear_call_cache(&1).await.expect("clearable");
+        failing.store(true, SeqCst);
+        backend.writes.release();
+        assert_eq!(first.await, 0);
+        assert_eq!(
+            backend.stored(1),
+            Some(0),
+            "the undo failed: the stale value stays"
+        );
+        if then_clear {
+            failing.store(false, SeqCst);
+            cached.clear_call_cache(&1).await.expect("clearable");
+            // The fake's clear removes nothing: the clear lifted the suspicion.
+        } else {
+            let reads_before = backend.reads.load(SeqCst);
+            assert_eq!(cached.call(1).await, 1, "the stale value was read back");
+            assert_eq!(
+                backend.reads.load(SeqCst),
+                reads_before,
+                "the stale key is not read"
+            );
+            // That call's fresh write replaced the stale value.
+            assert_eq!(backend.stored(1), Some(1));
+        }
+        backend.map.lock().unwrap().insert(1, 7); // another process writes a newer value
+        assert_eq!(cached.call(1).await, 7, "the key stays unread");
+    });
+}
+
+/// A write that fails, or is cancelled, does not keep its key from being read.
+#[test]
+fn a_failed_or_cancelled_write_leaves_the_key_readable() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let backend = HeldBack::new();
+    let cached = backend.cached(None);
+    futures_lite::future::block_on(async {
+        // Cancelled mid-write (outside a scope the call awaits its write).
+        backend.writes.hold();
+        let mut first = Box::pin(cached.call(1));
+        assert!(poll!(first.as_mut()).is_pending());
+        backend.bump();
+        cached.clear_call_cache(&1).await.expect("clearable");
+        drop(first);
+        backend.writes.release();
+        backend.map.lock().unwrap().insert(1, 9); // another process's fresh value
+        let reads_before = backend.reads.load(SeqCst);
+        assert_eq!(
+            cached.call(1).await,
+            9,
+            "the key is blocked after a cancelled write"
+        );
+        assert_eq!(backend.reads.load(SeqCst), reads_before + 1);
+    });
+}
+
+/// The randomized check of issue 21: several threads on a multi-thread runtime share
+/// one cache in front of a backend whose reads, writes and clears are delayed and fail
+/// at random (a write may even land and then report a failure). Each key has a
+/// generation, bumped before each clear; the function returns the generation it read
+/// when it started. A call must never return a generation older than the last clear of
+/// its key that completed before the call started.
+mod randomized {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+    use haiway::Scope;
+    use haiway::cache::{Backend, BoxError, Cached};
+    use haiway::runtime::BoxFuture;
+
+    const KEYS: u32 = 4;
+    const TASKS: u64 = 4;
+    const OPS: u64 = 1_500;
+
+    /// A small deterministic generator (splitmix64) shared by the backend's operations.
+    struct Rng(AtomicU64);
+
+    impl Rng {
+        fn next(&self) -> u64 {
+            let mut z = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, SeqCst);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+    }
+
+    /// Yields a random number of times: the operation finishes in another order than
+    /// it started.
+    async fn jitter(rng: &Rng) {
+        for _ in 0..rng.next() % 6 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[derive(Debug)]
+    struct Chaos(&'static str);
+
+    impl std::fmt::Display for Chaos {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "chaos: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Chaos {}
+
+    /// A map behind random delays and failures.
+    struct Flaky {
+        map: Mutex<HashMap<u32, u64>>,
+        rng: Rng,
+    }
+
+    impl Backend<u32, u64> for Flaky {
+        async fn read(&self, key: &u32) -> Result<Option<u64>, BoxError> {
+            jitter(&self.rng).await;
+            if self.rng.next() % 10 == 0 {
+                return Err(Box::new(Chaos("read")));
+            }
+            let value = self.map.lock().unwrap().get(key).copied();
+            jitter(&self.rng).await;
+            Ok(value)
+        }
+
+        async fn write(&self, key: u32, value: u64) -> Result<(), BoxError> {
+            jitter(&self.rng).await;
+            if self.rng.next() % 10 == 0 {
+                return Err(Box::new(Chaos("write refused")));
+            }
+            self.map.lock().unwrap().insert(key, value);
+            jitter(&self.rng).await;
+            if self.rng.next() % 20 == 0 {
+                // Landed, but the acknowledgement was lost.
+                return Err(Box::new(Chaos("write timed out")));
+            }
+            Ok(())
+        }
+
+        async fn clear(&self, key: Option<&u32>) -> Result<(), BoxError> {
+            jitter(&self.rng).await;
+            if self.rng.next() % 10 == 0 {
+                return Err(Box::new(Chaos("clear")));
+            }
+            match key {
+                Some(key) => drop(self.map.lock().unwrap().remove(key)),
+                None => self.map.lock().unwrap().clear(),
+            }
+            jitter(&self.rng).await;
+            Ok(())
+        }
+    }
+
+    /// What the workers share.
+    struct World {
+        cached: Cached<u32, u64>,
+        /// Per key: bumped before each clear.
+        generations: Vec<Arc<AtomicU64>>,
+        /// Per key: the newest generation whose clear completed (returned `Ok`).
+        cleared: Vec<AtomicU64>,
+        /// Results older than the clear that completed before their call started.
+        stale: Mutex<Vec<String>>,
+        /// Calls checked.
+        calls: AtomicU64,
+    }
+
+    async fn worker(world: Arc<World>, seed: u64) {
+        let mut state = seed;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..OPS {
+            let r = next();
+            let key = (r >> 8) as u32 % KEYS;
+            let k = key as usize;
+            match r % 100 {
+                0..75 => {
+                    let floor = world.cleared[k].load(SeqCst);
+                    let got = world.cached.call(key).await;
+                    world.calls.fetch_add(1, SeqCst);
+                    if got < floor {
+                        world.stale.lock().unwrap().push(format!(
+                            "key {key}: got generation {got} after the clear of {floor} completed"
+                        ));
+                    }
+                }
+                75..93 => {
+                    let generation = world.generations[k].fetch_add(1, SeqCst) + 1;
+                    if world.cached.clear_call_cache(&key).await.is_ok() {
+                        world.cleared[k].fetch_max(generation, SeqCst);
+                    }
+                }
+                _ => {
+                    let generations: Vec<u64> = world
+                        .generations
+                        .iter()
+                        .map(|g| g.fetch_add(1, SeqCst) + 1)
+                        .collect();
+                    if world.cached.clear_cache().await.is_ok() {
+                        for (cleared, generation) in world.cleared.iter().zip(generations) {
+                            cleared.fetch_max(generation, SeqCst);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn run(seed: u64, limit: Option<usize>, scoped: bool) -> u64 {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .build()
+            .expect("tokio runtime");
+        let backend = Flaky {
+            map: Mutex::default(),
+            rng: Rng(AtomicU64::new(seed)),
+        };
+        let generations: Vec<Arc<AtomicU64>> = (0..KEYS).map(|_| Arc::default()).collect();
+        let gens = generations.clone();
+        let rng = Arc::new(Rng(AtomicU64::new(!seed)));
+        let builder = Cached::builder().backend(backend);
+        let builder = match limit {
+            Some(limit) => builder.limit(limit),
+            None => builder,
+        };
+        let cached = builder.build(move |key: u32| {
+            let generation = gens[key as usize].load(SeqCst);
+            let rng = rng.clone();
+            async move {
+                jitter(&rng).await;
+                generation
+            }
+        });
+        let world = Arc::new(World {
+            cached,
+            cleared: (0..KEYS).map(|_| AtomicU64::new(0)).collect(),
+            generations,
+            stale: Mutex::default(),
+            calls: AtomicU64::new(0),
+        });
+        let handle = runtime.handle().clone();
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|t| {
+                    let work = worker(world.clone(), seed.wrapping_mul(31).wrapping_add(t) | 1);
+                    let handle = handle.clone();
+                    runtime.spawn(async move {
+                        if scoped {
+                            Scope::new("worker")
+                                .spawner(move |f: BoxFuture| drop(handle.spawn(f)))
+                                .run(work)
+                                .await
+                        } else {
+                            work.await
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("a worker panicked");
+            }
+        });
+        let stale = world.stale.lock().unwrap();
+        assert!(
+            stale.is_empty(),
+            "seed {seed}, limit {limit:?}, scoped {scoped}: {} stale results, first: {:?}",
+            stale.len(),
+            &stale[..stale.len().min(5)]
+        );
+        world.calls.load(SeqCst)
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "runs a tokio multi-thread runtime")]
+    fn no_call_returns_a_value_from_before_a_completed_clear() {
+        let mut calls = 0;
+        for seed in [0x5EED_0001, 0x5EED_0002, 0x5EED_0003] {
+            for limit in [None, Some(2)] {
+                for scoped in [false, true] {
+                    calls += run(seed, limit, scoped);
+                }
+            }
+        }
+        // The check ran: most operations are calls.
+        assert!(calls > TASKS * OPS * 12 / 2, "only {calls} calls checked");
+    }
 }

@@ -110,6 +110,12 @@ where
     /// Removes every stored value, in memory and in the backend (`clear(None)`).
     /// Computations running now will not store their results.
     ///
+    /// Once it has returned `Ok`, no call that starts afterwards returns a value
+    /// computed before it, from memory or from the backend, whatever the timing of
+    /// backend writes still in flight: a write outdated by the clear is skipped, or
+    /// undone if it landed, and until then its key is not read from the backend (a
+    /// call runs the function instead). See the [module docs](super#clearing).
+    ///
     /// # Errors
     ///
     /// [`CacheError::Unsupported`] when the backend cannot clear, or the backend's
@@ -131,6 +137,8 @@ where
 
     /// Removes the value stored for `args`, in memory and in the backend
     /// (`clear(Some(&key))`); a computation of it running now will not store its result.
+    /// Once it has returned `Ok`, no call of `args` that starts afterwards returns a
+    /// value computed before it, as with [`clear_cache`](Self::clear_cache).
     ///
     /// # Errors
     ///

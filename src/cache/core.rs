@@ -15,6 +15,7 @@ use super::backend::{BoxFut, CacheError, DynBackend};
 use super::clock::Clock;
 use super::lru::{Insert, Lookup, Lru};
 use super::run::{Function, Runner};
+use super::write::{self, PendingWrite, Writes};
 use crate::ctx;
 use crate::event::{Event, Level};
 
@@ -69,10 +70,9 @@ pub(crate) struct Core<A, K, V, E> {
     pub(crate) clock: Arc<dyn Clock>,
     /// The shared store behind the memory tier, if any.
     pub(crate) backend: Option<Arc<dyn DynBackend<K, V>>>,
-    /// The backend writes not finished yet. A clear marks the ones it outdates (under
-    /// the state lock, after the state's own changes), so a write still in flight can
-    /// tell that its value was cleared after it was computed.
-    writes: Arc<Mutex<Writes<K>>>,
+    /// The backend writes not finished yet, and the keys the backend may hold a value
+    /// of from before a clear: see [`write`](super::write).
+    writes: Writes<K>,
     /// Hashes keys for the store and the flights alike, so a call hashes its key once.
     hasher: DefaultHashBuilder,
     /// The mutable part.
@@ -366,92 +366,6 @@ impl<A, V, E> Drop for Waiters<A, V, E> {
     }
 }
 
-/// The backend writes of one cache that have not finished (or been cancelled), each
-/// with its key and whether a clear since its value was computed made it stale.
-struct Writes<K> {
-    /// The id of the next write.
-    next: u64,
-    /// By id: the key, and whether it is stale.
-    pending: HashMap<u64, (K, bool)>,
-}
-
-impl<K> Writes<K> {
-    /// No writes.
-    fn new() -> Self {
-        Writes {
-            next: 0,
-            pending: HashMap::new(),
-        }
-    }
-
-    /// Registers the write of `key`'s fresh value; returns its id.
-    fn start(&mut self, key: K) -> u64 {
-        let id = self.next;
-        self.next += 1;
-        self.pending.insert(id, (key, false));
-        id
-    }
-
-    /// Whether write `id` was made stale (a finished write is not pending: `false`).
-    fn is_stale(&self, id: u64) -> bool {
-        self.pending.get(&id).is_some_and(|&(_, stale)| stale)
-    }
-
-    /// Forgets write `id`; its key is returned, to be dropped outside the lock.
-    fn finish(&mut self, id: u64) -> Option<K> {
-        self.pending.remove(&id).map(|(key, _)| key)
-    }
-}
-
-impl<K: Eq> Writes<K> {
-    /// Marks stale the writes a clear outdates: of `key`, or (`None`) all of them.
-    fn outdate(&mut self, key: Option<&K>) {
-        for (pending, stale) in self.pending.values_mut() {
-            if key.is_none_or(|key| key == pending) {
-                *stale = true;
-            }
-        }
-    }
-}
-
-/// A write's entry in [`Writes`], forgotten when dropped (the write finished, was
-/// cancelled, or never started).
-struct PendingWrite<K> {
-    /// The cache's pending writes.
-    writes: Arc<Mutex<Writes<K>>>,
-    /// This write's id there.
-    id: u64,
-}
-
-impl<K> PendingWrite<K> {
-    /// Registers the write of `key`'s fresh value.
-    fn start(writes: &Arc<Mutex<Writes<K>>>, key: K) -> Self {
-        let id = lock_writes(writes).start(key);
-        PendingWrite {
-            writes: writes.clone(),
-            id,
-        }
-    }
-
-    /// Whether a clear since the value was computed made this write stale.
-    fn is_stale(&self) -> bool {
-        lock_writes(&self.writes).is_stale(self.id)
-    }
-}
-
-impl<K> Drop for PendingWrite<K> {
-    fn drop(&mut self) {
-        // The key is dropped after the lock is released: its Drop is user code.
-        let key = lock_writes(&self.writes).finish(self.id);
-        drop(key);
-    }
-}
-
-/// Locks `writes`, never panicking on poison.
-fn lock_writes<K>(writes: &Mutex<Writes<K>>) -> MutexGuard<'_, Writes<K>> {
-    writes.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// What a call finds when it looks a key up.
 pub(crate) enum Found<A, K, V, E> {
     /// A stored value.
@@ -515,7 +429,7 @@ where
             clock,
             backend,
             hasher,
-            writes: Arc::new(Mutex::new(Writes::new())),
+            writes: Writes::new(),
             state: Mutex::new(State {
                 store,
                 flights: HashTable::new(),
@@ -719,7 +633,7 @@ where
                         // Registered under the state lock, so a clear after this
                         // point finds it.
                         write_key = Some(key.clone());
-                        write = Some(PendingWrite::start(&self.writes, key.clone()));
+                        write = Some(self.writes.start(key.clone()));
                     }
                     // Without a store, or for an error, the key is not stored.
                     if let (Ok(value), Some(store)) = (&result, st.store.as_mut()) {
@@ -811,7 +725,7 @@ where
     pub(crate) fn clear(&self) {
         let store = {
             let mut st = self.lock();
-            lock_writes(&self.writes).outdate(None);
+            self.writes.outdate(None);
             let st = &mut *st;
             let fresh = st
                 .store
@@ -835,7 +749,7 @@ where
         let hash = self.hash(key);
         let removed = {
             let mut st = self.lock();
-            lock_writes(&self.writes).outdate(Some(key));
+            self.writes.outdate(Some(key));
             let st = &mut *st;
             let flight_key = match st.flights.find_entry(hash, |f| f.key == *key) {
                 Ok(entry) => {
@@ -885,10 +799,15 @@ where
             let Some(backend) = &self.backend else {
                 return Ok(());
             };
+            let since = self.writes.epoch();
             let cleared = backend
                 .clear(key.as_ref())
                 .await
                 .map_err(CacheError::from_backend);
+            if cleared.is_ok() {
+                // Stale values that stayed in the backend before this clear are gone.
+                self.writes.cleared(key.as_ref(), since);
+            }
             // Again: a call may have refilled the memory tier from the backend meanwhile.
             self.clear_memory(key.as_ref());
             cleared
@@ -915,10 +834,13 @@ where
         A: Send + 'a,
     {
         Box::pin(async move {
-            match backend.read(&key).await {
-                Ok(Some(value)) => return Ok((value, false)),
-                Ok(None) => {}
-                Err(e) => self.record_failure("cache.read_failed", &*e),
+            // The backend may hold a value from before a clear: not read, a miss.
+            if !self.writes.is_suspect(&key) {
+                match backend.read(&key).await {
+                    Ok(Some(value)) => return Ok((value, false)),
+                    Ok(None) => {}
+                    Err(e) => self.record_failure("cache.read_failed", &*e),
+                }
             }
             drop(key);
             let mut runner = (self.function)();
@@ -929,32 +851,15 @@ where
         })
     }
 
-    /// The write of a computed value to the backend, recording a failure.
-    ///
-    /// `pending` is the write's entry in [`Writes`], made when the value was computed.
-    /// A clear of its key (or of everything) after that makes the value stale: the
-    /// write is skipped if it has not started, and undone (the key cleared in the
-    /// backend) if it landed meanwhile, so a clear is never undone by a write that was
-    /// in flight. Clears of other keys leave it alone. Finished or dropped, the write
-    /// forgets its entry.
+    /// The write of a computed value to the backend, registered as `pending` when the
+    /// value was computed; see [`write::persist`].
     fn persist(&self, key: K, value: V, pending: PendingWrite<K>) -> Option<BoxFut<'static, ()>> {
         let backend = self.backend.clone()?;
         let name = self.name.clone();
-        Some(Box::pin(async move {
-            let stale = || pending.is_stale();
-            if stale() {
-                return;
-            }
-            if let Err(e) = backend.clone().write(key.clone(), value).await {
-                record_failure(&name, "cache.write_failed", &*e);
-                return;
-            }
-            if stale() {
-                if let Err(e) = backend.clear(Some(&key)).await {
-                    record_failure(&name, "cache.stale_write", &*e);
-                }
-            }
-        }))
+        let failed = move |event, error: &(dyn std::error::Error + 'static)| {
+            record_failure(&name, event, error);
+        };
+        Some(write::persist(backend, key, value, pending, failed))
     }
 
     fn record_failure(&self, event: &'static str, error: &(dyn std::error::Error + 'static)) {

@@ -37,6 +37,23 @@
 //!   to the cache's name; [`Cached::stats`] counts the same.
 //! - Values are cloned out of the cache: wrap large values in an `Arc`.
 //!
+//! # Clearing
+//!
+//! [`Cached::clear_cache`] and [`Cached::clear_call_cache`] remove values in memory
+//! and in the backend. The rule they keep: **once a clear has returned `Ok`, no call
+//! that starts afterwards returns a value computed before the clear**, in memory or
+//! from the backend, with or without a memory tier, inside a scope or not. A
+//! computation running at the time of the clear still answers the calls that were
+//! waiting on it, but its result is neither stored nor written. A backend write still
+//! in flight is skipped if it has not started, and undone (its key cleared in the
+//! backend) if it may have landed; until the undo has succeeded, its key is not read
+//! from the backend: a call counts a miss and runs the function. If the undo fails,
+//! the key stays unread until a fresh value of it is written or a clear of it
+//! succeeds, so it costs one more run of the function, never a stale answer. A
+//! backend write that is cancelled while it runs (its scope dropped) is taken not to
+//! land afterwards, as with an in-process store or one Redis connection, which runs
+//! commands in order. Other processes' writes are not covered: they are theirs.
+//!
 //! A [`Cached`] handle is a cheap `Clone` (one reference count) and `Send + Sync`: keep
 //! it in a struct field, or in a `static` with [`std::sync::LazyLock`].
 
@@ -50,6 +67,7 @@ pub(crate) mod lru;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod run;
+mod write;
 
 use std::future::Future;
 use std::hash::Hash;

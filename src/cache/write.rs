@@ -1,0 +1,310 @@
+//! The backend writes of one cache, and the rule that keeps a clear from being undone
+//! by them.
+//!
+//! A computed value is written to the backend in the background, after the call has
+//! returned. A clear of its key (or of everything) may come in between: the value is
+//! then *stale*, and must not be served to a call that starts after the clear returned.
+//! [`Writes`] keeps the book:
+//!
+//! - Every write is registered ([`Writes::start`]) under the cache's state lock when its
+//!   value is computed, so a clear (which marks the writes it outdates under the same
+//!   lock, [`Writes::outdate`]) always finds it.
+//! - A stale write that has not started is skipped; one that started (it may have
+//!   landed, even if it reported a failure) is undone: its key is cleared in the
+//!   backend.
+//! - Until that undo succeeds, the key is *suspect*: the backend may hold a value
+//!   computed before a clear. A leader does not read a suspect key from the backend: it
+//!   counts a miss and runs the function ([`Writes::is_suspect`]).
+//! - An undo that fails, or a stale write dropped after its value may have landed,
+//!   leaves its key suspect (*tainted*) until a fresh write of the key or a clear of it
+//!   succeeds, so the key costs one more run of the function, and is never blocked.
+//!
+//! A write that is cancelled while it runs is assumed not to land afterwards: true of an
+//! in-process backend, and of Redis, whose connection runs commands in the order they
+//! were sent, so a later clear comes after it.
+
+use std::collections::HashMap as StdHashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use hashbrown::HashMap;
+
+use super::backend::{BoxFut, DynBackend};
+
+/// The book of one cache's backend writes; see the [module docs](self).
+pub(crate) struct Writes<K> {
+    /// Shared with the pending writes, which outlive calls.
+    book: Arc<Mutex<Book<K>>>,
+}
+
+/// The lock-protected part of [`Writes`].
+struct Book<K> {
+    /// The id of the next write.
+    next: u64,
+    /// Counts taints and clears, so a clear lifts only the taints it covers.
+    epoch: u64,
+    /// The writes not finished yet, by id.
+    pending: StdHashMap<u64, Pending<K>>,
+    /// Keys whose backend value may have been computed before a clear.
+    suspects: HashMap<K, Suspect>,
+}
+
+/// One write not finished yet.
+struct Pending<K> {
+    /// Its key.
+    key: K,
+    /// Whether a clear since its value was computed made it stale.
+    stale: bool,
+}
+
+/// Why a key is suspect.
+#[derive(Default)]
+struct Suspect {
+    /// Stale writes of the key not finished yet.
+    stale_writes: usize,
+    /// Set when a stale value may have stayed in the backend (an undo failed, or a
+    /// stale write was dropped before its undo): the epoch it was set at.
+    tainted: Option<u64>,
+}
+
+impl Suspect {
+    fn is_clean(&self) -> bool {
+        self.stale_writes == 0 && self.tainted.is_none()
+    }
+}
+
+impl<K> Writes<K> {
+    /// No writes.
+    pub(crate) fn new() -> Self {
+        Writes {
+            book: Arc::new(Mutex::new(Book {
+                next: 0,
+                epoch: 0,
+                pending: StdHashMap::new(),
+                suspects: HashMap::new(),
+            })),
+        }
+    }
+}
+
+/// Locks `book`, never panicking on poison.
+fn lock<K>(book: &Mutex<Book<K>>) -> MutexGuard<'_, Book<K>> {
+    book.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<K: Hash + Eq + Clone> Writes<K> {
+    /// Registers the write of `key`'s freshly computed value. Called under the cache's
+    /// state lock, so a clear after this point finds it.
+    pub(crate) fn start(&self, key: K) -> PendingWrite<K> {
+        let mut book = lock(&self.book);
+        let id = book.next;
+        book.next += 1;
+        book.pending.insert(id, Pending { key, stale: false });
+        PendingWrite {
+            book: self.book.clone(),
+            id,
+            landed: false,
+            settled: false,
+        }
+    }
+
+    /// Marks stale the writes a clear outdates: of `key`, or (`None`) all of them.
+    /// Called under the cache's state lock, with the clear's changes to the state.
+    pub(crate) fn outdate(&self, key: Option<&K>) {
+        let mut book = lock(&self.book);
+        let Book {
+            pending, suspects, ..
+        } = &mut *book;
+        for write in pending.values_mut() {
+            if !write.stale && key.is_none_or(|key| *key == write.key) {
+                write.stale = true;
+                // Cloned under the lock only for a write a clear outdates: rare.
+                suspects.entry(write.key.clone()).or_default().stale_writes += 1;
+            }
+        }
+    }
+
+    /// Whether the backend may hold a value of `key` computed before a clear: then a
+    /// leader runs the function instead of reading it.
+    pub(crate) fn is_suspect(&self, key: &K) -> bool {
+        let book = lock(&self.book);
+        !book.suspects.is_empty() && book.suspects.contains_key(key)
+    }
+
+    /// The epoch a clear starts at, taken before it clears the backend: if the backend
+    /// clear succeeds, it covers every taint set before it ([`Writes::cleared`]).
+    pub(crate) fn epoch(&self) -> u64 {
+        let mut book = lock(&self.book);
+        book.epoch += 1;
+        book.epoch
+    }
+
+    /// The backend cleared `key` (`None`: everything) successfully, in a clear that
+    /// started at `since`: taints set before then are gone.
+    pub(crate) fn cleared(&self, key: Option<&K>, since: u64) {
+        let removed: Vec<K> = {
+            let mut book = lock(&self.book);
+            lift(&mut book.suspects, key, since)
+        };
+        // Keys are dropped after the lock is released: their `Drop` is user code.
+        drop(removed);
+    }
+}
+
+/// Lifts the taints of `key` (`None`: of every key) set before `since`; the keys no
+/// longer suspect are returned, to be dropped outside the lock.
+fn lift<K: Hash + Eq + Clone>(
+    suspects: &mut HashMap<K, Suspect>,
+    key: Option<&K>,
+    since: u64,
+) -> Vec<K> {
+    let covered = |suspect: &mut Suspect| {
+        if suspect.tainted.is_some_and(|at| at < since) {
+            suspect.tainted = None;
+        }
+        suspect.is_clean()
+    };
+    match key {
+        Some(key) => match suspects.get_mut(key).map(covered) {
+            Some(true) => suspects
+                .remove_entry(key)
+                .map(|(k, _)| k)
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        },
+        None => suspects
+            .extract_if(|_, suspect| covered(suspect))
+            .map(|(k, _)| k)
+            .collect(),
+    }
+}
+
+/// A write's entry in [`Writes`], forgotten when dropped (the write finished, was
+/// cancelled, or never started). Bounded like its key, so its `Drop` can settle a
+/// stale write among the suspects.
+pub(crate) struct PendingWrite<K: Hash + Eq + Clone> {
+    /// The cache's book of writes.
+    book: Arc<Mutex<Book<K>>>,
+    /// This write's id there.
+    id: u64,
+    /// Whether the backend write was attempted to its end: its value may have landed
+    /// (even when it reported a failure: a lost acknowledgement).
+    landed: bool,
+    /// Whether the write is known to leave no stale value behind: it was not stale
+    /// when it ended (a clear after that clears the backend after it), or it was
+    /// undone.
+    settled: bool,
+}
+
+impl<K: Hash + Eq + Clone> PendingWrite<K> {
+    /// Whether a clear since the value was computed made this write stale.
+    fn is_stale(&self) -> bool {
+        lock(&self.book)
+            .pending
+            .get(&self.id)
+            .is_some_and(|write| write.stale)
+    }
+
+    /// The backend write was attempted to its end: its value may be there.
+    fn landed(&mut self) {
+        self.landed = true;
+    }
+
+    /// Nothing stale can remain of this write (see the field).
+    fn settled(&mut self) {
+        self.settled = true;
+    }
+
+    /// The epoch now: taints set before it are covered by a write that starts now.
+    fn epoch(&self) -> u64 {
+        let mut book = lock(&self.book);
+        book.epoch += 1;
+        book.epoch
+    }
+
+    /// The write landed fresh (no clear outdated it): taints of its key set before it
+    /// started (at `since`) are covered by the value it wrote.
+    fn landed_fresh(&self, key: &K, since: u64) {
+        let removed = lift(&mut lock(&self.book).suspects, Some(key), since);
+        drop(removed);
+    }
+}
+
+impl<K: Hash + Eq + Clone> Drop for PendingWrite<K> {
+    fn drop(&mut self) {
+        let key = {
+            let mut book = lock(&self.book);
+            let Book {
+                pending,
+                suspects,
+                epoch,
+                ..
+            } = &mut *book;
+            match pending.remove(&self.id) {
+                Some(write) if write.stale => {
+                    let key = write.key;
+                    let suspect = suspects.entry(key.clone()).or_default();
+                    suspect.stale_writes -= 1;
+                    if self.landed && !self.settled {
+                        // The stale value may have stayed in the backend.
+                        *epoch += 1;
+                        suspect.tainted = Some(*epoch);
+                    }
+                    match suspect.is_clean() {
+                        true => suspects.remove_entry(&key).map(|(k, _)| k),
+                        false => None,
+                    }
+                    .into_iter()
+                    .chain(Some(key))
+                    .collect()
+                }
+                Some(write) => vec![write.key],
+                None => Vec::new(),
+            }
+        };
+        // Keys are dropped after the lock is released: their `Drop` is user code.
+        drop(key);
+    }
+}
+
+/// The background write of `value` under `key`, registered as `pending`; see the
+/// [module docs](self). Failures are recorded through `failed` (event name, error).
+pub(crate) fn persist<K, V>(
+    backend: Arc<dyn DynBackend<K, V>>,
+    key: K,
+    value: V,
+    mut pending: PendingWrite<K>,
+    failed: impl Fn(&'static str, &(dyn std::error::Error + 'static)) + Send + 'static,
+) -> BoxFut<'static, ()>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + 'static,
+{
+    Box::pin(async move {
+        // Stale before it started: nothing to write, nothing landed.
+        if pending.is_stale() {
+            return;
+        }
+        let since = pending.epoch();
+        let wrote = backend.clone().write(key.clone(), value).await;
+        pending.landed();
+        if let Err(e) = &wrote {
+            failed("cache.write_failed", &**e);
+        }
+        if pending.is_stale() {
+            // Cleared while it was written: undo it, even after a reported failure (it
+            // may have landed all the same).
+            match backend.clear(Some(&key)).await {
+                Ok(()) => pending.settled(),
+                Err(e) => failed("cache.stale_write", &*e),
+            }
+            return;
+        }
+        // A clear from now on clears the backend after this write.
+        pending.settled();
+        if wrote.is_ok() {
+            pending.landed_fresh(&key, since);
+        }
+    })
+}
