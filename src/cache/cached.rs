@@ -113,8 +113,9 @@ where
     /// Once it has returned `Ok`, no call that starts afterwards returns a value
     /// computed before it, from memory or from the backend, whatever the timing of
     /// backend writes still in flight: a write outdated by the clear is skipped, or
-    /// undone if it landed, and until then its key is not read from the backend (a
-    /// call runs the function instead). See the [module docs](super#clearing).
+    /// undone if it may have landed, and until then its key is not read from the
+    /// backend (a call runs the function instead). See the
+    /// [module docs](super#clearing).
     ///
     /// # Errors
     ///

@@ -48,11 +48,11 @@
 //! in flight is skipped if it has not started, and undone (its key cleared in the
 //! backend) if it may have landed; until the undo has succeeded, its key is not read
 //! from the backend: a call counts a miss and runs the function. If the undo fails,
-//! the key stays unread until a fresh value of it is written or a clear of it
-//! succeeds, so it costs one more run of the function, never a stale answer. A
-//! backend write that is cancelled while it runs (its scope dropped) is taken not to
-//! land afterwards, as with an in-process store or one Redis connection, which runs
-//! commands in order. Other processes' writes are not covered: they are theirs.
+//! or the write is dropped once attempted (its call or its scope cancelled: a command
+//! already sent may still land), the key stays unread until a fresh value of it is
+//! written or a clear of it succeeds: it costs runs of the function (usually one),
+//! never a stale answer. A [`Backend`] must not apply a write after a clear that was
+//! sent after it. Other processes' writes are not covered: they are theirs.
 //!
 //! A [`Cached`] handle is a cheap `Clone` (one reference count) and `Send + Sync`: keep
 //! it in a struct field, or in a `static` with [`std::sync::LazyLock`].

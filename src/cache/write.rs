@@ -15,13 +15,17 @@
 //! - Until that undo succeeds, the key is *suspect*: the backend may hold a value
 //!   computed before a clear. A leader does not read a suspect key from the backend: it
 //!   counts a miss and runs the function ([`Writes::is_suspect`]).
-//! - An undo that fails, or a stale write dropped after its value may have landed,
-//!   leaves its key suspect (*tainted*) until a fresh write of the key or a clear of it
-//!   succeeds, so the key costs one more run of the function, and is never blocked.
+//! - An undo that fails, or a stale write dropped once it was attempted (its value may
+//!   have landed, or may land: a command already sent runs all the same), leaves its key
+//!   suspect (*tainted*) until a fresh write of the key or a clear of it succeeds. The
+//!   key costs runs of the function until then (usually one: that run's own write lifts
+//!   the taint), and is never blocked. A tainted key that is never called or cleared
+//!   again stays in the book (one entry per key) until a `clear_cache` succeeds.
 //!
-//! A write that is cancelled while it runs is assumed not to land afterwards: true of an
-//! in-process backend, and of Redis, whose connection runs commands in the order they
-//! were sent, so a later clear comes after it.
+//! What this cannot see: a backend that applies a write later than a clear it was sent
+//! before (on another connection, or spawned away from the write's future). A
+//! [`Backend`](super::Backend) must apply its operations in the order their futures
+//! finish, or at least not apply a write after the clear that follows it.
 
 use std::collections::HashMap as StdHashMap;
 use std::hash::Hash;
@@ -117,9 +121,20 @@ impl<K: Hash + Eq + Clone> Writes<K> {
         } = &mut *book;
         for write in pending.values_mut() {
             if !write.stale && key.is_none_or(|key| *key == write.key) {
+                // Counted before it is marked, so a panicking `Clone` (user code) leaves
+                // neither: a stale write is always counted once. No key is dropped
+                // here: one is cloned only for a key not suspect yet.
+                match suspects.get_mut(&write.key) {
+                    Some(suspect) => suspect.stale_writes += 1,
+                    None => {
+                        let suspect = Suspect {
+                            stale_writes: 1,
+                            tainted: None,
+                        };
+                        suspects.insert(write.key.clone(), suspect);
+                    }
+                }
                 write.stale = true;
-                // Cloned under the lock only for a write a clear outdates: rare.
-                suspects.entry(write.key.clone()).or_default().stale_writes += 1;
             }
         }
     }
@@ -188,8 +203,8 @@ pub(crate) struct PendingWrite<K: Hash + Eq + Clone> {
     book: Arc<Mutex<Book<K>>>,
     /// This write's id there.
     id: u64,
-    /// Whether the backend write was attempted to its end: its value may have landed
-    /// (even when it reported a failure: a lost acknowledgement).
+    /// Whether the backend write was attempted: its value may have landed (even when
+    /// it reported a failure, a lost acknowledgement, or was dropped after sending).
     landed: bool,
     /// Whether the write is known to leave no stale value behind: it was not stale
     /// when it ended (a clear after that clears the backend after it), or it was
@@ -206,7 +221,7 @@ impl<K: Hash + Eq + Clone> PendingWrite<K> {
             .is_some_and(|write| write.stale)
     }
 
-    /// The backend write was attempted to its end: its value may be there.
+    /// The backend write is attempted: from now on its value may be there.
     fn landed(&mut self) {
         self.landed = true;
     }
@@ -244,14 +259,20 @@ impl<K: Hash + Eq + Clone> Drop for PendingWrite<K> {
             match pending.remove(&self.id) {
                 Some(write) if write.stale => {
                     let key = write.key;
-                    let suspect = suspects.entry(key.clone()).or_default();
-                    suspect.stale_writes -= 1;
-                    if self.landed && !self.settled {
-                        // The stale value may have stayed in the backend.
-                        *epoch += 1;
-                        suspect.tainted = Some(*epoch);
-                    }
-                    match suspect.is_clean() {
+                    // A stale write was counted among its key's suspects (`outdate`).
+                    let clean = match suspects.get_mut(&key) {
+                        Some(suspect) => {
+                            suspect.stale_writes -= 1;
+                            if self.landed && !self.settled {
+                                // The stale value may have stayed in the backend.
+                                *epoch += 1;
+                                suspect.tainted = Some(*epoch);
+                            }
+                            suspect.is_clean()
+                        }
+                        None => false,
+                    };
+                    match clean {
                         true => suspects.remove_entry(&key).map(|(k, _)| k),
                         false => None,
                     }
@@ -287,8 +308,10 @@ where
             return;
         }
         let since = pending.epoch();
-        let wrote = backend.clone().write(key.clone(), value).await;
+        // From here on the value may land, even if this future is dropped before the
+        // write returns (a command already sent runs all the same).
         pending.landed();
+        let wrote = backend.clone().write(key.clone(), value).await;
         if let Err(e) = &wrote {
             failed("cache.write_failed", &**e);
         }
@@ -307,4 +330,47 @@ where
             pending.landed_fresh(&key, since);
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A key whose `Clone` panics while `ARMED` is set.
+    #[derive(PartialEq, Eq, Hash, Debug)]
+    struct Fragile(u32);
+
+    static ARMED: AtomicBool = AtomicBool::new(false);
+
+    impl Clone for Fragile {
+        fn clone(&self) -> Self {
+            assert!(!ARMED.load(Ordering::SeqCst), "clone refused");
+            Fragile(self.0)
+        }
+    }
+
+    /// Found in review: a write was marked stale before its key was counted among the
+    /// suspects, so a panicking `Clone` left a stale write uncounted, and finishing it
+    /// underflowed the count.
+    #[test]
+    fn a_panicking_clone_in_outdate_keeps_the_count_right() {
+        let writes = Writes::new();
+        let pending = writes.start(Fragile(1));
+        ARMED.store(true, Ordering::SeqCst);
+        let outdated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            writes.outdate(Some(&Fragile(1)));
+        }));
+        ARMED.store(false, Ordering::SeqCst);
+        assert!(outdated.is_err(), "the clone panicked");
+        assert!(!pending.is_stale(), "not counted, so not marked");
+        assert!(!writes.is_suspect(&Fragile(1)));
+        // Outdated again, it is counted and marked; finished, it leaves no suspect.
+        writes.outdate(Some(&Fragile(1)));
+        assert!(pending.is_stale());
+        assert!(writes.is_suspect(&Fragile(1)));
+        drop(pending);
+        assert!(!writes.is_suspect(&Fragile(1)));
+        assert!(lock(&writes.book).suspects.is_empty());
+    }
 }
