@@ -169,7 +169,8 @@ impl CacheError {
 
 /// The object-safe form of [`Backend`] that a cache stores.
 pub(crate) trait DynBackend<K, V>: Send + Sync {
-    fn read<'a>(&'a self, key: &'a K) -> BoxFut<'a, Result<Option<V>, BoxError>>;
+    /// `'static`: the read lives in its flight, which any caller may drive.
+    fn read_owned(self: Arc<Self>, key: K) -> BoxFut<'static, Result<Option<V>, BoxError>>;
     /// `'static`: the write is spawned and may outlive the call.
     fn write(self: Arc<Self>, key: K, value: V) -> BoxFut<'static, Result<(), BoxError>>;
     fn clear<'a>(&'a self, key: Option<&'a K>) -> BoxFut<'a, Result<(), BoxError>>;
@@ -181,8 +182,8 @@ where
     K: Send + Sync + 'static,
     V: Send + 'static,
 {
-    fn read<'a>(&'a self, key: &'a K) -> BoxFut<'a, Result<Option<V>, BoxError>> {
-        Box::pin(Backend::read(self, key))
+    fn read_owned(self: Arc<Self>, key: K) -> BoxFut<'static, Result<Option<V>, BoxError>> {
+        Box::pin(async move { Backend::read(&*self, &key).await })
     }
     fn write(self: Arc<Self>, key: K, value: V) -> BoxFut<'static, Result<(), BoxError>> {
         Box::pin(async move { Backend::write(&*self, key, value).await })

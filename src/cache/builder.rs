@@ -23,7 +23,7 @@ use std::time::Duration;
 use super::backend::{Backend, BoxError, DynBackend, FnBackend};
 use super::cached::{Cached, TryCached};
 use super::clock::{Clock, SystemClock};
-use super::core::{Core, KeyRef, MakeKey};
+use super::core::{Core, MakeKey};
 use super::run::{Function, fallible, infallible};
 
 /// How many values the memory tier keeps.
@@ -61,6 +61,8 @@ enum Limit {
 pub struct CacheBuilder<S = Plain> {
     /// How many values the memory tier keeps; `None`: the stage's default.
     limit: Option<Limit>,
+    /// How many shards the store is split into (1: one exact LRU).
+    shards: usize,
     /// How long a value lives.
     expiration: Option<Duration>,
     /// Name for events; defaults to the function's type name.
@@ -110,6 +112,7 @@ impl CacheBuilder<Plain> {
     pub fn new() -> Self {
         CacheBuilder {
             limit: None,
+            shards: 1,
             expiration: None,
             name: None,
             clock: None,
@@ -142,7 +145,7 @@ impl CacheBuilder<Plain> {
     where
         M: Fn(&A) -> K + Send + Sync + 'static,
     {
-        let make_key: MakeKey<A, K> = Box::new(move |args: &A| KeyRef::Owned(make_key(args)));
+        let make_key: MakeKey<A, K> = Some(Box::new(make_key));
         self.stage(Keyed { make_key })
     }
 
@@ -306,6 +309,7 @@ where
     {
         let CacheBuilder {
             limit,
+            shards,
             expiration,
             name,
             clock,
@@ -313,6 +317,7 @@ where
         } = self;
         CacheBuilder {
             limit,
+            shards,
             expiration,
             name,
             clock,
@@ -332,6 +337,7 @@ where
         let make_key = self.stage.make_key;
         CacheBuilder {
             limit: self.limit,
+            shards: self.shards,
             expiration: self.expiration,
             name: self.name,
             clock: self.clock,
@@ -595,6 +601,7 @@ where
 /// The settings of a builder, without its stage.
 struct Settings {
     limit: Option<Limit>,
+    shards: usize,
     expiration: Option<Duration>,
     name: Option<Cow<'static, str>>,
     clock: Option<Arc<dyn Clock>>,
@@ -630,6 +637,28 @@ impl<S> CacheBuilder<S> {
     /// ```
     pub fn unbounded(mut self) -> Self {
         self.limit = Some(Limit::Unbounded);
+        self
+    }
+
+    /// Splits the store into `shards` parts by key hash, each with its own lock, so
+    /// calls on many cores contend less. The limit is split across them: each part is
+    /// an exact LRU of its share, so eviction is LRU per shard, not across the whole
+    /// cache. `shards` is rounded up to a power of two, at most 1,024, and lowered so
+    /// that every shard keeps at least one value. The default, 1, is one exact LRU.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let profiles = haiway::cache::Cached::builder()
+    ///     .limit(10_000)
+    ///     .shards(8)
+    ///     .build(|id: u64| async move { id * 2 });
+    /// # futures_lite::future::block_on(async {
+    /// assert_eq!(profiles.call(21).await, 42);
+    /// # });
+    /// ```
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
         self
     }
 
@@ -694,6 +723,7 @@ impl<S> CacheBuilder<S> {
     fn stage<T>(self, stage: T) -> CacheBuilder<T> {
         CacheBuilder {
             limit: self.limit,
+            shards: self.shards,
             expiration: self.expiration,
             name: self.name,
             clock: self.clock,
@@ -704,6 +734,7 @@ impl<S> CacheBuilder<S> {
     fn split(self) -> (Settings, S) {
         let settings = Settings {
             limit: self.limit,
+            shards: self.shards,
             expiration: self.expiration,
             name: self.name,
             clock: self.clock,
@@ -733,6 +764,7 @@ impl Settings {
         backend: Option<Arc<dyn DynBackend<K, V>>>,
     ) -> Core<A, K, V, E>
     where
+        A: Send + 'static,
         K: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
         E: Send + Sync + 'static,
@@ -768,6 +800,7 @@ impl Settings {
             function,
             make_key,
             memory,
+            self.shards,
             self.expiration,
             clock,
             backend,
@@ -808,5 +841,5 @@ impl<A, K, B> fmt::Debug for Backed<A, K, B> {
 
 /// The arguments are the key: borrowed for lookups, cloned only to store.
 fn identity_key<A: Clone + Send + Sync + 'static>() -> MakeKey<A, A> {
-    Box::new(|args: &A| KeyRef::Borrowed(args))
+    None
 }

@@ -72,7 +72,7 @@ impl<A, V, E, K> TryCached<A, V, E, K> {
 
 impl<A, V, K> Cached<A, V, K>
 where
-    A: Send,
+    A: Send + 'static,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
@@ -157,7 +157,7 @@ where
     /// # });
     /// ```
     pub fn clear_call_cache(&self, args: &A) -> ClearCache<'_> {
-        let key = (self.core.make_key)(args).into_owned();
+        let key = self.core.key(args).into_owned();
         ClearCache::new(self.core.clear_everywhere(Some(key)))
     }
 
@@ -242,7 +242,7 @@ pub struct TryCached<A, V, E, K = A> {
 
 impl<A, V, E, K> TryCached<A, V, E, K>
 where
-    A: Send,
+    A: Send + 'static,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
@@ -309,7 +309,7 @@ where
     /// # });
     /// ```
     pub fn clear_call_cache(&self, args: &A) -> ClearCache<'_> {
-        let key = (self.core.make_key)(args).into_owned();
+        let key = self.core.key(args).into_owned();
         ClearCache::new(self.core.clear_everywhere(Some(key)))
     }
 

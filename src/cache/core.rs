@@ -1,26 +1,41 @@
-//! The untyped heart of a cached function: the store, the in-flight computations and
-//! the counters, under one lock that is never held across an `.await`.
+//! The untyped heart of a cached function: its settings, its shards (store, flights
+//! and counters, each under a lock that is never held across an `.await`), and its
+//! backend writes.
+//!
+//! A call's way through it: [`Core::hit`], inlined into the call's `poll`, hashes the
+//! key once, locks its shard, and on a live value clones it, counts it and returns.
+//! Anything else goes, with the lock still held, to [`Core::miss`] (cold): join the
+//! key's flight, or reserve a pending node and lead a new one. The flight is then driven
+//! by [`Core::drive`] and finished by [`Core::complete`]; see [`flight`](super::flight).
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::pin::Pin;
+use std::sync::{Arc, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use event_listener::Event as Notify;
-use hashbrown::hash_table::Entry as HashEntry;
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use event_listener::EventListener;
+use hashbrown::DefaultHashBuilder;
 
 use super::backend::{BoxFut, CacheError, DynBackend};
 use super::clock::Clock;
-use super::lru::{Insert, Lookup, Lru};
+use super::flight::{Attached, Flight, Run, Shared, Work};
+use super::lru::{Lru, Reserve};
 use super::run::{Function, Runner};
+use super::shard::{self, Counts, Pending, Shard, ShardState};
 use super::write::{self, PendingWrite, Writes};
 use crate::ctx;
 use crate::event::{Event, Level};
 
-/// Turns call arguments into the key (borrowing them when they are the key).
-pub(crate) type MakeKey<A, K> = Box<dyn for<'a> Fn(&'a A) -> KeyRef<'a, K> + Send + Sync + 'static>;
+/// Turns call arguments into the key, when the key is not the arguments themselves.
+pub(crate) type KeyFn<A, K> = Box<dyn Fn(&A) -> K + Send + Sync + 'static>;
+
+/// How a cache keys calls: `None` when the arguments are the key (`K` is `A`), so a
+/// lookup borrows them and calls no function.
+pub(crate) type MakeKey<A, K> = Option<KeyFn<A, K>>;
 
 /// A key borrowed from the arguments (the default key) or made from them.
 pub(crate) enum KeyRef<'a, K> {
@@ -51,8 +66,12 @@ impl<K> std::ops::Deref for KeyRef<'_, K> {
     }
 }
 
-/// A result shared by a computation with the callers waiting on it.
-pub(crate) type Shared<V, E> = Result<V, Arc<E>>;
+/// A shard's lock, held from the hit path into the miss path.
+pub(crate) type Guard<'a, A, K, V, E> = MutexGuard<'a, ShardState<A, K, V, E>>;
+
+/// What the hit path hands the miss path: the shard's lock, the key's hash, and the
+/// instant expiry was checked against.
+pub(crate) type Locked<'a, A, K, V, E> = (Guard<'a, A, K, V, E>, u64, Option<Instant>);
 
 /// Everything a `Cached` handle points at.
 pub(crate) struct Core<A, K, V, E> {
@@ -61,62 +80,27 @@ pub(crate) struct Core<A, K, V, E> {
     /// The cache's hit, miss and evict events, built once: recording one lends it.
     events: Events,
     /// The wrapped function, as a maker of runners for its futures.
-    pub(crate) function: Function<A, V, E>,
+    function: Function<A, V, E>,
     /// Arguments to key.
-    pub(crate) make_key: MakeKey<A, K>,
+    make_key: MakeKey<A, K>,
     /// How long a stored value lives; `None`: until evicted or cleared.
-    pub(crate) expiration: Option<Duration>,
+    expiration: Option<Duration>,
     /// Where time comes from (only read when `expiration` is set).
-    pub(crate) clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
     /// The shared store behind the memory tier, if any.
     pub(crate) backend: Option<Arc<dyn DynBackend<K, V>>>,
     /// The backend writes not finished yet, and the keys the backend may hold a value
     /// of from before a clear: see [`write`](super::write).
     writes: Writes<K>,
-    /// Hashes keys for the store and the flights alike, so a call hashes its key once.
+    /// Hashes keys for every shard's store, so a call hashes its key once.
     hasher: DefaultHashBuilder,
-    /// The mutable part.
-    state: Mutex<State<A, K, V, E>>,
-    /// How a call lets go of a flight it leads, for the `Drop`s that need no bounds.
-    pub(crate) let_go: LetGo<A, K, V, E>,
-}
-
-/// [`Core::abandon`] and [`Core::hand_over`], captured where their bounds hold (in
-/// [`Core::new`]) so the `Drop`s of a call's guards, which can have none, call them.
-pub(crate) struct LetGo<A, K, V, E> {
-    /// (core, hash, flight, uncounted).
-    pub(crate) abandon: Abandon<A, K, V, E>,
-    /// (core, hash, flight, computation).
-    pub(crate) hand_over: HandOver<A, K, V, E>,
-}
-
-/// [`Core::abandon`].
-type Abandon<A, K, V, E> = fn(&Core<A, K, V, E>, u64, u64, bool);
-
-/// [`Core::hand_over`].
-type HandOver<A, K, V, E> = fn(&Core<A, K, V, E>, u64, u64, Runner<A, V, E>) -> HandedOver<A, V, E>;
-
-/// The lock-protected part of a [`Core`].
-struct State<A, K, V, E> {
-    /// Stored values: the memory tier (`None`: a backend without one).
-    store: Option<Lru<K, V>>,
-    /// Computations running now, one per key, found by the key's hash (stored in each,
-    /// so growing the table never rehashes a key).
-    flights: HashTable<InFlight<A, K, V, E>>,
-    /// Flights cleared while running that callers still wait on, by flight id: their
-    /// leaders settle them here.
-    orphans: HashMap<u64, Arc<Flight<A, V, E>>>,
-    /// The next flight id.
-    next_flight: u64,
-    /// An empty runner left by the last leader, for the next one: a miss allocates no
-    /// runner while one is here.
-    spare: Option<Runner<A, V, E>>,
-    /// Calls served from the store.
-    hits: u64,
-    /// Calls that found no live stored value.
-    misses: u64,
-    /// Values pushed out by the limit.
-    evictions: u64,
+    /// The shards (a power of two of them).
+    shards: Box<[Shard<A, K, V, E>]>,
+    /// `shards.len() - 1`.
+    mask: usize,
+    /// Whether values are kept in memory (`false`: a backend with no memory tier; the
+    /// stores then hold only pending nodes).
+    memory: bool,
 }
 
 /// The events a cache records on its hot paths, each with the `cache` attribute.
@@ -170,256 +154,101 @@ pub struct Stats {
     pub len: usize,
 }
 
-/// One running computation of one key, shared with the callers waiting on it.
-pub(crate) struct Flight<A, V, E> {
-    /// The key's hash ([`Core::hash`]): with `id`, what a waiter that takes the
-    /// computation over leads it by.
-    pub(crate) hash: u64,
-    /// The flight's id.
-    pub(crate) id: u64,
-    /// Its outcome so far, and how many callers wait on it.
-    state: Mutex<FlightInner<A, V, E>>,
-    /// Wakes the waiters when the outcome is known, or the computation is handed over.
-    done: Notify,
-}
-
-/// The lock-protected part of a [`Flight`].
-struct FlightInner<A, V, E> {
-    /// Where the computation is.
-    state: FlightState<A, V, E>,
-    /// Callers waiting on it ([`Flight::join`]ed, not yet [`left`](Flight::leave)).
-    waiting: usize,
-}
-
-/// A key being computed: the key, the leader's flight id, and the waiters' shared
-/// state, created only when a second caller arrives (an uncontended miss allocates
-/// none).
-struct InFlight<A, K, V, E> {
-    /// The key; the leader takes it back to store its value under.
-    key: K,
-    /// The key's hash ([`Core::hash`]).
-    hash: u64,
-    /// Tells the leader whether the entry is still its own, and finds it for the
-    /// leader without comparing keys: ids are unique.
-    id: u64,
-    /// What waiters wait on; `None` while nobody waits.
-    waiters: Option<Arc<Flight<A, V, E>>>,
-}
-
-/// Where a flight's computation is.
-pub(crate) enum FlightState<A, V, E> {
-    /// The leader is still computing.
-    Running,
-    /// The leader finished; waiters take a clone, made after the flight's lock is
-    /// released (a value's `Clone` is user code).
-    Done(Arc<Shared<V, E>>),
-    /// The leader panicked (or went away with nobody waiting): waiters start over (one
-    /// of them leads).
-    Abandoned,
-    /// The leader went away (cancelled) while callers waited: its computation waits
-    /// here for one of them to take it over and drive it on.
-    HandedOver(Runner<A, V, E>),
-}
-
-/// What [`Core::hand_over`] did: the flight the computation was left in (to wake its
-/// waiters), or the computation given back (nobody waits).
-pub(crate) type HandedOver<A, V, E> = Result<Arc<Flight<A, V, E>>, Runner<A, V, E>>;
-
-/// What a waiter sees when it looks at a flight ([`Flight::outcome`]).
-pub(crate) enum Outcome<V, E> {
-    /// Still computing: keep waiting.
-    Running,
-    /// The result, shared.
-    Done(Shared<V, E>),
-    /// Start over.
-    Abandoned,
-    /// Nobody drives the computation: try to [`claim`](Flight::claim) it.
-    HandedOver,
-}
-
-impl<A, V, E> FlightInner<A, V, E> {
-    /// Takes a handed-over computation, if the flight holds one: it is running again
-    /// (under whoever took it).
-    fn take_handed_over(&mut self) -> Option<Runner<A, V, E>> {
-        if !matches!(self.state, FlightState::HandedOver(_)) {
-            return None;
-        }
-        match std::mem::replace(&mut self.state, FlightState::Running) {
-            FlightState::HandedOver(runner) => Some(runner),
-            _ => unreachable!("checked above"),
-        }
-    }
-}
-
-impl<A, V, E> Flight<A, V, E> {
-    fn new(hash: u64, id: u64) -> Self {
-        Flight {
-            hash,
-            id,
-            state: Mutex::new(FlightInner {
-                state: FlightState::Running,
-                waiting: 0,
-            }),
-            done: Notify::new(),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, FlightInner<A, V, E>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Settles the flight and wakes the waiters. What was there before (a computation
-    /// handed over and not taken) is dropped after the lock is released.
-    fn settle(&self, outcome: FlightState<A, V, E>) {
-        let before = std::mem::replace(&mut self.lock().state, outcome);
-        self.done.notify(usize::MAX);
-        drop(before);
-    }
-
-    /// Counts one more waiter. Every `join` is matched by one [`claim`](Self::claim)
-    /// that succeeds or one [`leave`](Self::leave).
-    pub(crate) fn join(&self) {
-        self.lock().waiting += 1;
-    }
-
-    /// A waiter takes the handed-over computation, if nobody took it first, and so
-    /// stops waiting: it leads the flight from now on.
-    pub(crate) fn claim(&self) -> Option<Runner<A, V, E>> {
-        let mut inner = self.lock();
-        let runner = inner.take_handed_over()?;
-        inner.waiting -= 1;
-        Some(runner)
-    }
-
-    /// A waiter goes away. If it was the last one and the computation is handed over
-    /// with nobody driving it, the computation is returned: the caller leads it out
-    /// (cancels it, or hands it to a caller that joined meanwhile).
-    pub(crate) fn leave(&self) -> Option<Runner<A, V, E>> {
-        let mut inner = self.lock();
-        inner.waiting -= 1;
-        if inner.waiting > 0 {
-            return None;
-        }
-        inner.take_handed_over()
-    }
-
-    /// The leader went away: leaves its computation for the waiters, if any wait (the
-    /// leader then [`wake`](Self::wake)s them); gives it back if none does.
-    fn offer(&self, runner: Runner<A, V, E>) -> Result<(), Runner<A, V, E>> {
-        let mut inner = self.lock();
-        if inner.waiting == 0 || !matches!(inner.state, FlightState::Running) {
-            return Err(runner);
-        }
-        inner.state = FlightState::HandedOver(runner);
-        Ok(())
-    }
-
-    /// Wakes the waiters to take over an [`offer`](Self::offer)ed computation. Called
-    /// once the old leader let go of the flight (its guard disarmed), so nothing after
-    /// the offer can abandon a flight a waiter may already lead.
-    pub(crate) fn wake(&self) {
-        self.done.notify(usize::MAX);
-    }
-}
-
-impl<A, V: Clone, E> Flight<A, V, E> {
-    /// What a waiter sees now.
-    pub(crate) fn outcome(&self) -> Outcome<V, E> {
-        let done = match &self.lock().state {
-            FlightState::Running => return Outcome::Running,
-            FlightState::Done(result) => result.clone(),
-            FlightState::Abandoned => return Outcome::Abandoned,
-            FlightState::HandedOver(_) => return Outcome::HandedOver,
-        };
-        Outcome::Done((*done).clone())
-    }
-
-    /// A listener for the outcome. Check [`Flight::outcome`] after creating it.
-    pub(crate) fn listen(&self) -> event_listener::EventListener {
-        self.done.listen()
-    }
-}
-
-/// The waiters of a flight just taken out of the table (if anyone waits), to settle
-/// with the leader's outcome. Dropped unsettled (a panic on the way: a value's
-/// `Clone`, a recorder, a `Drop`), it settles them `Abandoned`: they start over, one of
-/// them leading, instead of waiting forever.
-struct Waiters<A, V, E>(Option<Arc<Flight<A, V, E>>>);
-
-impl<A, V, E> Waiters<A, V, E> {
-    fn settle(mut self, outcome: impl FnOnce() -> FlightState<A, V, E>) {
-        if self.0.is_some() {
-            // Computed first: if it panics (a value's `Clone`), `Drop` still settles.
-            let outcome = outcome();
-            if let Some(flight) = self.0.take() {
-                flight.settle(outcome);
-            }
-        }
-    }
-}
-
-impl<A, V, E> Drop for Waiters<A, V, E> {
-    fn drop(&mut self) {
-        if let Some(flight) = self.0.take() {
-            flight.settle(FlightState::Abandoned);
-        }
-    }
-}
-
-/// What a call finds when it looks a key up.
-pub(crate) enum Found<A, K, V, E> {
-    /// A stored value.
+/// What [`Core::miss`] found.
+pub(crate) enum Missed<'a, A, K, V, E> {
+    /// A live value after all (a retry found it): counted as a hit.
     Hit(V),
-    /// Another call is computing this key: wait on it. The caller is already counted
-    /// among the flight's waiters ([`Flight::join`], under the state lock); it drops
-    /// `expired` and records its miss once it holds its own way to leave.
-    Wait {
-        flight: Arc<Flight<A, V, E>>,
-        expired: Option<Box<(K, V)>>,
+    /// Another call leads this key's flight: this call joined it.
+    Join(Attached<'a, A, K, V, E>),
+    /// This call leads a new flight, holding its run: it starts it.
+    Lead {
+        /// The call's place in the flight.
+        attached: Attached<'a, A, K, V, E>,
+        /// With a backend, a copy of the key to read.
+        key: Option<K>,
+        /// The arguments to start the run with.
+        args: A,
+        /// The value of an expired entry the pending node replaced, to drop once the
+        /// lock is released.
+        expired: Option<V>,
+        /// Whether to record `cache.miss` (counted already), once the call holds the run.
         record_miss: bool,
     },
-    /// Nobody is: this call leads a new flight.
-    Lead(Lead<A, K, V, E>),
 }
 
-/// What a leader needs to run the function and settle its flight.
-pub(crate) struct Lead<A, K, V, E> {
-    /// The flight's id.
-    pub(crate) flight: u64,
-    /// The key's hash, so settling the flight and storing the value hash nothing.
-    pub(crate) hash: u64,
-    /// With a backend, a copy of the key for the backend read; `None` without one.
-    pub(crate) key: Option<K>,
-    /// The runner the last leader left, if any: this leader starts its future in it.
-    pub(crate) runner: Option<Runner<A, V, E>>,
-    /// An expired entry of the key, taken out of the store on the way: for the leader
-    /// to drop once its lead guard exists (its `Drop` is user code, and may panic).
-    /// Boxed: rare, and it keeps a call's future small for the hot path.
-    pub(crate) expired: Option<Box<(K, V)>>,
-    /// Whether the leader records `cache.miss`, once its lead guard exists (a recorder
-    /// is user code, and may panic).
-    pub(crate) record_miss: bool,
+/// What a caller's turn at driving a run came to ([`Core::drive`]).
+pub(crate) enum Driven<'a, A, K, V, E> {
+    /// The run finished in this turn: its result, and the backend write to run.
+    Finished(Shared<V, E>, Option<BoxFut<'static, ()>>),
+    /// The run is not finished; it is back in the flight, and the call still in it.
+    Pending(Attached<'a, A, K, V, E>),
+}
+
+/// A call holding its flight's run (taken out to poll it): dropped armed (a panic in
+/// the poll), it drops the run and the callers start over.
+pub(crate) struct Held<'x, 'a, A, K, V, E>(Option<&'x mut Attached<'a, A, K, V, E>>);
+
+impl<'x, 'a, A, K, V, E> Held<'x, 'a, A, K, V, E> {
+    /// `attached` holds its flight's run. Its spawn mark is taken now, if it has none
+    /// yet: before the run (the function's synchronous part included) can spawn.
+    pub(crate) fn new(attached: &'x mut Attached<'a, A, K, V, E>) -> Self {
+        attached.mark.get_or_insert_with(ctx::spawn_mark);
+        Held(Some(attached))
+    }
+
+    pub(crate) fn attached(&self) -> &Attached<'a, A, K, V, E> {
+        self.0.as_deref().expect("held while driving")
+    }
+
+    fn attached_mut(&mut self) -> &mut Attached<'a, A, K, V, E> {
+        self.0.as_deref_mut().expect("held while driving")
+    }
+
+    /// The run is back in the flight, or finished: nothing to drop.
+    pub(crate) fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl<A, K, V, E> Drop for Held<'_, '_, A, K, V, E> {
+    fn drop(&mut self) {
+        if let Some(attached) = self.0.take() {
+            attached.dropped_while_held();
+        }
+    }
 }
 
 impl<A, K, V, E> Core<A, K, V, E>
 where
+    A: Send + 'static,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
     /// `memory`: `None` for no memory tier, `Some(limit)` for one (`Some(None)`:
-    /// unbounded).
+    /// unbounded). `shards`: how many shards to split the store into (see
+    /// [`shard::split`]).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         name: Cow<'static, str>,
         function: Function<A, V, E>,
         make_key: MakeKey<A, K>,
         memory: Option<Option<NonZeroUsize>>,
+        shards: usize,
         expiration: Option<Duration>,
         clock: Arc<dyn Clock>,
         backend: Option<Arc<dyn DynBackend<K, V>>>,
     ) -> Self {
         let hasher = DefaultHashBuilder::default();
-        let store = memory.map(|limit| Lru::with_hasher(limit, hasher.clone()));
+        let limits = match memory {
+            Some(limit) => shard::split(shards, limit),
+            // No values kept: one shard of pending nodes serves single-flight.
+            None => vec![None],
+        };
+        let shards: Box<[_]> = limits
+            .into_iter()
+            .map(|limit| Shard::new(limit, hasher.clone()))
+            .collect();
         Core {
             events: Events::new(name.clone()),
             name,
@@ -428,27 +257,32 @@ where
             expiration,
             clock,
             backend,
-            hasher,
             writes: Writes::new(),
-            state: Mutex::new(State {
-                store,
-                flights: HashTable::new(),
-                orphans: HashMap::new(),
-                next_flight: 0,
-                spare: None,
-                hits: 0,
-                misses: 0,
-                evictions: 0,
-            }),
-            let_go: LetGo {
-                abandon: Core::abandon,
-                hand_over: Core::hand_over,
-            },
+            hasher,
+            mask: shards.len() - 1,
+            shards,
+            memory: memory.is_some(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<A, K, V, E>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// `key`'s hash, for every shard's store.
+    #[inline]
+    fn hash(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The key of `args`: the arguments themselves, or the key function's.
+    #[inline]
+    pub(crate) fn key<'k>(&self, args: &'k A) -> KeyRef<'k, K> {
+        match &self.make_key {
+            Some(make_key) => KeyRef::Owned(make_key(args)),
+            // Without a key function `K` is `A`; the check is decided at compile time.
+            None => KeyRef::Borrowed(
+                (args as &dyn Any)
+                    .downcast_ref::<K>()
+                    .expect("a cache without a key function is keyed by its arguments"),
+            ),
+        }
     }
 
     /// The instant expiry is checked against; `None` when nothing expires (no clock read).
@@ -457,339 +291,510 @@ where
         self.expiration.map(|_| self.clock.now())
     }
 
-    /// `key`'s hash, for the store and the flights alike.
+    /// The hit path: a clone of `args`'s live value, counted and recorded as a hit when
+    /// `count`; or, for anything else, what [`miss`](Self::miss) needs, with the
+    /// shard's lock still held.
     #[inline]
-    fn hash(&self, key: &K) -> u64 {
-        self.hasher.hash_one(key)
-    }
-
-    /// Looks `key` up: a stored value, a flight to wait on, or a new flight to lead.
-    /// `count`: whether this lookup counts in the stats and events (retries do not).
-    ///
-    /// The key is hashed once, outside the lock; a miss probes the store and then the
-    /// flights once each, and a new flight takes the key (cloned only if borrowed).
-    #[inline]
-    pub(crate) fn find(&self, key: KeyRef<'_, K>, count: bool) -> Found<A, K, V, E> {
+    pub(crate) fn hit<'s>(&'s self, args: &A, count: bool) -> Result<V, Locked<'s, A, K, V, E>> {
+        let key = self.key(args);
         let hash = self.hash(&key);
         let now = self.now();
-        // Declared before the lock: also on a panic under it, dropped after it.
-        let mut expired = None;
-        let mut st = self.lock();
-        let lookup = st
-            .store
-            .as_mut()
-            .map(|store| store.get_hashed(hash, &*key, now));
-        match lookup {
-            Some(Lookup::Hit(value)) => {
-                let value = value.clone();
-                if count {
-                    st.hits += 1;
-                }
-                drop(st);
-                if count {
-                    self.record(&self.events.hit);
-                }
-                return Found::Hit(value);
-            }
-            // Dropped once the lock is released: its `Drop` is user code.
-            Some(Lookup::Expired) => expired = st.store.as_mut().and_then(Lru::take_expired),
-            Some(Lookup::Miss) | None => {}
-        }
-        let state = &mut *st;
-        let found = match state.flights.entry(hash, |f| f.key == *key, |f| f.hash) {
-            HashEntry::Occupied(mut occupied) => {
-                let in_flight = occupied.get_mut();
-                let (hash, id) = (in_flight.hash, in_flight.id);
-                let flight = in_flight
-                    .waiters
-                    .get_or_insert_with(|| Arc::new(Flight::new(hash, id)))
-                    .clone();
-                // Counted under the state lock: a leader that goes away from now on
-                // finds this caller waiting, and hands its run over.
-                flight.join();
-                Found::Wait {
-                    flight,
-                    expired: None,
-                    record_miss: count,
-                }
-            }
-            HashEntry::Vacant(vacant) => {
-                let id = state.next_flight;
-                state.next_flight = id.wrapping_add(1);
-                let key = key.into_owned();
-                // The backend read needs the key outside the lock.
-                let copy = self.backend.as_ref().map(|_| key.clone());
-                vacant.insert(InFlight {
-                    key,
-                    hash,
-                    id,
-                    waiters: None,
-                });
-                // With a backend, a leader's hit or miss is known only after reading
-                // it: see `count_load`.
-                let counted = count && self.backend.is_none();
-                if counted {
-                    state.misses += 1;
-                }
-                Found::Lead(Lead {
-                    flight: id,
-                    hash,
-                    key: copy,
-                    runner: state.spare.take(),
-                    expired: expired.take().map(Box::new),
-                    record_miss: counted,
-                })
-            }
+        let mut st = self.shards[shard::index(hash, self.mask)].lock();
+        let Some(value) = st.store.hit(hash, &*key, now) else {
+            return Err((st, hash, now));
         };
-        let mut found = found;
-        if let Found::Wait { expired: e, .. } = &mut found {
-            if count {
-                st.misses += 1;
-            }
-            *e = expired.take().map(Box::new);
+        let value = value.clone();
+        if count {
+            st.counts.hit();
         }
         drop(st);
-        // A leader drops the expired entry and records its miss once it holds its lead
-        // guard, a waiter once it holds its way to leave the flight: a panic (user code)
-        // must not leave a flight nobody leads, nor a waiter counted that never leaves.
-        found
+        if count {
+            ctx::record_event(&self.events.hit);
+        }
+        Ok(value)
+    }
+
+    /// The miss path, with the shard's lock `st` from [`hit`](Self::hit): join the
+    /// key's flight, or lead a new one. Counts and records a miss when `count`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn miss<'s>(
+        &'s self,
+        (mut st, hash, now): Locked<'s, A, K, V, E>,
+        args: A,
+        count: bool,
+    ) -> Missed<'s, A, K, V, E> {
+        let mut args = args;
+        let mut key = self.key(&args);
+        // With a backend a leader's hit or miss is known only once it has read.
+        let uncounted = count && self.backend.is_some();
+        loop {
+            let ShardState { store, spare, .. } = &mut *st;
+            // The flight of a new pending node: the shard's kept one if nobody holds
+            // it any more, else a new one.
+            let mut led = None;
+            let found = store.reserve(
+                hash,
+                &*key,
+                now,
+                || (*key).clone(),
+                || {
+                    let kept = spare.take().and_then(|mut kept| {
+                        Arc::get_mut(&mut kept)?.reuse(uncounted);
+                        Some(kept)
+                    });
+                    let flight = kept.unwrap_or_else(|| Arc::new(Flight::new(uncounted)));
+                    led = Some(flight.clone());
+                    Pending(flight)
+                },
+            );
+            match found {
+                Reserve::Live(value) => {
+                    let value = value.clone();
+                    if count {
+                        st.counts.hit();
+                        drop(st);
+                        ctx::record_event(&self.events.hit);
+                    }
+                    return Missed::Hit(value);
+                }
+                Reserve::Pending(slot, Pending(flight)) => {
+                    let flight = flight.clone();
+                    drop(key);
+                    if let Err(back) = flight.join(args) {
+                        // Its last caller is on the way out, freeing the key: free it
+                        // here, and lead a new flight.
+                        args = back;
+                        let stale = st.store.remove_pending(slot);
+                        drop(st);
+                        drop((stale, flight));
+                        st = self.shards[shard::index(hash, self.mask)].lock();
+                        key = self.key(&args);
+                        continue;
+                    }
+                    if count {
+                        st.counts.miss();
+                    }
+                    drop(st);
+                    // A recorder is user code: if it panics, this call leaves.
+                    let attached = Attached::new(self, hash, slot, flight);
+                    if count {
+                        ctx::record_event(&self.events.miss);
+                    }
+                    return Missed::Join(attached);
+                }
+                Reserve::Reserved(slot, expired) => {
+                    let flight = led.expect("a reserved node has a new flight");
+                    let record_miss = count && !uncounted;
+                    if record_miss {
+                        st.counts.miss();
+                    }
+                    drop(st);
+                    let key = self.backend.as_ref().map(|_| key.into_owned());
+                    return Missed::Lead {
+                        attached: Attached::new(self, hash, slot, flight),
+                        key,
+                        args,
+                        expired,
+                        record_miss,
+                    };
+                }
+            }
+        }
     }
 
     /// Records one `cache.miss` event.
-    #[inline]
     pub(crate) fn record_miss(&self) {
-        self.record(&self.events.miss);
+        ctx::record_event(&self.events.miss);
     }
 
-    /// Counts a leader's lookup once its backend read is done: a hit when the backend
-    /// had the value, a miss when the function ran.
-    pub(crate) fn count_load(&self, computed: bool) {
+    /// The run of a flight this call leads, started outside any lock: the backend read
+    /// (unless the key is suspect, see [`write`](super::write)), or the function on
+    /// `args`. The function's synchronous part runs here.
+    pub(crate) fn start(
+        &self,
+        attached: &Attached<'_, A, K, V, E>,
+        key: Option<K>,
+        args: A,
+    ) -> Work<A, V, E> {
+        if let (Some(backend), Some(key)) = (&self.backend, key) {
+            if !self.writes.is_suspect(&key) {
+                return Work::Read {
+                    read: backend.clone().read_owned(key),
+                    args,
+                };
+            }
+            // The backend may hold a value from before a clear: not read, a miss.
+            self.count_load(attached, true);
+        }
+        Work::Function(self.runner(attached, args))
+    }
+
+    /// A runner started on `args`: the flight's kept one, or a new one.
+    fn runner(&self, attached: &Attached<'_, A, K, V, E>, args: A) -> Runner<A, V, E> {
+        let kept = attached.flight.lock().spare.take();
+        let mut runner = kept.unwrap_or_else(|| (self.function)());
+        runner.as_mut().start(args);
+        runner
+    }
+
+    /// Counts a backend lookup once its read tells a hit (`computed == false`) from a
+    /// miss, unless it was counted already.
+    fn count_load(&self, attached: &Attached<'_, A, K, V, E>, computed: bool) {
+        if !std::mem::take(&mut attached.flight.lock().uncounted) {
+            return;
+        }
         {
-            let mut st = self.lock();
+            let mut st = self.shards[shard::index(attached.hash, self.mask)].lock();
             if computed {
-                st.misses += 1;
+                st.counts.miss();
             } else {
-                st.hits += 1;
+                st.counts.hit();
             }
         }
-        self.record(if computed {
+        ctx::record_event(if computed {
             &self.events.miss
         } else {
             &self.events.hit
         });
     }
 
-    /// The leader's computation finished: store an `Ok` (unless the key was cleared
-    /// meanwhile), settle the flight for its waiters, and hand back the shared result,
-    /// with the backend write to run when `persist` is set (a computed value) and the
-    /// key was not cleared meanwhile.
-    ///
-    /// `hash` and `flight` are the leader's [`Lead`]: one probe finds the flight by id,
-    /// and the value is stored under the key the flight held, with no rehash. `runner`,
-    /// emptied, is kept for the next leader if no other is.
+    /// One call's turn at driving the run `work`, which it took out of the flight: polls
+    /// it with the flight's waker, then finishes it, or puts it back. A panic drops the
+    /// run (the guard), and the run starts again for the other callers.
+    pub(crate) fn drive<'a>(
+        &'a self,
+        mut attached: Attached<'a, A, K, V, E>,
+        mut work: Work<A, V, E>,
+    ) -> Driven<'a, A, K, V, E> {
+        let held = Held::new(&mut attached);
+        let hash = held.attached().hash;
+        let flight: &Flight<A, V, E> = &held.attached().flight;
+        let mut cx = Context::from_waker(flight.waker());
+        loop {
+            work = match work {
+                Work::Function(mut runner) => match runner.as_mut().poll_run(&mut cx) {
+                    Poll::Ready(result) => {
+                        // The finished future is dropped (user code) before any lock.
+                        runner.as_mut().clear();
+                        held.disarm();
+                        return self.complete(
+                            attached,
+                            result.map_err(Arc::new),
+                            true,
+                            Some(runner),
+                        );
+                    }
+                    Poll::Pending => Work::Function(runner),
+                },
+                Work::Read { mut read, args } => match read.as_mut().poll(&mut cx) {
+                    Poll::Ready(Ok(Some(value))) => {
+                        self.count_load(held.attached(), false);
+                        drop(read);
+                        drop(args);
+                        held.disarm();
+                        return self.complete(attached, Ok(value), false, None);
+                    }
+                    Poll::Ready(read) => {
+                        if let Err(e) = read {
+                            self.record_failure("cache.read_failed", &*e);
+                        }
+                        self.count_load(held.attached(), true);
+                        // On to the function, polled at once.
+                        work = Work::Function(self.runner(held.attached(), args));
+                        continue;
+                    }
+                    Poll::Pending => Work::Read { read, args },
+                },
+                Work::Done(result) => {
+                    held.disarm();
+                    return self.complete(attached, result, false, None);
+                }
+                Work::Follow(follow) => {
+                    let (followed, mut listener) = Attached::from_follow(self, hash, follow);
+                    match self.follow(followed, &mut listener, &mut cx) {
+                        Ok((result, write)) => {
+                            held.disarm();
+                            return match self.complete(attached, result, false, None) {
+                                Driven::Finished(result, None) => Driven::Finished(result, write),
+                                driven => driven,
+                            };
+                        }
+                        Err(followed) => Work::Follow(followed.into_follow(listener)),
+                    }
+                }
+            };
+            // Not finished: back into the flight, unless a caller that left doomed it
+            // meanwhile (then it starts again). If it was woken during the poll, the
+            // flight says so (its wake-ups moved past `polled_at`): the next caller
+            // polled drives it again.
+            let mut inner = flight.lock();
+            if std::mem::take(&mut inner.doomed) {
+                if let Some(args) = inner.donations.pop() {
+                    drop(inner);
+                    let doomed = std::mem::replace(&mut work, self.restart(held.attached(), args));
+                    self.drop_work(hash, doomed);
+                    continue;
+                }
+            }
+            inner.run = Run::Idle(work);
+            drop(inner);
+            held.disarm();
+            return Driven::Pending(attached);
+        }
+    }
+
+    /// One look, for a follower ([`Work::Follow`]), at the flight it follows as one of
+    /// its callers (`followed`): its result, or the membership back (the follower's
+    /// waker, in `cx`, is woken when there is more to see).
+    #[allow(clippy::type_complexity)]
+    fn follow<'a>(
+        &'a self,
+        mut followed: Attached<'a, A, K, V, E>,
+        listener: &mut Option<EventListener>,
+        cx: &mut Context<'_>,
+    ) -> Result<(Shared<V, E>, Option<BoxFut<'static, ()>>), Attached<'a, A, K, V, E>> {
+        loop {
+            let flight = followed.flight.clone();
+            let mut inner = flight.lock();
+            let due = flight.wakes() != inner.polled_at;
+            let work = match &mut inner.run {
+                Run::Done(result) => {
+                    let result = result.clone();
+                    inner.callers -= 1;
+                    drop(inner);
+                    followed.detach();
+                    return Ok(((*result).clone(), None));
+                }
+                Run::Restart => {
+                    let args = inner.donations.pop().expect("callers left, arguments left");
+                    inner.run = Run::Polling;
+                    inner.polled_at = flight.wakes();
+                    drop(inner);
+                    let held = Held::new(&mut followed);
+                    let work = self.restart(held.attached(), args);
+                    held.disarm();
+                    Some(work)
+                }
+                Run::Idle(_) if due => {
+                    let Run::Idle(work) = std::mem::replace(&mut inner.run, Run::Polling) else {
+                        unreachable!("matched above")
+                    };
+                    inner.polled_at = flight.wakes();
+                    drop(inner);
+                    Some(work)
+                }
+                Run::Abandoned => unreachable!("a flight with callers is not abandoned"),
+                Run::Idle(_) | Run::Polling => None,
+            };
+            if let Some(work) = work {
+                match self.drive(followed, work) {
+                    Driven::Finished(result, write) => return Ok((result, write)),
+                    Driven::Pending(back) => followed = back,
+                }
+                // Not again now (see `Calling::drive`): the follower is woken.
+                *listener = None;
+                cx.waker().wake_by_ref();
+                return Err(followed);
+            }
+            match listener {
+                None => *listener = Some(flight.listen()),
+                Some(l) => match Pin::new(l).poll(cx) {
+                    Poll::Ready(()) => *listener = None,
+                    Poll::Pending => return Err(followed),
+                },
+            }
+        }
+    }
+
+    /// Drops a run's `work` (user code) outside every lock, leaving a followed flight.
+    fn drop_work(&self, hash: u64, work: Work<A, V, E>) {
+        if let Work::Follow(follow) = work {
+            drop(Attached::from_follow(self, hash, follow));
+        }
+    }
+
+    /// The run of a flight started again (see [`Run::Restart`]) on donated `args`, by
+    /// a caller holding it: read again, or run the function, if the flight is still
+    /// its key's; else (it was cleared) as a new call of the key would, following the
+    /// key's current flight.
+    pub(crate) fn restart(&self, attached: &Attached<'_, A, K, V, E>, args: A) -> Work<A, V, E> {
+        let now = self.now();
+        let st = self.shards[shard::index(attached.hash, self.mask)].lock();
+        if st.holds(attached.slot, &attached.flight) {
+            drop(st);
+            let key = self.backend.as_ref().map(|_| self.key(&args).into_owned());
+            return self.start(attached, key, args);
+        }
+        match self.miss((st, attached.hash, now), args, false) {
+            Missed::Hit(value) => Work::Done(Ok(value)),
+            Missed::Join(followed) => Work::Follow(followed.into_follow(None)),
+            Missed::Lead {
+                attached: mut led,
+                key,
+                args,
+                expired,
+                ..
+            } => {
+                let work = {
+                    let held = Held::new(&mut led);
+                    drop(expired);
+                    let work = self.start(held.attached(), key, args);
+                    held.disarm();
+                    work
+                };
+                // In its flight, due: the follower drives it at once.
+                led.flight.put_due(work);
+                Work::Follow(led.into_follow(None))
+            }
+        }
+    }
+
+    /// The call that finished the run stores its result (an `Ok`, in the pending node,
+    /// unless a clear removed the node meanwhile), registers its backend write (a
+    /// computed value, `persist`), and settles the flight for the other callers; or,
+    /// with nobody else in the flight, keeps it (and its emptied `runner`) for the
+    /// shard's next miss. The call leaves the flight.
     #[inline(never)]
-    pub(crate) fn complete(
-        &self,
-        hash: u64,
-        flight: u64,
-        result: Result<V, E>,
+    fn complete<'a>(
+        &'a self,
+        mut attached: Attached<'a, A, K, V, E>,
+        result: Shared<V, E>,
         persist: bool,
         runner: Option<Runner<A, V, E>>,
-    ) -> (Shared<V, E>, Option<BoxFut<'static, ()>>) {
-        let result = result.map_err(Arc::new);
-        // Declared before the lock, so also on a panic under it (a value's `Clone`)
-        // they are dropped after it is released: their `Drop`, and the waiters' wakers,
-        // are user code. A key not stored stays in `unused_key`.
-        let mut waiters = Waiters(None);
-        let mut unused_key = None;
+    ) -> Driven<'a, A, K, V, E> {
+        // Declared before the lock, so they are dropped after it is released (their
+        // `Drop` is user code), also on a panic under it (a value's `Clone`).
         let mut evicted = None;
-        let mut replaced = None;
-        let mut surplus = None;
-        let mut write_key = None;
+        let mut removed: Option<K> = None;
+        let mut payload = None;
+        let mut write_key: Option<K> = None;
         let mut write = None;
-        {
-            let now = self.now();
-            let mut st = self.lock();
-            let st = &mut *st;
-            if st.spare.is_none() {
-                st.spare = runner;
-            } else {
-                surplus = runner;
-            }
-            // Still ours? A clear in the meantime removed (or replaced) the entry, and
-            // then the result must not come back into the store.
-            match st.flights.find_entry(hash, |f| f.id == flight) {
-                Ok(entry) => {
-                    let (
-                        InFlight {
-                            key, waiters: w, ..
-                        },
-                        _,
-                    ) = entry.remove();
-                    // Settled however this ends, from here on.
-                    waiters.0 = w;
-                    let key = unused_key.insert(key);
-                    if persist && result.is_ok() && self.backend.is_some() {
-                        // Registered under the state lock, so a clear after this
-                        // point finds it.
-                        write_key = Some(key.clone());
-                        write = Some(self.writes.start(key.clone()));
-                    }
-                    // Without a store, or for an error, the key is not stored.
-                    if let (Ok(value), Some(store)) = (&result, st.store.as_mut()) {
+        let mut donations = Vec::new();
+        // A panic from here on (a key's or value's `Clone`) drops the run, and the
+        // other callers start it again.
+        let mut held = Held::new(&mut attached);
+        let now = self.now();
+        let settle = {
+            let attached = held.attached();
+            let mut st = self.shards[shard::index(attached.hash, self.mask)].lock();
+            if st.holds(attached.slot, &attached.flight) {
+                let fresh = persist && self.backend.is_some();
+                match &result {
+                    Ok(value) if self.memory => {
+                        if fresh {
+                            let key = write_key.insert(st.store.key(attached.slot).clone());
+                            // Registered under the lock, so a clear from now on finds it.
+                            write = Some(self.writes.start(key.clone()));
+                        }
                         let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
-                        let value = value.clone();
-                        let key = unused_key.take().expect("the key was just put there");
-                        match store.insert_hashed(hash, key, value, expires) {
-                            Insert::Evicted(k, v) => {
-                                st.evictions += 1;
-                                evicted = Some((k, v));
-                            }
-                            Insert::Replaced(old) => replaced = Some(old),
-                            Insert::Inserted => {}
+                        let (p, e) = st.store.fulfil(attached.slot, value.clone(), expires);
+                        if e.is_some() {
+                            st.counts.evicted();
+                        }
+                        (payload, evicted) = (Some(p), e);
+                    }
+                    _ => {
+                        let (key, p) = st.store.remove_pending(attached.slot);
+                        payload = Some(p);
+                        let key = removed.insert(key);
+                        if fresh && result.is_ok() {
+                            write = Some(self.writes.start(key.clone()));
+                            write_key = removed.take();
                         }
                     }
                 }
-                Err(_) => waiters.0 = st.orphans.remove(&flight),
+            }
+            // The node's hold on the flight goes (never its last: this call has one).
+            drop(payload.take());
+            // Nobody else holds the flight: nobody to settle, and it is kept.
+            let flight = &mut held.attached_mut().flight;
+            match (Arc::get_mut(flight), st.spare.is_none()) {
+                (Some(kept), true) => {
+                    // Arguments of callers that left, dropped after the lock.
+                    donations = std::mem::take(&mut kept.inner_mut().donations);
+                    st.spare = Some(flight.clone());
+                    false
+                }
+                (Some(_), false) => false,
+                (None, _) => true,
+            }
+        };
+        if settle {
+            // The waiters' copy (user code), while the run is still held.
+            let shared = Arc::new(result.clone());
+            held.disarm();
+            attached.flight.settle(shared, runner);
+        } else {
+            held.disarm();
+            if let Some(runner) = runner {
+                let mut inner = attached.flight.lock();
+                if inner.spare.is_none() {
+                    inner.spare = Some(runner);
+                }
             }
         }
+        attached.detach();
+        drop(donations);
         if evicted.is_some() {
-            self.record(&self.events.evict);
+            ctx::record_event(&self.events.evict);
         }
-        // Drop the evicted value (and a key not stored) outside the lock: their Drop is
-        // user code.
-        drop((evicted, replaced, unused_key, surplus));
-        waiters.settle(|| FlightState::Done(Arc::new(result.clone())));
+        drop((evicted, removed));
         // Outside the lock: creating the write runs the backend's code.
-        let write = match (write_key.zip(write), &result) {
-            (Some((key, pending)), Ok(value)) => self.persist(key, value.clone(), pending),
+        let write = match (write, write_key, &result) {
+            (Some(pending), Some(key), Ok(value)) => self.persist(key, value.clone(), pending),
             _ => None,
         };
-        (result, write)
+        Driven::Finished(result, write)
     }
 
-    /// The leader of flight `flight` (key hash `hash`) was cancelled mid-computation:
-    /// if callers wait on the flight (also one cleared meanwhile), its computation is
-    /// left to them, and one of them drives it on; the leader disarms its guard, then
-    /// [`wake`](Flight::wake)s them. Given back when nobody waits: the leader then drops
-    /// it and [`abandon`](Self::abandon)s the flight.
-    #[cold]
-    pub(crate) fn hand_over(
-        &self,
-        hash: u64,
-        flight: u64,
-        runner: Runner<A, V, E>,
-    ) -> HandedOver<A, V, E> {
-        let waiters = {
-            let st = self.lock();
-            match st.flights.find(hash, |f| f.id == flight) {
-                Some(in_flight) => in_flight.waiters.clone(),
-                None => st.orphans.get(&flight).cloned(),
-            }
-        };
-        match waiters {
-            Some(waiters) => waiters.offer(runner).map(|()| waiters),
-            None => Err(runner),
-        }
-    }
-
-    /// The leader went away before finishing (cancelled, or its function panicked):
-    /// free the key and let the waiters start over. `hash` and `flight` are its
-    /// [`Lead`]'s.
-    #[cold]
-    pub(crate) fn abandon(&self, hash: u64, flight: u64, uncounted: bool) {
-        let (waiters, key) = {
-            let mut st = self.lock();
-            if uncounted {
-                st.misses += 1;
-            }
-            match st.flights.find_entry(hash, |f| f.id == flight) {
-                Ok(entry) => {
-                    let (in_flight, _) = entry.remove();
-                    (Waiters(in_flight.waiters), Some(in_flight.key))
-                }
-                Err(_) => (Waiters(st.orphans.remove(&flight)), None),
-            }
-        };
-        // The waiters first: the key's `Drop` is user code, and may panic.
-        drop(waiters);
-        drop(key);
-        // Not while unwinding: a recorder that panicked now would abort the process.
-        if uncounted && !std::thread::panicking() {
-            self.record(&self.events.miss);
-        }
-    }
-
-    /// Empties the store and forgets running computations (their results will not be
-    /// stored; callers already waiting on them still get them).
+    /// Empties every shard's store and forgets running computations (their results
+    /// will not be stored; callers already waiting on them still get them), and marks
+    /// every backend write in flight stale.
     pub(crate) fn clear(&self) {
-        let store = {
-            let mut st = self.lock();
-            self.writes.outdate(None);
-            let st = &mut *st;
-            let fresh = st
-                .store
-                .as_ref()
-                .map(|store| Lru::with_hasher(store.limit(), self.hasher.clone()));
-            let mut keys = Vec::with_capacity(st.flights.len());
-            for in_flight in st.flights.drain() {
-                keys.push(in_flight.key);
-                if let Some(waiters) = in_flight.waiters {
-                    st.orphans.insert(in_flight.id, waiters);
-                }
-            }
-            (std::mem::replace(&mut st.store, fresh), keys)
-        };
-        // Keys and values are dropped outside the lock: their Drop is user code.
-        drop(store);
+        // Every shard locked at once: a write registered in any of them is either marked
+        // here or made by a flight that started after its node was cleared.
+        let mut guards: Vec<_> = self.shards.iter().map(Shard::lock).collect();
+        self.writes.outdate(None);
+        let old: Vec<_> = guards
+            .iter_mut()
+            .map(|st| {
+                let fresh = Lru::with_hasher(st.store.limit(), self.hasher.clone());
+                std::mem::replace(&mut st.store, fresh)
+            })
+            .collect();
+        drop(guards);
+        // Keys, values and flights are dropped outside the lock: their Drop is user code.
+        drop(old);
     }
 
     /// Removes one key's value and forgets its running computation.
     pub(crate) fn clear_key(&self, key: &K) {
         let hash = self.hash(key);
         let removed = {
-            let mut st = self.lock();
+            let mut st = self.shards[shard::index(hash, self.mask)].lock();
             self.writes.outdate(Some(key));
-            let st = &mut *st;
-            let flight_key = match st.flights.find_entry(hash, |f| f.key == *key) {
-                Ok(entry) => {
-                    let (
-                        InFlight {
-                            key, id, waiters, ..
-                        },
-                        _,
-                    ) = entry.remove();
-                    if let Some(waiters) = waiters {
-                        st.orphans.insert(id, waiters);
-                    }
-                    Some(key)
-                }
-                Err(_) => None,
-            };
-            let value = st
-                .store
-                .as_mut()
-                .and_then(|store| store.remove_hashed(hash, key));
-            (flight_key, value)
+            st.store.take(hash, key)
         };
-        // The keys and value are dropped outside the lock: their Drop is user code.
+        // The key and value are dropped outside the lock: their Drop is user code.
         drop(removed);
     }
 
+    /// The counters of every shard, added up.
     pub(crate) fn stats(&self) -> Stats {
-        let st = self.lock();
+        let (counts, len) = self
+            .shards
+            .iter()
+            .fold((Counts::default(), 0), |(c, len), shard| {
+                let st = shard.lock();
+                (c.add(st.counts), len + st.store.len())
+            });
         Stats {
-            hits: st.hits,
-            misses: st.misses,
-            evictions: st.evictions,
-            len: st.store.as_ref().map_or(0, Lru::len),
+            hits: counts.hits,
+            misses: counts.misses,
+            evictions: counts.evictions,
+            len,
         }
-    }
-
-    /// Records one of this cache's events, only when someone listens.
-    #[inline]
-    fn record(&self, event: &Event) {
-        ctx::record_event(event);
     }
 
     /// Clears the memory tier and the backend (`None`: everything; `Some`: one key).
@@ -821,38 +826,8 @@ where
         }
     }
 
-    /// The leader's work with a backend: read, and on a miss (or a failed read) run the
-    /// function. The flag says whether the value came from the function (and so must be
-    /// written).
-    pub(crate) fn load<'a>(
-        &'a self,
-        backend: &'a Arc<dyn DynBackend<K, V>>,
-        key: K,
-        args: A,
-    ) -> BoxFut<'a, Result<(V, bool), E>>
-    where
-        A: Send + 'a,
-    {
-        Box::pin(async move {
-            // The backend may hold a value from before a clear: not read, a miss.
-            if !self.writes.is_suspect(&key) {
-                match backend.read(&key).await {
-                    Ok(Some(value)) => return Ok((value, false)),
-                    Ok(None) => {}
-                    Err(e) => self.record_failure("cache.read_failed", &*e),
-                }
-            }
-            drop(key);
-            let mut runner = (self.function)();
-            runner.as_mut().start(args);
-            std::future::poll_fn(|cx| runner.as_mut().poll_run(cx))
-                .await
-                .map(|value| (value, true))
-        })
-    }
-
     /// The write of a computed value to the backend, registered as `pending` when the
-    /// value was computed; see [`write::persist`].
+    /// value was stored; see [`write::persist`].
     fn persist(&self, key: K, value: V, pending: PendingWrite<K>) -> Option<BoxFut<'static, ()>> {
         let backend = self.backend.clone()?;
         let name = self.name.clone();
@@ -868,8 +843,36 @@ where
 
     #[cfg(fuzzing)]
     pub(crate) fn validate(&self) {
-        if let Some(store) = &self.lock().store {
-            store.validate();
+        for shard in self.shards.iter() {
+            shard.lock().store.validate();
+        }
+    }
+}
+
+impl<A, K, V, E> Core<A, K, V, E> {
+    /// Frees the pending node `slot` of the key with hash `hash` if it still holds
+    /// `flight` (whose run was dropped); `uncounted`: a backend lookup that never told
+    /// a hit from a miss, counted as a miss. Needs no bounds: a call's `Drop` reaches it.
+    pub(crate) fn release(
+        &self,
+        hash: u64,
+        slot: usize,
+        flight: &Flight<A, V, E>,
+        uncounted: bool,
+    ) {
+        let removed = {
+            let mut st = self.shards[shard::index(hash, self.mask)].lock();
+            if uncounted {
+                st.counts.miss();
+            }
+            st.release(slot, flight)
+        };
+        // The key and the node's hold on the flight (maybe its last, and so the run's
+        // runner) are dropped outside the lock.
+        drop(removed);
+        // Not while unwinding: a recorder that panicked now would abort the process.
+        if uncounted && !std::thread::panicking() {
+            ctx::record_event(&self.events.miss);
         }
     }
 }

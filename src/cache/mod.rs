@@ -63,10 +63,12 @@ mod cached;
 mod call;
 mod clock;
 mod core;
+mod flight;
 pub(crate) mod lru;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod run;
+mod shard;
 mod write;
 
 use std::future::Future;

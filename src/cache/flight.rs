@@ -1,0 +1,395 @@
+//! Single-flight: one run of the function per key, shared by every call that wants it,
+//! driven by whichever of them is polled.
+//!
+//! A miss reserves a pending node for its key in the store and puts a [`Flight`] there;
+//! calls that miss the same key meanwhile find the node and join the flight. The run
+//! (the function's future, or a backend read followed by the function) lives in the
+//! flight, not in any one call, so it works like `futures::future::Shared`:
+//!
+//! - Any caller that is polled drives the run: it takes the run out of the flight, polls
+//!   it with the flight's own waker, and puts it back. That waker wakes *every* caller,
+//!   so the next one polled drives it on. A caller that stays alive but is never polled
+//!   again (a `select!` branch that lost) stalls nobody.
+//! - A run is polled once per wake-up, not once per caller: the flight counts its
+//!   wake-ups and remembers the count it was last polled at.
+//! - The caller whose poll finishes the run completes it (stores the value, writes it to
+//!   the backend) and settles the flight; the others take a clone of the result.
+//! - A caller that is dropped leaves the flight. The last one to leave an unfinished run
+//!   cancels it (drops it) and frees the key.
+//! - A run is dropped and started again, in the same flight, when it panicked (the
+//!   caller whose poll panicked gets the panic), or when a caller that drove it leaves
+//!   after tasks were spawned in its scope (they may be the run's, and end with that
+//!   scope) or while unwinding. Each call that joins a flight hands it its arguments for
+//!   this ([`Flight::join`]): a restart takes one call's arguments, and removes at least
+//!   one caller, so arguments are there for as long as callers are.
+//!
+//! A flight with nobody left waiting is kept, with its runner, for the next miss of its
+//! shard: an uncontended miss allocates nothing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Wake, Waker};
+
+use event_listener::{Event as Notify, EventListener};
+
+use super::backend::{BoxError, BoxFut};
+use super::core::Core;
+use super::run::Runner;
+use crate::ctx;
+
+/// A result shared by a run with the callers waiting on it.
+pub(crate) type Shared<V, E> = Result<V, Arc<E>>;
+
+/// A backend read, owned by the flight.
+pub(crate) type Read<V> = BoxFut<'static, Result<Option<V>, BoxError>>;
+
+/// One run of one key, shared with the calls waiting on it; see the
+/// [module docs](self).
+pub(crate) struct Flight<A, V, E> {
+    /// The run and its callers.
+    inner: Mutex<Inner<A, V, E>>,
+    /// Counts and announces the run's wake-ups.
+    notifier: Arc<Notifier>,
+    /// The run's waker: wakes every caller (made once, from `notifier`).
+    waker: Waker,
+}
+
+/// The lock-protected part of a [`Flight`].
+pub(crate) struct Inner<A, V, E> {
+    /// Where the run is.
+    pub(crate) run: Run<A, V, E>,
+    /// Calls attached to the flight (the one that made it included) and not gone.
+    pub(crate) callers: usize,
+    /// The wake-up count when the run was last polled.
+    pub(crate) polled_at: u64,
+    /// Set when a caller left while another was polling, in a way that drops the run
+    /// (see the module docs): the poller drops it when its poll returns.
+    pub(crate) doomed: bool,
+    /// With a backend: the lookup is not counted yet (see `Core::count_load`).
+    pub(crate) uncounted: bool,
+    /// An empty runner kept with the flight for its next run.
+    pub(crate) spare: Option<Runner<A, V, E>>,
+    /// The arguments of the calls that joined, one run's worth each, for restarts.
+    pub(crate) donations: Vec<A>,
+}
+
+/// Where a flight's run is.
+pub(crate) enum Run<A, V, E> {
+    /// Waiting for a caller to poll it.
+    Idle(Work<A, V, E>),
+    /// Taken out by the caller polling it (or, at first, by the caller starting it).
+    Polling,
+    /// Dropped (it panicked, or may depend on a scope that is ending): the next caller
+    /// polled starts it again with donated arguments.
+    Restart,
+    /// Finished: callers take a clone, made after the flight's lock is released (a
+    /// value's `Clone` is user code).
+    Done(Arc<Shared<V, E>>),
+    /// Dropped with no caller left.
+    Abandoned,
+}
+
+/// The work of a run.
+pub(crate) enum Work<A, V, E> {
+    /// Finished already: complete it with this result.
+    Done(Shared<V, E>),
+    /// A run restarted after its flight was cleared: it went through the store as a
+    /// new call would (so single-flight holds across the clear), and follows the key's
+    /// current flight as one of its callers, its result being this run's.
+    Follow(Follow<A, V, E>),
+    /// The function, running in a (reused) runner.
+    Function(Runner<A, V, E>),
+    /// With a backend: the read, and the arguments to run the function with if it
+    /// finds nothing.
+    Read {
+        /// The backend read.
+        read: Read<V>,
+        /// For the function, on a miss.
+        args: A,
+    },
+}
+
+/// A flight's place among the callers of another one ([`Work::Follow`]): the parts
+/// of its [`Attached`] while the run rests in its flight (the membership is left by
+/// [`Attached::drop_run`], which has the cache at hand).
+pub(crate) struct Follow<A, V, E> {
+    /// The flight followed.
+    pub(crate) flight: Arc<Flight<A, V, E>>,
+    /// Its pending node.
+    pub(crate) slot: usize,
+    /// Registered interest in its wake-ups, polled with the follower's waker.
+    pub(crate) listener: Option<EventListener>,
+}
+
+/// A flight's wake-ups: the waker the run is polled with counts them and wakes every
+/// caller listening.
+struct Notifier {
+    /// Wake-ups so far.
+    wakes: AtomicU64,
+    /// The callers listening.
+    event: Notify,
+}
+
+impl Wake for Notifier {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        self.event.notify(usize::MAX);
+    }
+}
+
+impl<A, V, E> Flight<A, V, E> {
+    /// A new flight, started by one caller (the run is `Polling`: the caller holds it
+    /// until it puts it in).
+    pub(crate) fn new(uncounted: bool) -> Self {
+        let notifier = Arc::new(Notifier {
+            wakes: AtomicU64::new(0),
+            event: Notify::new(),
+        });
+        Flight {
+            inner: Mutex::new(Inner {
+                run: Run::Polling,
+                callers: 1,
+                polled_at: 0,
+                doomed: false,
+                uncounted,
+                spare: None,
+                donations: Vec::new(),
+            }),
+            waker: Waker::from(notifier.clone()),
+            notifier,
+        }
+    }
+
+    /// Makes a kept flight (nobody else holds it) a new one, keeping its runner.
+    pub(crate) fn reuse(&mut self, uncounted: bool) {
+        let wakes = self.wakes();
+        let inner = self.inner_mut();
+        inner.run = Run::Polling;
+        inner.callers = 1;
+        inner.polled_at = wakes;
+        inner.doomed = false;
+        inner.uncounted = uncounted;
+        debug_assert!(
+            inner.donations.is_empty(),
+            "a kept flight holds no arguments"
+        );
+    }
+
+    /// The flight's inner state, when nobody else holds the flight.
+    pub(crate) fn inner_mut(&mut self) -> &mut Inner<A, V, E> {
+        self.inner.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Locks the flight, never panicking on poison.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<A, V, E>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The wake-ups so far.
+    pub(crate) fn wakes(&self) -> u64 {
+        self.notifier.wakes.load(Ordering::SeqCst)
+    }
+
+    /// The waker to poll the run with: it wakes every caller.
+    pub(crate) fn waker(&self) -> &Waker {
+        &self.waker
+    }
+
+    /// A listener for the next wake-up or outcome. Look at the flight again after
+    /// making one.
+    pub(crate) fn listen(&self) -> EventListener {
+        self.notifier.event.listen()
+    }
+
+    /// Wakes every caller (an outcome is in, or the run was dropped).
+    pub(crate) fn notify(&self) {
+        self.notifier.event.notify(usize::MAX);
+    }
+
+    /// Counts one more caller, which hands over its arguments for restarts; unless the
+    /// flight has no callers left (its run was dropped): then the arguments come back,
+    /// and the caller must not join. Called under the shard's lock, where the caller
+    /// found the flight in the store.
+    pub(crate) fn join(&self, args: A) -> Result<(), A> {
+        let mut inner = self.lock();
+        if matches!(inner.run, Run::Abandoned) {
+            return Err(args);
+        }
+        inner.callers += 1;
+        inner.donations.push(args);
+        Ok(())
+    }
+
+    /// Puts `work` in as the run, due to be polled by the next caller that looks (the
+    /// caller that started it holds it until then).
+    pub(crate) fn put_due(&self, work: Work<A, V, E>) {
+        let wakes = self.wakes();
+        let mut inner = self.lock();
+        inner.run = Run::Idle(work);
+        inner.polled_at = wakes.wrapping_sub(1);
+    }
+
+    /// Settles the flight with `result` and wakes the callers; the caller settling it
+    /// leaves. `runner`, emptied, stays with the flight (it is freed with it).
+    pub(crate) fn settle(&self, result: Arc<Shared<V, E>>, runner: Option<Runner<A, V, E>>) {
+        let mut inner = self.lock();
+        inner.run = Run::Done(result);
+        inner.callers -= 1;
+        if inner.spare.is_none() {
+            inner.spare = runner;
+        }
+        drop(inner);
+        self.notify();
+    }
+}
+
+/// A call's place in a flight: counted among its callers until it leaves, which it does
+/// when dropped (see the [module docs](self) for what leaving does to the run).
+pub(crate) struct Attached<'a, A, K, V, E> {
+    /// The cache.
+    pub(crate) core: &'a Core<A, K, V, E>,
+    /// The key's hash (finds the shard).
+    pub(crate) hash: u64,
+    /// The flight's pending node in the shard's store.
+    pub(crate) slot: usize,
+    /// The flight.
+    pub(crate) flight: Arc<Flight<A, V, E>>,
+    /// Registered interest in the flight's next wake-up.
+    pub(crate) listener: Option<EventListener>,
+    /// [`ctx::spawn_mark`] when this call first drove the run: a different mark when it
+    /// leaves means the run may have spawned tasks into this call's scope, which may
+    /// end with the call; then the run is dropped (spawns from other threads count
+    /// too).
+    pub(crate) mark: Option<u64>,
+    /// Whether this call still counts among the flight's callers.
+    joined: bool,
+}
+
+impl<'a, A, K, V, E> Attached<'a, A, K, V, E> {
+    /// A call that joined `flight` (already counted by [`Flight::join`]).
+    pub(crate) fn new(
+        core: &'a Core<A, K, V, E>,
+        hash: u64,
+        slot: usize,
+        flight: Arc<Flight<A, V, E>>,
+    ) -> Self {
+        Attached {
+            core,
+            hash,
+            slot,
+            flight,
+            listener: None,
+            mark: None,
+            joined: true,
+        }
+    }
+
+    /// This call no longer counts among the callers (the flight's count was settled
+    /// by whoever detached it).
+    pub(crate) fn detach(mut self) {
+        self.joined = false;
+    }
+
+    /// This membership, put to rest in a follower's run (see [`Follow`]).
+    pub(crate) fn into_follow(mut self, listener: Option<EventListener>) -> Follow<A, V, E> {
+        self.joined = false;
+        Follow {
+            flight: self.flight.clone(),
+            slot: self.slot,
+            listener,
+        }
+    }
+
+    /// The membership a follower's run rested (see [`Follow`]), woken up again.
+    pub(crate) fn from_follow(
+        core: &'a Core<A, K, V, E>,
+        hash: u64,
+        follow: Follow<A, V, E>,
+    ) -> (Self, Option<EventListener>) {
+        let attached = Attached::new(core, hash, follow.slot, follow.flight);
+        (attached, follow.listener)
+    }
+
+    /// The run this call held (took out to poll or start) was dropped, by a panic:
+    /// this call leaves, and the run starts again for the callers left (none left:
+    /// the key is freed).
+    pub(crate) fn dropped_while_held(&mut self) {
+        self.joined = false;
+        let mut inner = self.flight.lock();
+        inner.callers -= 1;
+        self.drop_run(inner, None);
+    }
+
+    /// Leaves the flight. The run is dropped if this was its last caller, and started
+    /// again if this call drove it and spawned into its scope since, or is unwinding.
+    /// Out of line: waiting is the rare path.
+    #[cold]
+    #[inline(never)]
+    fn leave(&mut self) {
+        self.joined = false;
+        let doom = std::thread::panicking() || self.mark.is_some_and(|m| ctx::spawn_mark() != m);
+        let mut inner = self.flight.lock();
+        inner.callers -= 1;
+        match inner.run {
+            Run::Idle(_) if inner.callers == 0 || doom => {
+                let Run::Idle(work) = std::mem::replace(&mut inner.run, Run::Polling) else {
+                    unreachable!("matched above")
+                };
+                self.drop_run(inner, Some(work));
+            }
+            Run::Restart if inner.callers == 0 => self.drop_run(inner, None),
+            // Whoever polls it starts it again when its poll returns.
+            Run::Polling if doom => inner.doomed = true,
+            _ => {}
+        }
+    }
+
+    /// Drops the run (`work`, if this call has it; the flight's run is not `Idle`):
+    /// with callers left it starts again, else the flight is abandoned and the key
+    /// freed. What is dropped (user code) is dropped after every lock is released.
+    fn drop_run(
+        &self,
+        mut inner: std::sync::MutexGuard<'_, Inner<A, V, E>>,
+        work: Option<Work<A, V, E>>,
+    ) {
+        if inner.callers > 0 {
+            inner.run = Run::Restart;
+            drop(inner);
+            self.flight.notify();
+            if let Some(Work::Follow(follow)) = work {
+                drop(Attached::from_follow(self.core, self.hash, follow));
+            } else {
+                drop(work);
+            }
+            return;
+        }
+        inner.run = Run::Abandoned;
+        let uncounted = std::mem::take(&mut inner.uncounted);
+        let donations = std::mem::take(&mut inner.donations);
+        drop(inner);
+        self.core
+            .release(self.hash, self.slot, &self.flight, uncounted);
+        // A followed flight is left as its other callers leave (this `Attached`'s drop).
+        let followed = match work {
+            Some(Work::Follow(follow)) => Some(Attached::from_follow(self.core, self.hash, follow)),
+            other => {
+                drop(other);
+                None
+            }
+        };
+        drop((followed, donations));
+    }
+}
+
+impl<A, K, V, E> Drop for Attached<'_, A, K, V, E> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.joined {
+            self.leave();
+        }
+    }
+}
