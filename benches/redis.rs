@@ -1,5 +1,8 @@
 //! A Redis-backed cache hit against a direct `GET` (plus JSON decode) on a connection of
 //! the same kind, against a real `redis-server` that the bench starts on loopback.
+//!
+//! Run with `cargo bench -p haiway-benches --bench redis` (without `redis-server`
+//! installed it prints that it skipped).
 
 use std::hint::black_box;
 use std::time::Duration;
