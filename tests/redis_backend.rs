@@ -197,6 +197,20 @@ fn a_dead_server_degrades_to_computing_and_a_restarted_one_works_again(mut serve
     });
 }
 
+/// A trial named after the test function: it starts a server and runs the test, or
+/// ends as ignored when `redis-server` is not installed.
+macro_rules! trial {
+    ($test:ident) => {
+        Trial::ignorable_test(stringify!($test), || match RedisServer::start() {
+            Ok(server) => {
+                $test(server);
+                Ok(Completion::Completed)
+            }
+            Err(why) => Ok(Completion::ignored_with(why)),
+        })
+    };
+}
+
 fn main() {
     // A `#[test]` function in this file would be compiled out without a word.
     assert!(
@@ -205,32 +219,11 @@ fn main() {
             .any(|line| line.trim() == "#[test]"),
         "tests/redis_backend.rs: list the test in main instead of marking it #[test]"
     );
-    let tests: [(&str, fn(RedisServer)); 4] = [
-        (
-            "a_struct_round_trips_with_the_expiration_as_ttl",
-            a_struct_round_trips_with_the_expiration_as_ttl,
-        ),
-        (
-            "clearing_everything_touches_only_the_prefix",
-            clearing_everything_touches_only_the_prefix,
-        ),
-        ("two_handles_share_one_result", two_handles_share_one_result),
-        (
-            "a_dead_server_degrades_to_computing_and_a_restarted_one_works_again",
-            a_dead_server_degrades_to_computing_and_a_restarted_one_works_again,
-        ),
+    let trials = vec![
+        trial!(a_struct_round_trips_with_the_expiration_as_ttl),
+        trial!(clearing_everything_touches_only_the_prefix),
+        trial!(two_handles_share_one_result),
+        trial!(a_dead_server_degrades_to_computing_and_a_restarted_one_works_again),
     ];
-    let trials = tests
-        .into_iter()
-        .map(|(name, test)| {
-            Trial::ignorable_test(name, move || match RedisServer::start() {
-                Ok(server) => {
-                    test(server);
-                    Ok(Completion::Completed)
-                }
-                Err(why) => Ok(Completion::ignored_with(why)),
-            })
-        })
-        .collect();
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }
