@@ -92,4 +92,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"README snippets: `{' '.join(e.cmd)}` failed (exit {e.returncode})")
