@@ -1,8 +1,8 @@
 //! Measures a `haiway::cache::Cached` hit and a Zipf get-or-insert workload against moka,
 //! quick_cache and a `Mutex<lru::LruCache>`.
 //!
-//! Run with `cargo bench --bench cache`. Each comparison sits in one criterion group, so
-//! the report shows the lines side by side:
+//! Run with `cargo bench -p haiway-benches --bench cache`. Each comparison sits in one
+//! criterion group, so the report shows the lines side by side:
 //!
 //! - `hit`: one lookup of a present key. 1,024 `u64` keys are stored in each cache and the
 //!   bench cycles over them in one fixed shuffled order (the same for every cache), so no

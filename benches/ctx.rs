@@ -1,8 +1,8 @@
 //! Measures the cost of reaching the current `Ctx` (against tokio's `task_local!`) and of
 //! spawning and awaiting a task in a scope (against a raw `async_executor` spawn).
 //!
-//! Run with `cargo bench --bench ctx`. Every comparison sits in one criterion group, so
-//! the report shows the lines side by side:
+//! Run with `cargo bench -p haiway-benches --bench ctx`. Every comparison sits in one
+//! criterion group, so the report shows the lines side by side:
 //!
 //! - `current`: `Ctx::current()` (a clone) and `ctx::is_recording()` (a borrow) inside a
 //!   scope, tokio's `KEY.with` (borrow) and `KEY.get()` (clone) inside `KEY.scope`,

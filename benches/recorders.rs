@@ -1,7 +1,7 @@
 //! Measures what a recorder adds to a `haiway::cache::Cached` hit: no recorder, a
 //! no-op closure recorder, `TracingRecorder` and `OpenTelemetryRecorder`.
 //!
-//! Run with `cargo bench --bench recorders --all-features`. All lines sit in the one
+//! Run with `cargo bench -p haiway-benches --bench recorders`. All lines sit in the one
 //! criterion group `cache_hit_recorder`, so the report shows them side by side. Each
 //! line is one hit of a present `u32` key, polled once with `Waker::noop()` inside a
 //! running scope (the scope's `Ctx` is current for the whole measurement), so it

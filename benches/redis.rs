@@ -1,5 +1,8 @@
 //! A Redis-backed cache hit against a direct `GET` (plus JSON decode) on a connection of
 //! the same kind, against a real `redis-server` that the bench starts on loopback.
+//!
+//! Run with `cargo bench -p haiway-benches --bench redis` (without `redis-server`
+//! installed it prints that it skipped).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -14,8 +17,12 @@ use redis::AsyncCommands;
 mod redis_server;
 
 fn redis_hit(c: &mut Criterion) {
-    let Some(server) = redis_server::RedisServer::start("benches/redis") else {
-        return;
+    let server = match redis_server::RedisServer::start() {
+        Ok(server) => server,
+        Err(why) => {
+            println!("benches/redis skipped: {why}");
+            return;
+        }
     };
     let (cached, mut direct) = smol::block_on(async {
         let backend = RedisBackend::connect(&server.url(), "bench:")

@@ -42,28 +42,31 @@ fn main() {
         })
         .build(fetch_profile);
 
+    // Each request runs in its own scope; one recorder collects what both recorded.
     let recorder = MemoryRecorder::new();
+    let request = |name: &'static str| Scope::new(name).recorder(recorder.clone());
+
     let cached = resolve_profile.clone();
-    futures_lite::future::block_on(Scope::new("request").recorder(recorder.clone()).run(
-        async move {
-            println!("first call:");
-            let profile = cached.call("ada".to_owned()).await;
-            println!("  got {profile} (the write to the store runs in the background)");
-        },
-    ));
+    futures_lite::future::block_on(request("first request").run(async move {
+        println!("first request:");
+        let profile = cached.call("ada".to_owned()).await;
+        println!("  got {profile} (the write to the store runs in the background)");
+    }));
     // The scope waited for the background write.
-    println!("store after the scope: {:?}", store.lock().unwrap());
+    println!("store after the first request: {:?}", store.lock().unwrap());
+    println!("  events so far: {:?}", recorder.names());
 
-    futures_lite::future::block_on(async {
-        println!("second call (another request, same store):");
-        let profile = resolve_profile.call("ada".to_owned()).await;
+    let cached = resolve_profile.clone();
+    futures_lite::future::block_on(request("second request").run(async move {
+        println!("second request (same store):");
+        let profile = cached.call("ada".to_owned()).await;
         println!("  got {profile} from the store, without calling the service");
+    }));
+    println!("  events so far: {:?}", recorder.names());
+    // A miss for the first request, a hit (from the store) for the second.
+    assert_eq!(recorder.names(), ["cache.miss", "cache.hit"]);
 
-        resolve_profile
-            .clear_call_cache(&"ada".to_owned())
-            .await
-            .expect("the backend can clear");
-        println!("after clear_call_cache: {:?}", store.lock().unwrap());
-    });
-    println!("events: {:?}", recorder.names());
+    futures_lite::future::block_on(resolve_profile.clear_call_cache(&"ada".to_owned()))
+        .expect("the backend can clear");
+    println!("after clear_call_cache: {:?}", store.lock().unwrap());
 }

@@ -62,6 +62,13 @@
 //! - `tokio`: [`runtime::Tokio`] and a [`runtime::Spawn`] impl for
 //!   `tokio::runtime::Handle`.
 //!
+//! A shared cache backend:
+//!
+//! - `redis`: `cache::redis::RedisBackend`, a backend on Redis for caches shared by
+//!   several processes. It brings in the redis-rs driver, serde and serde_json; the
+//!   driver's connection tasks run on smol's executor. The driver also compiles tokio
+//!   (its `sync` feature only: no runtime) and tokio-util; no tokio runtime is created.
+//!
 //! Others send the context's events to observability backends (see
 //! [`Recorder::open_scope`] for how a recorder follows scopes):
 //!

@@ -5,7 +5,8 @@
 //! deletes only this prefix's keys (`SCAN` + `UNLINK`), never the whole database.
 //!
 //! The connection is a `redis` connection manager driven by smol's executor, so it
-//! needs no tokio runtime; it reconnects by itself after the server restarts. Commands
+//! needs no tokio runtime (the driver compiles tokio's `sync` feature and tokio-util,
+//! and runs no tokio runtime); it reconnects by itself after the server restarts. Commands
 //! time out (one second by default), so a dead server slows calls down but never hangs
 //! them, and a cache in front of it keeps answering by running its function.
 
