@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,26 +24,61 @@ use crate::ctx;
 pub(crate) struct Calling<'a, A, K, V, E> {
     /// The cache.
     core: &'a Core<A, K, V, E>,
-    /// Where the call is.
-    step: Step<'a, A, K, V, E>,
+    /// Where the call is. Dropped by `Calling`'s own `Drop`, so that a finished call
+    /// (the common case) drops nothing and calls nothing.
+    step: ManuallyDrop<Step<'a, A, K, V, E>>,
 }
 
 /// The steps of a call.
 enum Step<'a, A, K, V, E> {
     /// Not looked up yet.
     Start(A),
+    /// Past the lookup, and not finished in the poll that made it: boxed, so a call
+    /// that waits allocates once, and `Step` stays two words, which the hit path moves
+    /// and drops inline.
+    Slow(Box<Slow<'a, A, K, V, E>>),
+    /// Returned its output.
+    Done,
+}
+
+/// The steps of a call after its lookup.
+enum Slow<'a, A, K, V, E> {
     /// In a flight of its key: driving its run, or waiting for the call that does.
     Flight(Attached<'a, A, K, V, E>),
     /// Outside any scope: awaiting the backend write before returning, so it is not
     /// lost.
-    Writing {
-        /// The write (failures are recorded by it).
-        write: BoxFut<'static, ()>,
-        /// What to return afterwards.
-        result: Shared<V, E>,
-    },
-    /// Returned its output.
-    Done,
+    Writing(Writing<V, E>),
+    /// Taken out for a moment (the box is kept for the next step).
+    Empty,
+}
+
+/// A finished call's backend write, awaited before it returns (outside any scope).
+struct Writing<V, E> {
+    /// The write (failures are recorded by it).
+    write: BoxFut<'static, ()>,
+    /// What to return afterwards.
+    result: Shared<V, E>,
+}
+
+impl<A, K, V, E> Drop for Calling<'_, A, K, V, E> {
+    #[inline]
+    fn drop(&mut self) {
+        // The step is taken out, leaving `Done` (nothing to drop) behind: a finished
+        // call drops nothing; an unpolled one its arguments; one past its lookup
+        // leaves its flight or drops its write, out of line.
+        match *self.step {
+            Step::Done => {}
+            Step::Start(_) => drop(std::mem::replace(&mut *self.step, Step::Done)),
+            Step::Slow(_) => drop_slow(std::mem::replace(&mut *self.step, Step::Done)),
+        }
+    }
+}
+
+/// Drops a call's step after its lookup (leaving a flight, dropping a write).
+#[cold]
+#[inline(never)]
+fn drop_slow<A, K, V, E>(step: Step<'_, A, K, V, E>) {
+    drop(step);
 }
 
 // `Calling` never pins `A`, `K`, `V` or `E` (the function's future is boxed), so it can
@@ -54,15 +90,17 @@ impl<'a, A, K, V, E> Calling<'a, A, K, V, E> {
     pub(crate) fn new(core: &'a Core<A, K, V, E>, args: A) -> Self {
         Calling {
             core,
-            step: Step::Start(args),
+            step: ManuallyDrop::new(Step::Start(args)),
         }
     }
 
     fn step_name(&self) -> &'static str {
-        match self.step {
+        match &*self.step {
             Step::Start(_) => "start",
-            Step::Flight(_) => "computing",
-            Step::Writing { .. } => "writing",
+            Step::Slow(slow) => match **slow {
+                Slow::Flight(_) | Slow::Empty => "computing",
+                Slow::Writing(_) => "writing",
+            },
             Step::Done => "done",
         }
     }
@@ -82,21 +120,20 @@ where
     fn missed(
         &mut self,
         locked: Locked<'a, A, K, V, E>,
+        args: A,
         cx: &mut Context<'_>,
     ) -> Poll<Shared<V, E>> {
-        let Step::Start(args) = std::mem::replace(&mut self.step, Step::Done) else {
-            unreachable!("a lookup starts a call")
-        };
         match self.core.miss(locked, args, true) {
             Missed::Hit(value) => Poll::Ready(Ok(value)),
             Missed::Join(attached) => {
-                self.step = Step::Flight(attached);
+                self.park(Slow::Flight(attached));
                 self.poll_slow(cx)
             }
             Missed::Lead {
                 mut attached,
                 key,
                 args,
+                runner,
                 expired,
                 record_miss,
             } => {
@@ -108,7 +145,7 @@ where
                         self.core.record_miss();
                     }
                     drop(expired);
-                    let work = self.core.start(held.attached(), key, args);
+                    let work = self.core.start(held.attached(), key, args, runner);
                     held.disarm();
                     work
                 };
@@ -139,7 +176,7 @@ where
                 } else {
                     attached.listener = Some(listener);
                 }
-                self.step = Step::Flight(attached);
+                self.park(Slow::Flight(attached));
                 Poll::Pending
             }
         }
@@ -154,20 +191,30 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Shared<V, E>> {
         let Some(write) = write else {
+            *self.step = Step::Done;
             return Poll::Ready(result);
         };
         match ctx::try_spawn(write) {
             Ok(task) => {
                 task.detach();
+                *self.step = Step::Done;
                 Poll::Ready(result)
             }
             Err(refused) => {
-                self.step = Step::Writing {
+                self.park(Slow::Writing(Writing {
                     write: refused.into_future(),
                     result,
-                };
+                }));
                 self.poll_slow(cx)
             }
+        }
+    }
+
+    /// Puts `slow` in as the call's step, in the box it had, if any.
+    fn park(&mut self, slow: Slow<'a, A, K, V, E>) {
+        match &mut *self.step {
+            Step::Slow(boxed) => **boxed = slow,
+            step => *step = Step::Slow(Box::new(slow)),
         }
     }
 
@@ -176,19 +223,26 @@ where
     #[inline(never)]
     fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Shared<V, E>> {
         loop {
-            match std::mem::replace(&mut self.step, Step::Done) {
+            let slow = match &mut *self.step {
+                Step::Slow(slow) => std::mem::replace(&mut **slow, Slow::Empty),
                 Step::Start(_) => unreachable!("`poll` looks a key up first"),
-                Step::Writing { mut write, result } => {
-                    return match write.as_mut().poll(cx) {
+                Step::Done => panic!("haiway: cached call polled after it completed"),
+            };
+            match slow {
+                Slow::Empty => unreachable!("a step is put back before the poll ends"),
+                Slow::Writing(mut writing) => {
+                    return match writing.write.as_mut().poll(cx) {
                         Poll::Pending => {
-                            self.step = Step::Writing { write, result };
+                            self.park(Slow::Writing(writing));
                             Poll::Pending
                         }
-                        Poll::Ready(()) => Poll::Ready(result),
+                        Poll::Ready(()) => {
+                            *self.step = Step::Done;
+                            Poll::Ready(writing.result)
+                        }
                     };
                 }
-                Step::Done => panic!("haiway: cached call polled after it completed"),
-                Step::Flight(mut attached) => {
+                Slow::Flight(mut attached) => {
                     let flight = &attached.flight;
                     let mut inner = flight.lock();
                     let due = flight.wakes() != inner.polled_at;
@@ -198,6 +252,7 @@ where
                             inner.callers -= 1;
                             drop(inner);
                             attached.detach();
+                            *self.step = Step::Done;
                             // The value's `Clone` (user code), outside every lock.
                             return Poll::Ready((*result).clone());
                         }
@@ -237,12 +292,12 @@ where
                         Some(listener) => match Pin::new(listener).poll(cx) {
                             Poll::Ready(()) => attached.listener = None,
                             Poll::Pending => {
-                                self.step = Step::Flight(attached);
+                                self.park(Slow::Flight(attached));
                                 return Poll::Pending;
                             }
                         },
                     }
-                    self.step = Step::Flight(attached);
+                    self.park(Slow::Flight(attached));
                 }
             }
         }
@@ -258,16 +313,16 @@ where
 {
     type Output = Shared<V, E>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Shared<V, E>> {
         let this = self.get_mut();
-        if let Step::Start(args) = &this.step {
-            return match this.core.hit(args, true) {
-                Ok(value) => {
-                    this.step = Step::Done;
-                    Poll::Ready(Ok(value))
-                }
-                Err(locked) => this.missed(locked, cx),
+        if let Step::Start(_) = *this.step {
+            let Step::Start(args) = std::mem::replace(&mut *this.step, Step::Done) else {
+                unreachable!("matched above")
+            };
+            return match this.core.hit(&args, true) {
+                Ok(value) => Poll::Ready(Ok(value)),
+                Err(locked) => this.missed(locked, args, cx),
             };
         }
         this.poll_slow(cx)
@@ -301,7 +356,7 @@ where
 {
     type Output = V;
 
-    #[inline]
+    #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<V> {
         match Pin::new(&mut self.inner).poll(cx) {
             Poll::Ready(Ok(value)) => Poll::Ready(value),

@@ -168,6 +168,8 @@ pub(crate) enum Missed<'a, A, K, V, E> {
         key: Option<K>,
         /// The arguments to start the run with.
         args: A,
+        /// The kept flight's empty runner, if the flight was a kept one.
+        runner: Option<Runner<A, V, E>>,
         /// The value of an expired entry the pending node replaced, to drop once the
         /// lock is released.
         expired: Option<V>,
@@ -286,7 +288,7 @@ where
     }
 
     /// The instant expiry is checked against; `None` when nothing expires (no clock read).
-    #[inline]
+    #[inline(always)]
     fn now(&self) -> Option<Instant> {
         self.expiration.map(|_| self.clock.now())
     }
@@ -294,7 +296,7 @@ where
     /// The hit path: a clone of `args`'s live value, counted and recorded as a hit when
     /// `count`; or, for anything else, what [`miss`](Self::miss) needs, with the
     /// shard's lock still held.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn hit<'s>(&'s self, args: &A, count: bool) -> Result<V, Locked<'s, A, K, V, E>> {
         let key = self.key(args);
         let hash = self.hash(&key);
@@ -303,7 +305,6 @@ where
         let Some(value) = st.store.hit(hash, &*key, now) else {
             return Err((st, hash, now));
         };
-        let value = value.clone();
         if count {
             st.counts.hit();
         }
@@ -333,6 +334,7 @@ where
             // The flight of a new pending node: the shard's kept one if nobody holds
             // it any more, else a new one.
             let mut led = None;
+            let mut runner = None;
             let found = store.reserve(
                 hash,
                 &*key,
@@ -340,7 +342,8 @@ where
                 || (*key).clone(),
                 || {
                     let kept = spare.take().and_then(|mut kept| {
-                        Arc::get_mut(&mut kept)?.reuse(uncounted);
+                        // Its runner comes out while nobody else can look.
+                        runner = Arc::get_mut(&mut kept)?.reuse(uncounted);
                         Some(kept)
                     });
                     let flight = kept.unwrap_or_else(|| Arc::new(Flight::new(uncounted)));
@@ -395,6 +398,7 @@ where
                         attached: Attached::new(self, hash, slot, flight),
                         key,
                         args,
+                        runner,
                         expired,
                         record_miss,
                     };
@@ -416,6 +420,7 @@ where
         attached: &Attached<'_, A, K, V, E>,
         key: Option<K>,
         args: A,
+        runner: Option<Runner<A, V, E>>,
     ) -> Work<A, V, E> {
         if let (Some(backend), Some(key)) = (&self.backend, key) {
             if !self.writes.is_suspect(&key) {
@@ -427,12 +432,12 @@ where
             // The backend may hold a value from before a clear: not read, a miss.
             self.count_load(attached, true);
         }
-        Work::Function(self.runner(attached, args))
+        let runner = runner.or_else(|| attached.flight.lock().spare.take());
+        Work::Function(self.runner(runner, args))
     }
 
-    /// A runner started on `args`: the flight's kept one, or a new one.
-    fn runner(&self, attached: &Attached<'_, A, K, V, E>, args: A) -> Runner<A, V, E> {
-        let kept = attached.flight.lock().spare.take();
+    /// A runner started on `args`: `kept` if there is one, or a new one.
+    fn runner(&self, kept: Option<Runner<A, V, E>>, args: A) -> Runner<A, V, E> {
         let mut runner = kept.unwrap_or_else(|| (self.function)());
         runner.as_mut().start(args);
         runner
@@ -501,7 +506,8 @@ where
                         }
                         self.count_load(held.attached(), true);
                         // On to the function, polled at once.
-                        work = Work::Function(self.runner(held.attached(), args));
+                        let kept = held.attached().flight.lock().spare.take();
+                        work = Work::Function(self.runner(kept, args));
                         continue;
                     }
                     Poll::Pending => Work::Read { read, args },
@@ -624,7 +630,7 @@ where
         if st.holds(attached.slot, &attached.flight) {
             drop(st);
             let key = self.backend.as_ref().map(|_| self.key(&args).into_owned());
-            return self.start(attached, key, args);
+            return self.start(attached, key, args, None);
         }
         match self.miss((st, attached.hash, now), args, false) {
             Missed::Hit(value) => Work::Done(Ok(value)),
@@ -633,13 +639,14 @@ where
                 attached: mut led,
                 key,
                 args,
+                runner,
                 expired,
                 ..
             } => {
                 let work = {
                     let held = Held::new(&mut led);
                     drop(expired);
-                    let work = self.start(held.attached(), key, args);
+                    let work = self.start(held.attached(), key, args, runner);
                     held.disarm();
                     work
                 };
@@ -661,7 +668,7 @@ where
         mut attached: Attached<'a, A, K, V, E>,
         result: Shared<V, E>,
         persist: bool,
-        runner: Option<Runner<A, V, E>>,
+        mut runner: Option<Runner<A, V, E>>,
     ) -> Driven<'a, A, K, V, E> {
         // Declared before the lock, so they are dropped after it is released (their
         // `Drop` is user code), also on a panic under it (a value's `Clone`).
@@ -711,8 +718,12 @@ where
             let flight = &mut held.attached_mut().flight;
             match (Arc::get_mut(flight), st.spare.is_none()) {
                 (Some(kept), true) => {
+                    let inner = kept.inner_mut();
                     // Arguments of callers that left, dropped after the lock.
-                    donations = std::mem::take(&mut kept.inner_mut().donations);
+                    donations = std::mem::take(&mut inner.donations);
+                    if inner.spare.is_none() {
+                        inner.spare = runner.take();
+                    }
                     st.spare = Some(flight.clone());
                     false
                 }

@@ -164,8 +164,9 @@ impl<A, V, E> Flight<A, V, E> {
         }
     }
 
-    /// Makes a kept flight (nobody else holds it) a new one, keeping its runner.
-    pub(crate) fn reuse(&mut self, uncounted: bool) {
+    /// Makes a kept flight (nobody else holds it) a new one; its runner is handed out
+    /// (the caller that starts the run uses it).
+    pub(crate) fn reuse(&mut self, uncounted: bool) -> Option<Runner<A, V, E>> {
         let wakes = self.wakes();
         let inner = self.inner_mut();
         inner.run = Run::Polling;
@@ -177,6 +178,7 @@ impl<A, V, E> Flight<A, V, E> {
             inner.donations.is_empty(),
             "a kept flight holds no arguments"
         );
+        inner.spare.take()
     }
 
     /// The flight's inner state, when nobody else holds the flight.

@@ -420,28 +420,28 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         }
     }
 
-    /// The hit path of the cache: `key`'s live, unexpired value (now the most
-    /// recently used), or `None` for anything else, which the caller then sorts out
-    /// with [`reserve`](Self::reserve). `now` as for [`get`](Self::get).
-    #[inline]
-    pub fn hit<Q>(&mut self, hash: u64, key: &Q, now: Option<Instant>) -> Option<&V>
+    /// The hit path of the cache: a clone of `key`'s live, unexpired value (which is
+    /// now the most recently used), or `None` for anything else, which the caller then
+    /// sorts out with [`reserve`](Self::reserve). `now` as for [`get`](Self::get).
+    #[inline(always)]
+    pub fn hit<Q>(&mut self, hash: u64, key: &Q, now: Option<Instant>) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
+        V: Clone,
     {
         let slab = &self.slab;
         let &idx = self.table.find(hash, |&i| slab[i].key.borrow() == key)?;
-        let Slot::Live { expires_at, .. } = &self.slab[idx].slot else {
+        let Slot::Live { value, expires_at } = &self.slab[idx].slot else {
             return None;
         };
         if now.is_some_and(|now| expires_at.is_some_and(|at| at <= now)) {
             return None;
         }
+        // Cloned before the touch, so the node is looked up once.
+        let value = value.clone();
         self.touch(idx);
-        match &self.slab[idx].slot {
-            Slot::Live { value, .. } => Some(value),
-            Slot::Pending(_) => None,
-        }
+        Some(value)
     }
 
     /// The miss path of the cache: finds `key`, or reserves a pending node for it
