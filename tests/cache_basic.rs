@@ -158,3 +158,74 @@ fn zero_expiration_is_a_clear_panic() {
         .expiration(std::time::Duration::ZERO)
         .build(|x: u8| async move { x });
 }
+
+/// `shards(n)`: the store split by key hash, each shard an exact LRU of its share of
+/// the limit. Calls, limits, clears and single-flight behave as with one shard.
+mod sharded {
+    use haiway::cache::Cached;
+
+    #[test]
+    fn a_sharded_cache_keeps_its_limit_and_serves_every_key() {
+        let squares = Cached::builder()
+            .limit(64)
+            .shards(8)
+            .build(|x: u64| async move { x * x });
+        futures_lite::future::block_on(async {
+            for x in 0..1_000u64 {
+                assert_eq!(squares.call(x).await, x * x);
+            }
+            let stats = squares.stats();
+            assert_eq!(stats.len, 64, "each of 8 shards keeps its 8");
+            assert_eq!(stats.misses, 1_000);
+            assert_eq!(stats.evictions, 1_000 - 64);
+            // The most recent keys of each shard are still there.
+            assert_eq!(squares.call(999).await, 999 * 999);
+            assert_eq!(squares.stats().hits, 1);
+            squares.clear_call_cache(&999).await.expect("in memory");
+            assert_eq!(squares.stats().len, 63);
+            squares.clear_cache().await.expect("in memory");
+            assert_eq!(squares.stats().len, 0, "every shard cleared");
+        });
+    }
+
+    #[test]
+    fn shards_never_outnumber_the_limit() {
+        // Asked for 16 shards with room for 3 values: rounded down so each keeps one.
+        let cached = Cached::builder()
+            .limit(3)
+            .shards(16)
+            .build(|x: u32| async move { x });
+        futures_lite::future::block_on(async {
+            for x in 0..100 {
+                cached.call(x).await;
+            }
+        });
+        assert_eq!(cached.stats().len, 3);
+    }
+
+    #[test]
+    fn concurrent_calls_of_one_key_share_a_run_in_a_sharded_cache() {
+        let gate = super::common::Gate::default();
+        let runs = super::common::Calls::default();
+        let (g, r) = (gate.clone(), runs.clone());
+        let cached = Cached::builder()
+            .limit(1_000)
+            .shards(4)
+            .build(move |x: u32| {
+                r.hit();
+                let g = g.clone();
+                async move {
+                    g.wait().await;
+                    x + 1
+                }
+            });
+        let values = futures_lite::future::block_on(async {
+            let calls = (0..20).map(|_| cached.call(7));
+            let all = futures::future::join_all(calls);
+            gate.open();
+            all.await
+        });
+        assert!(values.iter().all(|&v| v == 8));
+        assert_eq!(runs.get(), 1);
+    }
+}
