@@ -80,19 +80,18 @@ where
     ///
     /// # Panics
     ///
-    /// If this call runs the function and the function panics, the panic reaches this
-    /// caller (and nothing is stored); callers waiting on it start over. A call that
-    /// took over the run of a cancelled call is running the function too.
+    /// If the function panics while this call polls it, the panic reaches this caller
+    /// (and nothing is stored); the run starts again for the other callers of the same
+    /// key. Any caller of a key may be the one polling its run.
     ///
     /// # Cancellation
     ///
-    /// Dropping the returned future while it runs the function hands the run over to
-    /// the callers waiting for the same key, if any: one of them drives it on, so the
-    /// function's work is not lost. The run is dropped only when no caller is left. If
-    /// tasks were spawned in this call's scope while it ran the function (with
-    /// [`ctx::spawn`](crate::ctx::spawn), from any thread; they may be the run's, and go
-    /// with this call's scope), or the call is dropped in another scope, the run is
-    /// dropped with it instead and the waiting callers start over.
+    /// Dropping the returned future leaves the run to the other callers of the same
+    /// key, if any: whichever is polled drives it on, so the function's work is not
+    /// lost. The run is dropped only when no caller is left. If this call drove the run
+    /// and tasks were spawned in its scope since (with [`ctx::spawn`](crate::ctx::spawn),
+    /// from any thread; they may be the run's, and go with this call's scope), or the
+    /// call is dropped in another scope, the run is started again for the others.
     ///
     /// # Examples
     ///
@@ -255,8 +254,8 @@ where
     ///
     /// # Panics
     ///
-    /// If this call runs the function and it panics (nothing is stored; waiting
-    /// callers start over).
+    /// If the function panics while this call polls it (nothing is stored; the run
+    /// starts again for the other callers).
     ///
     /// # Examples
     ///

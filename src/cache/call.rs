@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::backend::BoxFut;
-use super::core::{Core, Driven, Held, Locked, Missed};
-use super::flight::{Attached, Run, Shared, Work};
+use super::core::{Core, Locked, Missed};
+use super::flight::{Attached, Driven, Held, Run, Shared, Work};
 use crate::ctx;
 
 /// The state machine shared by [`Call`] and [`TryCall`].

@@ -37,6 +37,10 @@ use super::core::Core;
 use super::run::Runner;
 use crate::ctx;
 
+mod drive;
+
+pub(crate) use self::drive::{Driven, Held};
+
 /// A result shared by a run with the callers waiting on it.
 pub(crate) type Shared<V, E> = Result<V, Arc<E>>;
 

@@ -26,12 +26,16 @@
 //! - [`CacheBuilder::expiration`] bounds how long a value lives, measured on a monotonic
 //!   clock from when it was stored; a hit does not extend it.
 //! - Concurrent calls with equal arguments share one run of the function
-//!   (single-flight). If the call running it is cancelled, a waiting call takes the run
-//!   over and drives it on; the run is cancelled only when no caller is left. If it
-//!   panics, the waiting calls start over, one of them running the function again.
-//!   Nobody hangs. A run is not handed over when tasks were spawned in the cancelled
-//!   call's scope while it ran (they may be the run's, and go with that scope), nor
-//!   with a backend: then the waiting calls start over.
+//!   (single-flight), backend lookups included. Whichever of them is polled drives the
+//!   run, so a call that stays alive but is never polled again (a `select!` branch that
+//!   lost) stalls nobody, and a cancelled call leaves the run to the others; the run is
+//!   cancelled only when no caller is left. If it panics, the call whose poll panicked
+//!   gets the panic and the run starts again for the others (one of them running the
+//!   function again). It also starts again when a call that drove it leaves after
+//!   tasks were spawned in its scope (they may be the run's, and go with that scope).
+//!   Nobody hangs.
+//! - [`CacheBuilder::shards`] splits the store by key hash for many cores; the default,
+//!   one shard, is one exact LRU.
 //! - Each call records `cache.hit` or `cache.miss` (and `cache.evict` on eviction) at
 //!   debug level through the current [`Ctx`](crate::Ctx), with the attribute `cache` set
 //!   to the cache's name; [`Cached::stats`] counts the same.

@@ -275,7 +275,10 @@ pub fn gated(gate: &Gate) -> (haiway::cache::Cached<u32, (u32, usize)>, Calls) {
 pub fn wait_until(mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !done() {
-        assert!(std::time::Instant::now() < deadline, "condition not reached in 30 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not reached in 30 s"
+        );
         std::thread::yield_now();
     }
 }
