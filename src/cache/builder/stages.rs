@@ -173,7 +173,7 @@ where
     /// Clears the backend: `clear(Some(key))` for `clear_call_cache`, `clear(None)` for
     /// `clear_cache`. Without it, clearing returns [`CacheError::Unsupported`].
     ///
-    /// [`CacheError::Unsupported`]: super::CacheError::Unsupported
+    /// [`CacheError::Unsupported`]: crate::cache::CacheError::Unsupported
     ///
     /// # Examples
     ///

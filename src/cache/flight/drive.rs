@@ -66,7 +66,7 @@ where
     E: Send + Sync + 'static,
 {
     /// The run of a flight this call leads, started outside any lock: the backend read
-    /// (unless the key is suspect, see [`write`](super::write)), or the function on
+    /// (unless the key is suspect, see [`write`](crate::cache::write)), or the function on
     /// `args`. The function's synchronous part runs here.
     pub(crate) fn start(
         &self,
