@@ -1,15 +1,15 @@
 //! The fuzz target `cache_calls` as a property test, so `cargo test` runs its model on
 //! stable: callers of one cache interleaved on a deterministic executor, with
 //! cancellations, panicking and failing bodies, expiry on a manual clock and clears.
-//! The model and its checks live in `fuzz/src/cache_calls.rs` (included by path);
+//! The model and its checks live in `tests/model/cache_calls.rs` (included by path);
 //! see there for what is checked.
 
 #[allow(dead_code)]
-#[path = "../fuzz/src/exec.rs"]
+#[path = "model/exec.rs"]
 mod exec;
 
 #[allow(dead_code)]
-#[path = "../fuzz/src/cache_calls.rs"]
+#[path = "model/cache_calls.rs"]
 mod cache_calls;
 
 use cache_calls::{Body, Input, KEYS, Op, replay};

@@ -1,14 +1,14 @@
 //! The fuzz target `make_key` as a property test, so `cargo test` runs its model on
 //! stable: caches keyed by `make_key`, by argument tuples, and a fallible one, with
 //! keys whose `Hash` collides on purpose, against an exact LRU model. The model and its
-//! checks live in `fuzz/src/make_key.rs` (included by path).
+//! checks live in `tests/model/make_key.rs` (included by path).
 
 #[allow(dead_code)]
-#[path = "../fuzz/src/exec.rs"]
+#[path = "model/exec.rs"]
 mod exec;
 
 #[allow(dead_code)]
-#[path = "../fuzz/src/make_key.rs"]
+#[path = "model/make_key.rs"]
 mod make_key;
 
 use make_key::{IDS, Input, Op, Which, replay};

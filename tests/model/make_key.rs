@@ -8,8 +8,9 @@
 //! evicts the least recently used key. Batches of concurrent calls (on the executor
 //! of [`exec`](crate::exec)) check that each value is its own key's, then clear.
 //!
-//! Shared by the fuzz target and by `tests/prop_make_key.rs` (which includes this file
-//! by path), so it uses haiway's public API and std only.
+//! Shared by `tests/prop_make_key.rs` and the fuzz target (both include this file by
+//! path; it lives in the package so the published crate's tests build), so it uses
+//! haiway's public API and std only.
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -4,7 +4,7 @@
 //! Unlike a "poll everything until done" loop, a task is polled only after its waker
 //! was called, as on a real executor: a lost wake-up leaves the task pending and
 //! un-woken, and [`Task::poll`] reports that as [`Polled::Idle`] instead of hiding it.
-//! Std only, so the property tests in `tests/` can include this file by path.
+//! Std only: the property tests in `tests/` and the fuzz crate include this file by path.
 
 use std::any::Any;
 use std::future::Future;

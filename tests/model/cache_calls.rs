@@ -16,8 +16,9 @@
 //! - once the gates open, every caller finishes and every run is dropped (nothing
 //!   hangs, nothing leaks), and the store's links are valid (fuzzing builds).
 //!
-//! Shared by the fuzz target and by `tests/prop_cache_calls.rs` (which includes this
-//! file by path), so it uses haiway's public API and std only.
+//! Shared by `tests/prop_cache_calls.rs` and the fuzz targets (both include this file
+//! by path; it lives in the package so the published crate's tests build), so it uses
+//! haiway's public API and std only.
 
 use std::future::Future;
 use std::pin::Pin;
