@@ -10,10 +10,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::Calls;
 use common::redis_server::RedisServer;
-use haiway::cache::Cached;
+use common::{Calls, Gate};
 use haiway::cache::redis::RedisBackend;
+use haiway::cache::{Backend, BoxError, Cached};
 use haiway::{MemoryRecorder, Scope};
 use libtest_mimic::{Arguments, Completion, Trial};
 use redis::AsyncCommands;
@@ -197,6 +197,115 @@ fn a_dead_server_degrades_to_computing_and_a_restarted_one_works_again(mut serve
     });
 }
 
+/// `clear_if` deletes the key only while it holds the given value's bytes.
+fn clear_if_deletes_only_the_value_it_is_given(server: RedisServer) {
+    smol::block_on(async {
+        let backend = RedisBackend::connect(&server.url(), "cad:").await.unwrap();
+        let older = Profile {
+            id: 1,
+            name: "older".into(),
+            tags: vec![],
+        };
+        let newer = Profile {
+            name: "newer".into(),
+            ..older.clone()
+        };
+        Backend::write(&backend, 1u64, newer.clone()).await.unwrap();
+        Backend::clear_if(&backend, &1u64, &older).await.unwrap();
+        let stored: Option<Profile> = Backend::read(&backend, &1u64).await.unwrap();
+        assert_eq!(stored, Some(newer.clone()), "another value was deleted");
+        Backend::clear_if(&backend, &1u64, &newer).await.unwrap();
+        let stored: Option<Profile> = Backend::read(&backend, &1u64).await.unwrap();
+        assert_eq!(stored, None, "its own value was kept");
+        // A missing key is no error.
+        Backend::clear_if(&backend, &1u64, &newer).await.unwrap();
+    });
+}
+
+/// A `RedisBackend` whose writes, once landed, wait for `reply` before they return (a
+/// slow acknowledgement); `landed` opens when one has landed.
+struct SlowReply {
+    inner: RedisBackend,
+    landed: Gate,
+    reply: Gate,
+}
+
+impl Backend<u64, Profile> for SlowReply {
+    async fn read(&self, key: &u64) -> Result<Option<Profile>, BoxError> {
+        self.inner.read(key).await
+    }
+    async fn write(&self, key: u64, value: Profile) -> Result<(), BoxError> {
+        let wrote = self.inner.write(key, value).await;
+        self.landed.open();
+        self.reply.wait().await;
+        wrote
+    }
+    async fn clear(&self, key: Option<&u64>) -> Result<(), BoxError> {
+        Backend::<u64, Profile>::clear(&self.inner, key).await
+    }
+    async fn clear_if(&self, key: &u64, value: &Profile) -> Result<(), BoxError> {
+        self.inner.clear_if(key, value).await
+    }
+}
+
+/// Issue 18: a stale write is undone with compare-and-delete, so a newer value that
+/// another process wrote between the clear and the undo stays.
+fn an_undo_keeps_a_newer_value_written_after_the_clear(server: RedisServer) {
+    smol::block_on(async {
+        let (landed, reply) = (Gate::default(), Gate::default());
+        let backend = SlowReply {
+            inner: RedisBackend::connect(&server.url(), "undo:").await.unwrap(),
+            landed: landed.clone(),
+            reply: reply.clone(),
+        };
+        let calls = Calls::default();
+        let c = calls.clone();
+        // No memory tier: every call reads Redis.
+        let cached: Cached<u64, Profile> = Cached::builder().backend(backend).build(move |id| {
+            c.hit();
+            async move {
+                Profile {
+                    id,
+                    name: "computed".into(),
+                    tags: vec![],
+                }
+            }
+        });
+        // Outside a scope the call drives its own write: run it as a task.
+        let first = smol::spawn({
+            let cached = cached.clone();
+            async move { cached.call(1).await }
+        });
+        landed.wait().await;
+        let mut conn = raw(&server).await;
+        assert!(conn.exists::<_, bool>("undo:1").await.unwrap());
+        cached.clear_call_cache(&1).await.unwrap();
+        assert!(!conn.exists::<_, bool>("undo:1").await.unwrap());
+        // Another process writes a newer value, then the stale write's reply comes.
+        let newer = Profile {
+            id: 1,
+            name: "newer".into(),
+            tags: vec![],
+        };
+        conn.set::<_, _, ()>("undo:1", serde_json::to_string(&newer).unwrap())
+            .await
+            .unwrap();
+        reply.open();
+        assert_eq!(first.await.name, "computed");
+        let stored: Option<String> = conn.get("undo:1").await.unwrap();
+        assert_eq!(
+            stored
+                .as_deref()
+                .map(|s| serde_json::from_str::<Profile>(s).unwrap()),
+            Some(newer.clone()),
+            "the undo deleted the newer value"
+        );
+        // The key is read again, not computed.
+        assert_eq!(cached.call(1).await, newer);
+        assert_eq!(calls.get(), 1);
+    });
+}
+
 /// A trial named after the test function: it starts a server and runs the test, or
 /// ends as ignored when `redis-server` is not installed.
 macro_rules! trial {
@@ -224,6 +333,8 @@ fn main() {
         trial!(clearing_everything_touches_only_the_prefix),
         trial!(two_handles_share_one_result),
         trial!(a_dead_server_degrades_to_computing_and_a_restarted_one_works_again),
+        trial!(clear_if_deletes_only_the_value_it_is_given),
+        trial!(an_undo_keeps_a_newer_value_written_after_the_clear),
     ];
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }

@@ -828,3 +828,166 @@ mod randomized {
         assert!(calls > TASKS * OPS * 12 / 2, "only {calls} calls checked");
     }
 }
+
+/// Compare-and-delete (issue 18): the undo of a stale write removes the stale value, and
+/// only it. A newer value written between the clear and the undo (by a later call, or
+/// by another process) stays, and the key is read again.
+mod compare_and_delete {
+    use super::*;
+    use common::Calls;
+
+    /// A map whose writes wait twice: before they land (`send`), and for their reply
+    /// (`reply`). `compares`: it implements `clear_if` as compare-and-delete; else its
+    /// `clear_if` clears the key whatever it holds, as the trait's default does.
+    #[derive(Clone, Default)]
+    struct LateReply {
+        map: Arc<Mutex<HashMap<u32, usize>>>,
+        send: Valve,
+        reply: Valve,
+        compares: bool,
+    }
+
+    impl Backend<u32, usize> for LateReply {
+        async fn read(&self, key: &u32) -> Result<Option<usize>, BoxError> {
+            Ok(self.map.lock().unwrap().get(key).copied())
+        }
+        async fn write(&self, key: u32, value: usize) -> Result<(), BoxError> {
+            self.send.pass().await;
+            self.map.lock().unwrap().insert(key, value);
+            self.reply.pass().await;
+            Ok(())
+        }
+        async fn clear(&self, key: Option<&u32>) -> Result<(), BoxError> {
+            let mut map = self.map.lock().unwrap();
+            match key {
+                Some(key) => drop(map.remove(key)),
+                None => map.clear(),
+            }
+            Ok(())
+        }
+        async fn clear_if(&self, key: &u32, value: &usize) -> Result<(), BoxError> {
+            let mut map = self.map.lock().unwrap();
+            if !self.compares || map.get(key) == Some(value) {
+                map.remove(key);
+            }
+            Ok(())
+        }
+    }
+
+    impl LateReply {
+        fn stored(&self, key: u32) -> Option<usize> {
+            self.map.lock().unwrap().get(&key).copied()
+        }
+    }
+
+    /// A cache with no memory tier in front of `backend` (every call reads it), whose
+    /// function returns its run number (1 for the first).
+    fn cached(backend: &LateReply) -> (Cached<u32, usize>, Calls) {
+        let runs = Calls::default();
+        let counter = runs.clone();
+        let cached = Cached::builder()
+            .backend(backend.clone())
+            .build(move |_key: u32| {
+                let run = counter.hit();
+                async move { run }
+            });
+        (cached, runs)
+    }
+
+    /// Run 1's write lands and its reply is held; the key is cleared (the backend too);
+    /// `newer` writes another value; then run 1's reply comes and its now stale write
+    /// is undone. Outside any scope, so the first call drives its own write.
+    fn undo_after_a_newer_value(
+        backend: &LateReply,
+        cached: &Cached<u32, usize>,
+        newer: impl Future<Output = ()>,
+    ) {
+        futures_lite::future::block_on(async {
+            backend.reply.hold();
+            let mut first = pin!(cached.call(1));
+            assert!(poll!(first.as_mut()).is_pending(), "its reply is held");
+            assert_eq!(backend.stored(1), Some(1), "run 1's write landed");
+            cached.clear_call_cache(&1).await.expect("clearable");
+            assert_eq!(backend.stored(1), None, "the clear removed it");
+            backend.reply.release();
+            newer.await;
+            // Run 1's reply comes: its write is stale, and undone.
+            assert_eq!(first.await, 1);
+        });
+    }
+
+    fn comparing() -> LateReply {
+        LateReply {
+            compares: true,
+            ..LateReply::default()
+        }
+    }
+
+    #[test]
+    fn an_undo_keeps_a_newer_value_of_a_later_call() {
+        let backend = comparing();
+        let (cached, runs) = cached(&backend);
+        undo_after_a_newer_value(&backend, &cached, async {
+            // The key is suspect: this call runs the function, and its write lands.
+            assert_eq!(cached.call(1).await, 2);
+            assert_eq!(backend.stored(1), Some(2));
+        });
+        assert_eq!(
+            backend.stored(1),
+            Some(2),
+            "the undo removed the newer value"
+        );
+        // The key is no longer suspect: it is read, not computed.
+        assert_eq!(futures_lite::future::block_on(cached.call(1)), 2);
+        assert_eq!(runs.get(), 2, "the key stayed suspect after its undo");
+    }
+
+    #[test]
+    fn an_undo_keeps_a_newer_value_of_another_process() {
+        let backend = comparing();
+        let (cached, runs) = cached(&backend);
+        undo_after_a_newer_value(&backend, &cached, async {
+            backend.map.lock().unwrap().insert(1, 99);
+        });
+        assert_eq!(
+            backend.stored(1),
+            Some(99),
+            "the undo removed the newer value"
+        );
+        assert_eq!(futures_lite::future::block_on(cached.call(1)), 99);
+        assert_eq!(runs.get(), 1, "the key stayed suspect after its undo");
+    }
+
+    /// The write lands after the clear: the backend still holds the stale value, and
+    /// the undo removes it.
+    #[test]
+    fn an_undo_removes_the_stale_value_still_there() {
+        let backend = comparing();
+        let (cached, runs) = cached(&backend);
+        futures_lite::future::block_on(async {
+            backend.send.hold();
+            let mut first = pin!(cached.call(1));
+            assert!(poll!(first.as_mut()).is_pending(), "its write waits");
+            cached.clear_call_cache(&1).await.expect("clearable");
+            backend.send.release();
+            assert_eq!(first.await, 1);
+            assert_eq!(backend.stored(1), None, "the stale value stayed");
+            assert_eq!(cached.call(1).await, 2, "a value from before the clear");
+        });
+        assert_eq!(runs.get(), 2);
+    }
+
+    /// A backend that cannot compare (the trait's default) clears the key whatever it
+    /// holds: the newer value goes too, and the next call runs the function.
+    #[test]
+    fn without_compare_and_delete_an_undo_clears_the_key() {
+        let backend = LateReply::default();
+        let (cached, runs) = cached(&backend);
+        undo_after_a_newer_value(&backend, &cached, async {
+            assert_eq!(cached.call(1).await, 2);
+        });
+        assert_eq!(backend.stored(1), None);
+        assert_eq!(futures_lite::future::block_on(cached.call(1)), 3);
+        assert_eq!(runs.get(), 3);
+    }
+}

@@ -81,6 +81,63 @@ pub trait Backend<K, V>: Send + Sync + 'static {
         async { Err(Box::new(ClearUnsupported) as BoxError) }
     }
 
+    /// Removes `key`'s value only if it is still `value` (compare-and-delete), as one
+    /// atomic step: nothing may be written to `key` between the comparison and the
+    /// removal. `Ok` means `key` no longer holds `value`: it was removed, or `key` held
+    /// something else (or nothing), which stays.
+    ///
+    /// The cache calls it to undo a backend write that a clear made stale (see
+    /// [Clearing](super#clearing)): the write's value is removed, while a newer value
+    /// written since the clear (by a later call, or by another process) is kept.
+    ///
+    /// The default clears the key whatever it holds, with
+    /// [`clear(Some(key))`](Backend::clear): the stale value goes, and a newer one goes
+    /// with it (the next call runs the function again). Implement it when the backend
+    /// can compare and delete atomically;
+    /// [`RedisBackend`](super::redis::RedisBackend) does, with a server-side script.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::cache::{Backend, BoxError};
+    /// use std::collections::HashMap;
+    /// use std::sync::Mutex;
+    ///
+    /// struct MapBackend(Mutex<HashMap<u32, String>>);
+    ///
+    /// impl Backend<u32, String> for MapBackend {
+    ///     async fn read(&self, key: &u32) -> Result<Option<String>, BoxError> {
+    ///         Ok(self.0.lock().unwrap().get(key).cloned())
+    ///     }
+    ///     async fn write(&self, key: u32, value: String) -> Result<(), BoxError> {
+    ///         self.0.lock().unwrap().insert(key, value);
+    ///         Ok(())
+    ///     }
+    ///     async fn clear_if(&self, key: &u32, value: &String) -> Result<(), BoxError> {
+    ///         // One lock around the comparison and the removal: atomic.
+    ///         let mut map = self.0.lock().unwrap();
+    ///         if map.get(key) == Some(value) {
+    ///             map.remove(key);
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let backend = MapBackend(Mutex::new(HashMap::from([(1, "newer".to_owned())])));
+    /// # futures_lite::future::block_on(async {
+    /// // Undoing a stale "older" keeps the newer value...
+    /// backend.clear_if(&1, &"older".to_owned()).await.unwrap();
+    /// assert_eq!(backend.read(&1).await.unwrap().as_deref(), Some("newer"));
+    /// // ...and removes the value it was given.
+    /// backend.clear_if(&1, &"newer".to_owned()).await.unwrap();
+    /// assert_eq!(backend.read(&1).await.unwrap(), None);
+    /// # });
+    /// ```
+    fn clear_if(&self, key: &K, value: &V) -> impl Future<Output = Result<(), BoxError>> + Send {
+        let _ = value;
+        self.clear(Some(key))
+    }
+
     /// Told once, when the cache is built, how long its values live (its
     /// [`expiration`](super::CacheBuilder::expiration)), so the backend can expire them
     /// too (Redis: the key's TTL). The default ignores it.
@@ -174,6 +231,7 @@ pub(crate) trait DynBackend<K, V>: Send + Sync {
     /// `'static`: the write is spawned and may outlive the call.
     fn write(self: Arc<Self>, key: K, value: V) -> BoxFut<'static, Result<(), BoxError>>;
     fn clear<'a>(&'a self, key: Option<&'a K>) -> BoxFut<'a, Result<(), BoxError>>;
+    fn clear_if<'a>(&'a self, key: &'a K, value: &'a V) -> BoxFut<'a, Result<(), BoxError>>;
 }
 
 impl<K, V, B> DynBackend<K, V> for B
@@ -190,6 +248,9 @@ where
     }
     fn clear<'a>(&'a self, key: Option<&'a K>) -> BoxFut<'a, Result<(), BoxError>> {
         Box::pin(Backend::clear(self, key))
+    }
+    fn clear_if<'a>(&'a self, key: &'a K, value: &'a V) -> BoxFut<'a, Result<(), BoxError>> {
+        Box::pin(Backend::clear_if(self, key, value))
     }
 }
 

@@ -49,9 +49,12 @@
 //! from the backend, with or without a memory tier, inside a scope or not. A
 //! computation running at the time of the clear still answers the calls that were
 //! waiting on it, but its result is neither stored nor written. A backend write still
-//! in flight is skipped if it has not started, and undone (its key cleared in the
-//! backend) if it may have landed; until the undo has succeeded, its key is not read
-//! from the backend: a call counts a miss and runs the function. If the undo fails,
+//! in flight is skipped if it has not started, and undone if it may have landed: its
+//! key is cleared in the backend if it still holds the stale value
+//! ([`Backend::clear_if`]; a backend that cannot compare clears the key whatever it
+//! holds), so a newer value written since the clear stays. Until the undo has
+//! succeeded, the key is not read from the backend: a call counts a miss and runs the
+//! function. If the undo fails,
 //! or the write is dropped once attempted (its call or its scope cancelled: a command
 //! already sent may still land), the key stays unread until a fresh value of it is
 //! written or a clear of it succeeds: it costs runs of the function (usually one),

@@ -3,6 +3,9 @@
 //! Values are serialised with a [`Codec`] (JSON by default), stored under
 //! `prefix + key`, with the cache's expiration as the key's TTL. Clearing everything
 //! deletes only this prefix's keys (`SCAN` + `UNLINK`), never the whole database.
+//! Undoing a write that a clear made stale ([`Backend::clear_if`]) is a server-side
+//! script that deletes the key only if it still holds the stale value's bytes, so a
+//! newer value written since, by this process or another, stays.
 //!
 //! The connection is a `redis` connection manager driven by smol's executor, so it
 //! needs no tokio runtime (the driver compiles tokio's `sync` feature and tokio-util,
@@ -11,6 +14,7 @@
 //! them, and a cache in front of it keeps answering by running its function.
 
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 use redis::AsyncCommands;
@@ -34,6 +38,11 @@ use super::backend::{Backend, BoxError};
 /// ```
 pub trait Codec<V>: Send + Sync + 'static {
     /// Serialises `value`.
+    ///
+    /// Equal values (a value and its clones) must encode to equal bytes: the undo of a
+    /// stale write ([`Backend::clear_if`]) finds the stale value by its bytes, and
+    /// leaves a value whose bytes differ. JSON through serde does (for a `HashMap`
+    /// too: a clone iterates in the same order).
     ///
     /// # Errors
     ///
@@ -354,7 +363,33 @@ where
         }
     }
 
+    fn clear_if(&self, key: &K, value: &V) -> impl Future<Output = Result<(), BoxError>> + Send {
+        // Encoded and keyed now: the future borrows neither the key nor the value.
+        let bytes = self.codec.encode(value);
+        let key = self.redis_key(key);
+        let mut connection = self.connection.clone();
+        async move {
+            // EVAL, not EVALSHA: an undo is rare, and the server caches the script.
+            redis::cmd("EVAL")
+                .arg(COMPARE_AND_DELETE)
+                .arg(1)
+                .arg(key)
+                .arg(bytes?)
+                .exec_async(&mut connection)
+                .await?;
+            Ok(())
+        }
+    }
+
     fn set_expiration(&mut self, expiration: Option<Duration>) {
         self.ttl = expiration;
     }
 }
+
+/// Deletes `KEYS[1]` if it holds the bytes `ARGV[1]`, in one atomic step (a script
+/// runs with no other command in between); returns how many keys it deleted.
+const COMPARE_AND_DELETE: &str = "\
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('UNLINK', KEYS[1])
+end
+return 0";

@@ -11,7 +11,10 @@
 //!   lock, [`Writes::outdate`]) always finds it.
 //! - A stale write that has not started is skipped; one that started (it may have
 //!   landed, even if it reported a failure) is undone: its key is cleared in the
-//!   backend.
+//!   backend if it still holds the stale value (compare-and-delete,
+//!   [`Backend::clear_if`](super::Backend::clear_if); by default the key is cleared
+//!   whatever it holds). A newer value written since the clear stays: the stale one is
+//!   not there, and the undo has succeeded.
 //! - Until that undo succeeds, the key is *suspect*: the backend may hold a value
 //!   computed before a clear. A leader does not read a suspect key from the backend: it
 //!   counts a miss and runs the function ([`Writes::is_suspect`]).
@@ -25,7 +28,10 @@
 //! What this cannot see: a backend that applies a write later than a clear it was sent
 //! before (on another connection, or spawned away from the write's future). A
 //! [`Backend`](super::Backend) must apply its operations in the order their futures
-//! finish, or at least not apply a write after the clear that follows it.
+//! finish, or at least not apply a write after the clear that follows it. With that
+//! order, an undo comes after its own write: if the backend holds another value then,
+//! that value was written after the stale one, and the stale one is gone (if the newer
+//! value is stale too, its own undo follows).
 
 use std::collections::HashMap as StdHashMap;
 use std::hash::Hash;
@@ -291,6 +297,9 @@ impl<K: Hash + Eq + Clone> Drop for PendingWrite<K> {
 
 /// The background write of `value` under `key`, registered as `pending`; see the
 /// [module docs](self). Failures are recorded through `failed` (event name, error).
+///
+/// It keeps a clone of `value` while the write runs, for the compare-and-delete of an
+/// undo: one clone per backend write, next to a round trip to the backend.
 pub(crate) fn persist<K, V>(
     backend: Arc<dyn DynBackend<K, V>>,
     key: K,
@@ -300,7 +309,7 @@ pub(crate) fn persist<K, V>(
 ) -> BoxFut<'static, ()>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Send + 'static,
+    V: Clone + Send + Sync + 'static,
 {
     Box::pin(async move {
         // Stale before it started: nothing to write, nothing landed.
@@ -311,14 +320,15 @@ where
         // From here on the value may land, even if this future is dropped before the
         // write returns (a command already sent runs all the same).
         pending.landed();
-        let wrote = backend.clone().write(key.clone(), value).await;
+        let wrote = backend.clone().write(key.clone(), value.clone()).await;
         if let Err(e) = &wrote {
             failed("cache.write_failed", &**e);
         }
         if pending.is_stale() {
             // Cleared while it was written: undo it, even after a reported failure (it
-            // may have landed all the same).
-            match backend.clear(Some(&key)).await {
+            // may have landed all the same), leaving a newer value if the backend can
+            // tell (compare-and-delete).
+            match backend.clear_if(&key, &value).await {
                 Ok(()) => pending.settled(),
                 Err(e) => failed("cache.stale_write", &*e),
             }
