@@ -48,7 +48,8 @@
 //! that starts afterwards returns a value computed before the clear**, in memory or
 //! from the backend, with or without a memory tier, inside a scope or not. A
 //! computation running at the time of the clear still answers the calls that were
-//! waiting on it, but its result is neither stored nor written. A backend write still
+//! waiting on it, but its result is neither stored nor written. (A run that starts
+//! while the clear is under way is not before it: its value may be kept.) A backend write still
 //! in flight is skipped if it has not started, and undone if it may have landed: its
 //! key is cleared in the backend if it still holds the stale value
 //! ([`Backend::clear_if`]; a backend that cannot compare clears the key whatever it

@@ -2,19 +2,30 @@
 //! executor of [`exec`](crate::exec), with cancellations, panicking and failing bodies,
 //! expiry on a manual clock, `clear_cache` and `clear_call_cache`.
 //!
-//! Each run of the cached function records its key, the key's *epoch* (how many
-//! clears of that key came before it) and when it finished; it returns
-//! `(key, run)`. The checks, after every step:
+//! Each run of the cached function records its key, its *epoch* (how many clears had
+//! started before it) and when it finished; it returns `(key, run)`. The checks, after
+//! every step:
 //!
 //! - a caller gets a value (or error) of its own key;
-//! - never a run that started before a clear the caller came after (nothing cleared
-//!   is resurrected), nor a value that had expired when the caller looked;
+//! - never a run that started before a clear of its key that had returned `Ok` when
+//!   the caller looked (nothing cleared is resurrected: the clear rule; a run that
+//!   started while the clear was under way may be kept), nor a value that had expired
+//!   when the caller looked;
 //! - an error is never stored: it reaches only callers that were there before it;
-//! - at most one run per key and epoch is alive at a time (single-flight);
+//! - at most one run per key is alive at a time between two clears (single-flight);
 //! - the store never holds more than its limit, and every caller is counted once as a
 //!   hit or a miss;
 //! - once the gates open, every caller finishes and every run is dropped (nothing
 //!   hangs, nothing leaks), and the store's links are valid (fuzzing builds).
+//!
+//! In the backend mode ([`BackendMode`]) the cache sits in front of the in-memory
+//! backend of [`backend`] (with or without a memory tier), whose reads, writes and
+//! clears fail, wait for the harness and complete out of order. Callers run outside
+//! any scope (writes awaited by the call), in a scope that drives its own tasks, or in
+//! a scope whose spawner hands the writes to the harness as tasks of their own.
+//! Clears are tasks too, and may fail. Values read from the backend are checked as
+//! any other, and after the drain each key is called once more, so a stale value left
+//! in the backend is caught.
 //!
 //! Shared by `tests/prop_cache_calls.rs` and the fuzz targets (both include this file
 //! by path; it lives in the package so the published crate's tests build), so it uses
@@ -25,9 +36,17 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use haiway::cache::{Cached, Clock, ManualClock, TryCached};
+use haiway::cache::{CacheError, Cached, Clock, ManualClock, TryCached};
 
-use crate::exec::{BodyPanic, Gates, Polled, Task, YieldNow};
+use self::harness::Harness;
+use crate::exec::{BodyPanic, Gates, Task, YieldNow};
+
+#[path = "cache_calls/backend.rs"]
+mod backend;
+#[path = "cache_calls/harness.rs"]
+mod harness;
+
+pub use self::backend::OpPlan;
 
 /// Distinct keys (a key byte is taken modulo this).
 pub const KEYS: u8 = 5;
@@ -35,6 +54,8 @@ pub const KEYS: u8 = 5;
 pub const MAX_CALLERS: usize = 24;
 /// Most ops replayed from one input.
 pub const MAX_OPS: usize = 400;
+/// Most clears running at once (more are ignored).
+pub const MAX_CLEARS: usize = 4;
 
 /// What one run of the cached function does, chosen per run from [`Input::bodies`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,6 +91,38 @@ pub enum Op {
     ClearKey { key: u8 },
     /// Moves the manual clock forward.
     Advance { ms: u8 },
+    /// Backend mode: settles one held backend operation (by position among them).
+    Settle { op: u8 },
+    /// Backend mode: polls one task the scopes spawned (a write), if it was woken.
+    Spawned { task: u8 },
+}
+
+/// Where callers run, in the backend mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub enum Spawning {
+    /// Outside any scope: a call awaits its backend write before it returns.
+    #[default]
+    Inline,
+    /// In a scope of their own with no spawner: the scope drives the writes.
+    ScopeDrives,
+    /// In a scope whose spawner hands the writes to the harness, as tasks.
+    Spawner,
+}
+
+/// The backend mode: the cache in front of a backend.
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub struct BackendMode {
+    /// A memory tier (of the cache's limit) in front of the backend; else none.
+    pub memory: bool,
+    /// Where callers run.
+    pub spawning: Spawning,
+    /// The backend's `clear_if` compares (compare-and-delete); else it clears the key
+    /// whatever it holds, as the trait's default does.
+    pub compares: bool,
+    /// Backend operation `n` goes as `plans[n % len]` (at once and fine when empty).
+    pub plans: Vec<OpPlan>,
 }
 
 /// A whole scenario.
@@ -84,6 +137,8 @@ pub struct Input {
     pub fallible: bool,
     /// Run `r` behaves as `bodies[r % len]` (a plain body when empty).
     pub bodies: Vec<Body>,
+    /// The backend mode, if any.
+    pub backend: Option<BackendMode>,
     /// The steps.
     pub ops: Vec<Op>,
 }
@@ -112,17 +167,16 @@ impl Handle {
         }
     }
 
-    /// Clears one key or everything; an in-memory clear finishes on its first poll.
-    fn clear(&self, key: Option<u8>) {
-        let cleared = crate::exec::block_on(async {
+    /// Clears one key or everything.
+    fn clear(&self, key: Option<u8>) -> Task<'_, Result<(), CacheError>> {
+        Task::new(async move {
             match (self, key) {
                 (Handle::Plain(c), None) => c.clear_cache().await,
                 (Handle::Plain(c), Some(k)) => c.clear_call_cache(&k).await,
                 (Handle::Fallible(c), None) => c.clear_cache().await,
                 (Handle::Fallible(c), Some(k)) => c.clear_call_cache(&k).await,
             }
-        });
-        cleared.expect("an in-memory clear cannot fail");
+        })
     }
 
     fn stats(&self) -> haiway::cache::Stats {
@@ -146,11 +200,17 @@ impl Handle {
 #[derive(Debug)]
 struct Run {
     key: u8,
-    /// The key's epoch when the run started.
+    /// Clears started before the run started.
     epoch: u64,
+    /// The key's flight epoch when the caller that drove its start looked it up (the
+    /// epoch its flight was born in).
+    flight_epoch: u64,
     body: Body,
     /// The step and clock reading when it finished (returned or failed).
     finished: Option<(u64, Instant)>,
+    /// The last time its value was stored: in memory when it finished, in the backend
+    /// when a write landed, in memory again when a read returned it.
+    stored: Option<Instant>,
     /// Its future still exists.
     alive: bool,
 }
@@ -159,8 +219,18 @@ struct Run {
 #[derive(Default)]
 struct World {
     runs: Vec<Run>,
-    /// Clears per key so far.
-    epochs: [u64; KEYS as usize],
+    /// Clears started so far.
+    clears: u64,
+    /// Per key, the epoch of the latest clear of it that returned `Ok` (its position
+    /// among the clears started): a caller that looks now must get a run of at least
+    /// that epoch.
+    floors: [u64; KEYS as usize],
+    /// Bumped whenever a clear empties the memory tier (when it starts and when it
+    /// returns, `Ok` or not): a run started since does not share a flight with one
+    /// started before.
+    flight_epochs: [u64; KEYS as usize],
+    /// The flight epoch of the caller being polled, at its first lookup.
+    driver: Option<u64>,
     /// Logical time: one tick per executor poll or op.
     step: u64,
     bodies: Vec<Body>,
@@ -185,14 +255,19 @@ impl Drop for Alive {
 /// Starts run of `key` (the function was called: its caller leads a computation).
 fn start_run(world: &SharedWorld, key: u8) -> (u32, Body) {
     let mut w = lock(world);
-    let epoch = w.epochs[usize::from(key)];
-    // Single-flight: no other computation of this key and epoch may be running.
+    let epoch = w.clears;
+    let flight_epoch = w.driver.expect("runs start in a caller's poll");
+    // Single-flight: no other computation of this key may be running in a flight born
+    // since the last clear (a clear forgets the flights before it: their runs go on for
+    // the callers that were waiting on them).
     if let Some(other) = w
         .runs
         .iter()
-        .position(|r| r.alive && r.key == key && r.epoch == epoch)
+        .position(|r| r.alive && r.key == key && r.flight_epoch == flight_epoch)
     {
-        panic!("run {other} of key {key} (epoch {epoch}) is still running: two leaders");
+        panic!(
+            "run {other} of key {key} (flight epoch {flight_epoch}) is still running: two leaders"
+        );
     }
     let run = u32::try_from(w.runs.len()).expect("few runs");
     let body = match w.bodies.len() {
@@ -202,8 +277,10 @@ fn start_run(world: &SharedWorld, key: u8) -> (u32, Body) {
     w.runs.push(Run {
         key,
         epoch,
+        flight_epoch,
         body,
         finished: None,
+        stored: None,
         alive: true,
     });
     (run, body)
@@ -230,8 +307,10 @@ async fn body(
     }
     {
         let mut w = lock(&world);
-        let step = w.step;
-        w.runs[run as usize].finished = Some((step, clock.now()));
+        let (step, now) = (w.step, clock.now());
+        let r = &mut w.runs[run as usize];
+        r.finished = Some((step, now));
+        r.stored = Some(now);
     }
     drop(alive);
     if fallible && plan.fails {
@@ -239,28 +318,6 @@ async fn body(
     } else {
         Ok((key, run))
     }
-}
-
-/// Names a caller and the run it got, in a failed check's message.
-struct Who<'a>(u8, u32, &'a Run);
-
-impl std::fmt::Display for Who<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "caller of key {} got run {} {:?}",
-            self.0, self.1, self.2
-        )
-    }
-}
-
-/// A caller: a task calling the cache for `key`.
-struct Caller<'c> {
-    key: u8,
-    task: Task<'c, Outcome>,
-    /// Epoch of its key, step and clock reading at its first poll (its first lookup).
-    first: Option<(u64, u64, Instant)>,
-    cancel_after: Option<u8>,
 }
 
 /// Replays `input`, panicking on the first broken invariant.
@@ -276,237 +333,90 @@ pub fn replay(input: &Input) {
         bodies: input.bodies.iter().take(64).copied().collect(),
         ..World::default()
     }));
+    let mode = input.backend.clone();
+    let fake = mode
+        .as_ref()
+        .map(|m| backend::Fake::new(&m.plans, m.compares, world.clone(), clock.clone()));
+    // Without a backend the memory tier is the cache; with one, it is optional.
+    let memory = mode.as_ref().is_none_or(|m| m.memory);
 
-    let mut builder = Cached::builder().limit(limit).clock(clock.clone());
+    let mut builder = Cached::builder().clock(clock.clone());
+    if memory {
+        builder = builder.limit(limit);
+    }
     if let Some(ttl) = ttl {
         builder = builder.expiration(ttl);
     }
-    let handle = {
+    let make = {
         let (world, gates, clock) = (world.clone(), gates.clone(), clock.clone());
-        let make = move |key: u8, fallible: bool| {
+        move |key: u8, fallible: bool| {
             body(world.clone(), gates.clone(), clock.clone(), key, fallible)
-        };
-        if input.fallible {
-            Handle::Fallible(builder.try_build(move |key: u8| make(key, true)))
-        } else {
-            Handle::Plain(builder.build(move |key: u8| {
-                let run = make(key, false);
-                async move { run.await.expect("plain bodies do not fail") }
-            }))
         }
     };
-
-    let mut h = Harness {
-        handle: &handle,
-        world: &world,
-        clock: &clock,
-        ttl,
-        limit,
-        callers: Vec::new(),
-        looked_up: 0,
+    let handle = match (fake.clone(), input.fallible) {
+        (None, false) => Handle::Plain(builder.build(move |key: u8| {
+            let run = make(key, false);
+            async move { run.await.expect("plain bodies do not fail") }
+        })),
+        (None, true) => Handle::Fallible(builder.try_build(move |key: u8| make(key, true))),
+        (Some(fake), false) => Handle::Plain(builder.backend(fake).build(move |key: u8| {
+            let run = make(key, false);
+            async move { run.await.expect("plain bodies do not fail") }
+        })),
+        (Some(fake), true) => Handle::Fallible(
+            builder
+                .backend(fake)
+                .try_build(move |key: u8| make(key, true)),
+        ),
     };
+
+    let spawning = mode.as_ref().map_or(Spawning::Inline, |m| m.spawning);
+    let limit = if memory { limit } else { 0 };
+    let mut h = Harness::new(&handle, &world, &clock, ttl, limit, fake.as_ref(), spawning);
     for op in input.ops.iter().take(MAX_OPS) {
         lock(&world).step += 1;
         match *op {
-            Op::Call { key, cancel_after } => {
-                if h.callers.len() < MAX_CALLERS {
-                    let key = key % KEYS;
-                    h.callers.push(Caller {
-                        key,
-                        task: Task::new(handle.call(key)),
-                        first: None,
-                        cancel_after,
-                    });
-                }
-            }
-            Op::Poll { caller } => {
-                if !h.callers.is_empty() {
-                    let i = usize::from(caller) % h.callers.len();
-                    h.poll(i);
-                }
-            }
+            Op::Call { key, cancel_after } => h.call(key % KEYS, cancel_after),
+            Op::Poll { caller } => h.poll_nth(caller),
             Op::PollAll => {
                 h.poll_all();
             }
-            Op::Cancel { caller } => {
-                if !h.callers.is_empty() {
-                    let i = usize::from(caller) % h.callers.len();
-                    drop(h.callers.remove(i));
+            Op::Cancel { caller } => h.cancel_nth(caller),
+            Op::Release { key } => gates.release(key % KEYS),
+            Op::Clear => h.clear(None),
+            Op::ClearKey { key } => h.clear(Some(key % KEYS)),
+            Op::Advance { ms } => clock.advance(Duration::from_millis(u64::from(ms))),
+            Op::Settle { op } => {
+                if let Some(fake) = &fake {
+                    fake.settle(op);
                 }
             }
-            Op::Release { key } => gates.release(key % KEYS),
-            Op::Clear => {
-                handle.clear(None);
-                let mut w = lock(&world);
-                w.epochs.iter_mut().for_each(|e| *e += 1);
-                drop(w);
-                assert_eq!(handle.stats().len, 0, "clear_cache left values");
-            }
-            Op::ClearKey { key } => {
-                let key = key % KEYS;
-                handle.clear(Some(key));
-                lock(&world).epochs[usize::from(key)] += 1;
-            }
-            Op::Advance { ms } => clock.advance(Duration::from_millis(u64::from(ms))),
+            Op::Spawned { task } => h.poll_spawned_nth(task),
         }
         h.check_store();
     }
 
-    // Drain: open every gate, then poll until nobody is woken any more.
+    // Drain: open every gate and settle every backend operation, then poll until
+    // nobody is woken any more.
     gates.open_all();
-    for _ in 0..100_000 {
-        if !h.poll_all() {
-            break;
-        }
+    if let Some(fake) = &fake {
+        fake.open();
     }
-    let stuck: Vec<_> = h.callers.iter().map(|c| (c.key, c.task.polls)).collect();
-    assert!(
-        stuck.is_empty(),
-        "callers (key, polls) {stuck:?} never finished: pending with nobody to wake them"
-    );
+    h.drain();
+    // Each key once more: nothing cleared may come back, from memory or the backend.
+    for key in 0..KEYS {
+        h.call(key, None);
+    }
+    h.drain();
     h.check_store();
+    let stats = handle.stats();
+    assert_eq!(
+        stats.hits + stats.misses,
+        h.looked_up,
+        "each caller counts once, as a hit or a miss"
+    );
     drop(h);
     let w = lock(&world);
     let alive: Vec<_> = (0..w.runs.len()).filter(|&r| w.runs[r].alive).collect();
     assert!(alive.is_empty(), "runs {alive:?} were never dropped");
-}
-
-/// The callers and what the checks need.
-struct Harness<'c> {
-    handle: &'c Handle,
-    world: &'c SharedWorld,
-    clock: &'c ManualClock,
-    ttl: Option<Duration>,
-    limit: usize,
-    callers: Vec<Caller<'c>>,
-    /// Callers that made their first lookup.
-    looked_up: u64,
-}
-
-impl Harness<'_> {
-    /// Polls every woken caller once; whether any was.
-    fn poll_all(&mut self) -> bool {
-        let mut any = false;
-        let mut i = 0;
-        while i < self.callers.len() {
-            if self.callers[i].task.is_woken() {
-                any = true;
-                if self.poll(i) {
-                    continue; // removed: the next caller is now at `i`
-                }
-            }
-            i += 1;
-        }
-        any
-    }
-
-    /// Polls caller `i` if it was woken; whether it is gone (finished or cancelled).
-    fn poll(&mut self, i: usize) -> bool {
-        let polled = {
-            let caller = &mut self.callers[i];
-            if caller.first.is_none() && caller.task.is_woken() {
-                let w = lock(self.world);
-                let epoch = w.epochs[usize::from(caller.key)];
-                caller.first = Some((epoch, w.step, self.clock.now()));
-                self.looked_up += 1;
-            }
-            lock(self.world).step += 1;
-            caller.task.poll()
-        };
-        self.check_store();
-        let caller = &self.callers[i];
-        match polled {
-            Polled::Idle => false,
-            Polled::Pending => {
-                let polls = caller.task.polls;
-                if caller.cancel_after.is_some_and(|n| polls >= u32::from(n)) {
-                    drop(self.callers.remove(i));
-                    return true;
-                }
-                false
-            }
-            Polled::Ready(outcome) => {
-                self.check_outcome(caller, &outcome);
-                self.callers.remove(i);
-                true
-            }
-            Polled::Panicked(payload) => {
-                let Some(&BodyPanic(run)) = payload.downcast_ref::<BodyPanic>() else {
-                    std::panic::resume_unwind(payload);
-                };
-                let w = lock(self.world);
-                let r = &w.runs[run as usize];
-                assert!(r.body.panics, "run {run} panicked unplanned");
-                assert_eq!(
-                    r.key, caller.key,
-                    "caller of {} got run {run}'s panic",
-                    caller.key
-                );
-                drop(w);
-                self.callers.remove(i);
-                true
-            }
-        }
-    }
-
-    /// What a finished caller got is of its key, not cleared before it looked, not
-    /// expired when it looked.
-    fn check_outcome(&self, caller: &Caller<'_>, outcome: &Outcome) {
-        let (epoch, first_step, first_at) = caller.first.expect("polled");
-        let w = lock(self.world);
-        let run = match outcome {
-            Ok((key, run)) => {
-                assert_eq!(
-                    *key, caller.key,
-                    "caller of {} got key {key}'s value",
-                    caller.key
-                );
-                *run
-            }
-            Err(failed) => failed.0,
-        };
-        let r = &w.runs[run as usize];
-        // Formatted only when a check fails.
-        let who = Who(caller.key, run, r);
-        assert_eq!(r.key, caller.key, "{who}: another key's run");
-        assert!(
-            r.epoch >= epoch,
-            "{who}: computed before a clear this caller came after (epoch {epoch})"
-        );
-        let (done_step, done_at) = r.finished.expect("an outcome comes from a finished run");
-        assert_eq!(
-            outcome.is_err(),
-            r.body.fails && matches!(self.handle, Handle::Fallible(_))
-        );
-        if outcome.is_err() {
-            // Errors are shared with waiters, never stored.
-            assert!(
-                done_step >= first_step,
-                "{who}: an error served from the store"
-            );
-        }
-        if let Some(ttl) = self.ttl {
-            assert!(
-                done_at + ttl > first_at,
-                "{who}: expired when the caller looked ({:?} after it was stored)",
-                first_at - done_at
-            );
-        }
-    }
-
-    fn check_store(&self) {
-        self.handle.validate();
-        let stats = self.handle.stats();
-        assert!(
-            stats.len <= self.limit,
-            "{} values over the limit {}",
-            stats.len,
-            self.limit
-        );
-        assert_eq!(
-            stats.hits + stats.misses,
-            self.looked_up,
-            "each caller counts once, as a hit or a miss"
-        );
-    }
 }
