@@ -40,7 +40,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_lite::future::block_on;
 use haiway::cache::Cached;
-use haiway::{Ctx, Event, OpenTelemetryRecorder, Recorder, Scope, TracingRecorder};
+use haiway::{Ctx, Event, OpenTelemetryRecorder, Recorder, Scope, ScopeInfo, TracingRecorder};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
@@ -109,7 +109,7 @@ fn cache_hit_recorder(c: &mut Criterion) {
         &mut group,
         "no-op closure recorder",
         &cached,
-        Some(|_: &Ctx, event: &Event| {
+        Some(|_: &ScopeInfo, event: &Event| {
             black_box(event);
         }),
     );

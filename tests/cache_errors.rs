@@ -255,7 +255,7 @@ fn a_recorder_panicking_on_cache_miss_does_not_leave_the_key_stuck() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let cached = Cached::builder().limit(4).build(|n: u32| async move { n });
     let armed = std::sync::Arc::new(AtomicBool::new(true));
-    let recorder = move |_: &haiway::Ctx, event: &haiway::Event| {
+    let recorder = move |_: &haiway::ScopeInfo, event: &haiway::Event| {
         if event.name() == "cache.miss" && armed.swap(false, Ordering::SeqCst) {
             panic!("recorder failed");
         }

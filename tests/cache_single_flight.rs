@@ -277,7 +277,7 @@ fn a_leader_cancelled_while_a_caller_joins_hands_its_run_over() {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use haiway::cache::Call;
-    use haiway::{Ctx, Event, Scope};
+    use haiway::{Event, Scope, ScopeInfo};
 
     type Leader = std::pin::Pin<Box<Call<'static, u32, (u32, usize)>>>;
     let gate = Gate::default();
@@ -292,7 +292,7 @@ fn a_leader_cancelled_while_a_caller_joins_hands_its_run_over() {
     let slot: Arc<Mutex<Option<Leader>>> = Arc::default();
     let misses = Arc::new(AtomicUsize::new(0));
     let (s, m) = (slot.clone(), misses.clone());
-    let recorder = move |_: &Ctx, event: &Event| {
+    let recorder = move |_: &ScopeInfo, event: &Event| {
         if event.name() == "cache.miss" && m.fetch_add(1, Ordering::SeqCst) == 0 {
             let leader = s.lock().unwrap().take();
             drop(leader); // cancelled while a caller waits on its run

@@ -28,7 +28,7 @@ use super::run::{Function, Runner};
 use super::shard::{self, Counts, Pending, Shard, ShardState};
 use super::write::{self, PendingWrite, Writes};
 use crate::ctx;
-use crate::event::{Event, Level};
+use crate::event::{Event, Level, PreparedEvent};
 
 /// Turns call arguments into the key, when the key is not the arguments themselves.
 pub(crate) type KeyFn<A, K> = Box<dyn Fn(&A) -> K + Send + Sync + 'static>;
@@ -106,17 +106,17 @@ pub(crate) struct Core<A, K, V, E> {
 /// The events a cache records on its hot paths, each with the `cache` attribute.
 struct Events {
     /// `cache.hit`.
-    hit: Event,
+    hit: PreparedEvent,
     /// `cache.miss`.
-    miss: Event,
+    miss: PreparedEvent,
     /// `cache.evict`.
-    evict: Event,
+    evict: PreparedEvent,
 }
 
 impl Events {
     /// The events of the cache named `name`.
     fn new(name: Cow<'static, str>) -> Self {
-        let event = |event| Event::debug(event).with("cache", name.clone()).long_lived();
+        let event = |event| PreparedEvent::new(Event::debug(event).with("cache", name.clone()));
         Events {
             hit: event("cache.hit"),
             miss: event("cache.miss"),

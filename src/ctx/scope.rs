@@ -8,8 +8,10 @@ use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::task::{FirstPanic, drop_each};
-use super::{Ctx, slot};
+use super::context::Ctx;
+use super::panics::{FirstPanic, drop_each};
+use super::slot;
+use super::task_set::TaskSet;
 use crate::event::Recorder;
 use crate::runtime::{BoxFuture, Spawn};
 
@@ -101,7 +103,6 @@ impl Scope {
     /// let _scope = Scope::new("job").recorder(recorder.clone());
     /// ```
     pub fn recorder(mut self, recorder: impl Recorder) -> Self {
-        super::recorder_set();
         self.recorder = Some(Arc::new(recorder));
         self
     }
@@ -184,7 +185,7 @@ pin_project_lite::pin_project! {
         ctx: Option<Ctx>,
         // The scope's task set (also reachable through `ctx`, kept here so it is
         // available while `ctx` sits in the slot).
-        tasks: Arc<super::task::TaskSet>,
+        tasks: Arc<TaskSet>,
         // Tasks this scope drives itself (no spawner anywhere up the tree).
         local: FuturesUnordered<BoxFuture>,
         // Whether this scope drives its own tasks.
