@@ -22,6 +22,14 @@
 //!   counts events.
 //! - `otel`: `OpenTelemetryRecorder` on an SDK meter whose periodic reader never runs
 //!   during the measurement: each hit is one counter `add`.
+//!
+//! Two reference lines are not cache hits: the floors issue 15 holds the last two
+//! recorders to (in time, with criterion, in `benches/recorders.rs`; here in
+//! instructions, for information):
+//!
+//! - `ref_debug`: one `tracing::debug!` with the same six fields as a `cache.hit`
+//!   event, under the `tracing_on` subscriber.
+//! - `ref_add`: one `Counter::add` with the `cache` attribute on an SDK counter.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -33,7 +41,8 @@ use std::time::Duration;
 
 use gungraun::{library_benchmark, library_benchmark_group, main};
 use haiway::cache::Cached;
-use haiway::{MemoryRecorder, NoopRecorder, OpenTelemetryRecorder, Scope, TracingRecorder};
+use haiway::{Ctx, MemoryRecorder, NoopRecorder, OpenTelemetryRecorder, Scope, TracingRecorder};
+use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use tracing_subscriber::filter::LevelFilter;
@@ -159,6 +168,57 @@ fn setup(name: &str, n: u32) -> Prepared {
     }
 }
 
+/// `n` bare `tracing::debug!` events with the fields of a `cache.hit` event, under the
+/// `tracing_on` subscriber.
+fn setup_ref_debug(n: u32) -> Prepared {
+    let (scope, keep) = line("tracing_on");
+    let (id, trace_id) = poll_once(scope().run(async {
+        let ctx = Ctx::current();
+        (ctx.id(), ctx.trace_id())
+    }));
+    let events = move || {
+        tracing::debug!(
+            target: "haiway",
+            message = black_box("cache.hit"),
+            cache = black_box("profiles"),
+            scope = "bench",
+            scope_id = %id,
+            parent_id = None::<u64>,
+            trace_id = %trace_id,
+        );
+    };
+    events();
+    Prepared {
+        scope: Box::pin(async move {
+            for _ in 0..n {
+                events();
+            }
+        }),
+        _keep: keep,
+    }
+}
+
+/// `n` bare `Counter::add` calls with the `cache` attribute on an SDK counter.
+fn setup_ref_add(n: u32) -> Prepared {
+    let provider = SdkMeterProvider::builder()
+        .with_reader(
+            PeriodicReader::builder(InMemoryMetricExporter::default())
+                .with_interval(Duration::from_secs(3_600))
+                .build(),
+        )
+        .build();
+    let counter = provider.meter("reference").u64_counter("cache.hit").build();
+    counter.add(1, &[KeyValue::new("cache", "profiles")]);
+    Prepared {
+        scope: Box::pin(async move {
+            for _ in 0..n {
+                counter.add(1, &[KeyValue::new("cache", black_box("profiles"))]);
+            }
+        }),
+        _keep: Box::new(provider),
+    }
+}
+
 fn setup_none(n: u32) -> Prepared {
     setup("none", n)
 }
@@ -186,6 +246,8 @@ fn setup_otel(n: u32) -> Prepared {
 #[benches::tracing_off(args = [1_000, 2_000], setup = setup_tracing_off)]
 #[benches::tracing_on(args = [1_000, 2_000], setup = setup_tracing_on)]
 #[benches::otel(args = [1_000, 2_000], setup = setup_otel)]
+#[benches::ref_debug(args = [1_000, 2_000], setup = setup_ref_debug)]
+#[benches::ref_add(args = [1_000, 2_000], setup = setup_ref_add)]
 fn hit(mut prepared: Prepared) -> Prepared {
     poll_once(prepared.scope.as_mut());
     prepared

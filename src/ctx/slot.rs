@@ -13,8 +13,9 @@
 //! Beside the current `Ctx`, the thread keeps what its recorder wants
 //! ([`Recorder::min_level`](crate::Recorder::min_level), asked as the scope is
 //! entered): recording an event checks it first, so an event nobody wants costs one
-//! thread-local read and a comparison, inlined into the caller. Outside any scope, and
-//! while a recorder runs, nothing is wanted.
+//! thread-local read and a comparison, inlined into the caller. Outside any scope
+//! nothing is wanted. (While a recorder runs, its scope's level stays: what it records
+//! is dropped one step later, where the slot shows the context lent.)
 
 use std::cell::{Cell, RefCell};
 
@@ -39,9 +40,9 @@ thread_local! {
         }
     };
 
-    /// What the current scope's recorder wants: [`WANTS_NOTHING`] outside any scope
-    /// and while a recorder runs. Apart from the slot, and without a destructor, so
-    /// reading it is a plain thread-local load.
+    /// What the current scope's recorder wants: [`WANTS_NOTHING`] outside any scope,
+    /// and while the recorder's `min_level` is asked. Apart from the slot, and without
+    /// a destructor, so reading it is a plain thread-local load.
     static WANTED: Cell<Wanted> = const { Cell::new(WANTS_NOTHING) };
 }
 
@@ -292,13 +293,55 @@ pub(crate) fn lend_if(wants: impl FnOnce(&Ctx) -> bool, f: impl FnOnce(&Ctx)) {
         if slot.lending.get() || !slot.current.borrow().as_ref().is_some_and(wants) {
             return;
         }
-        let ctx = slot.current.borrow_mut().take();
-        lend_from(slot, ctx, |ctx| {
-            if let Some(ctx) = ctx {
-                f(ctx);
-            }
-        });
+        // Nothing was lent (checked above): the guard sets `lending` back to `false`.
+        let lent = Lent {
+            slot,
+            ctx: slot.current.take(),
+        };
+        slot.lending.set(true);
+        if let Some(ctx) = &lent.ctx {
+            f(ctx);
+        }
+        lent.give_back();
     });
+}
+
+/// Puts a context lent by [`lend_if`] back: [`give_back`](Self::give_back) when the
+/// borrower returns, its `Drop` when it panics.
+struct Lent<'a> {
+    /// The slot it was lent from.
+    slot: &'a Slot,
+    /// The lent context.
+    ctx: Option<Ctx>,
+}
+
+impl Lent<'_> {
+    /// Puts the context back: the path of every recorded event, inlined, where the
+    /// `Drop` below is a call.
+    #[inline(always)]
+    fn give_back(mut self) {
+        self.slot.lending.set(false);
+        restore(self.slot, self.ctx.take());
+        // Nothing left to drop: the context is back, the slot a reference.
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        self.slot.lending.set(false);
+        restore(self.slot, self.ctx.take());
+    }
+}
+
+/// Puts `ctx` back in `slot`, which a loan left empty.
+#[inline(always)]
+fn restore(slot: &Slot, ctx: Option<Ctx>) {
+    // Whatever the borrower left in the slot (nothing, as every `enter` restores what
+    // it found) is dropped after the borrow ends: its `Drop` may be user code.
+    let left = slot.current.replace(ctx);
+    debug_assert!(left.is_none(), "a lent slot was left occupied");
+    drop(left);
 }
 
 /// Runs `f` with `ctx`, just taken out of `slot`, lent to it, and puts `ctx` back
@@ -313,20 +356,13 @@ fn lend_from<R>(slot: &Slot, ctx: Option<Ctx>, f: impl FnOnce(Option<&Ctx>) -> R
         ctx: Option<Ctx>,
         /// Whether a context was already lent when this one was.
         was_lending: bool,
-        /// What was wanted when it was lent.
-        wanted: Wanted,
     }
 
     impl Drop for Restore<'_> {
         #[inline]
         fn drop(&mut self) {
             self.slot.lending.set(self.was_lending);
-            set_wanted(self.wanted);
-            // Whatever `f` left in the slot (nothing, as every `enter` restores what it
-            // found) is dropped after the borrow ends: its `Drop` may be user code.
-            let left = self.slot.current.replace(self.ctx.take());
-            debug_assert!(left.is_none(), "a lent slot was left occupied");
-            drop(left);
+            restore(self.slot, self.ctx.take());
         }
     }
 
@@ -335,7 +371,6 @@ fn lend_from<R>(slot: &Slot, ctx: Option<Ctx>, f: impl FnOnce(Option<&Ctx>) -> R
         slot,
         ctx,
         was_lending,
-        wanted: set_wanted(WANTS_NOTHING),
     };
     f(restore.ctx.as_ref())
 }

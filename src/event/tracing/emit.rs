@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use ::tracing::field::{Field, Value as FieldValue, display};
+use ::tracing::field::{Field, Value as FieldValue, ValueSet, display};
 use ::tracing::{Metadata, Span};
 
-use super::callsite::{DynCallsite, MESSAGE, TARGET};
+use super::callsite::{DynCallsite, MESSAGE, SCOPE_FIELDS, TARGET};
 use crate::event::{Event, ScopeInfo, Value};
 
 /// The keys of the attributes that become fields of their own: all but a `message`
@@ -113,15 +113,113 @@ fn dispatch_n<const N: usize>(
         };
         (&field[i], value)
     });
-    let values = fields.value_set(&values);
-    // What the macros do: ask the subscriber unless its interest was `always` (per-layer
-    // filters decide here), then hand it the event. `Event::dispatch` would skip the
-    // question.
+    deliver(meta, always, &fields.value_set(&values));
+}
+
+/// Hands the event of `meta` with `values` to the current subscriber. What the macros
+/// do: ask the subscriber unless its interest was `always` (per-layer filters decide
+/// here), then hand it the event. `Event::dispatch` would skip the question.
+#[inline]
+fn deliver(meta: &'static Metadata<'static>, always: bool, values: &ValueSet<'_>) {
     ::tracing::dispatcher::get_default(|dispatch| {
         if always || dispatch.enabled(meta) {
-            dispatch.event(&::tracing::Event::new(meta, &values));
+            dispatch.event(&::tracing::Event::new(meta, values));
         }
     });
+}
+
+/// A value of a field, owned: what a [`PreparedSite`] keeps.
+type OwnedValue = Box<dyn FieldValue + Send + Sync>;
+
+/// What `TracingRecorder` prepares for a prepared event: its callsite, and the values
+/// of its fields before the scope's (the `message`, then each attribute) converted
+/// once, so each recording only adds the scope's fields and dispatches.
+pub(super) struct PreparedSite {
+    /// The event's callsite.
+    callsite: &'static DynCallsite,
+    /// Its metadata.
+    meta: &'static Metadata<'static>,
+    /// Its fields, in order.
+    fields: &'static [Field],
+    /// The values of all fields but the scope's, in order.
+    head: Box<[OwnedValue]>,
+}
+
+impl PreparedSite {
+    /// The site of `event`, whose callsite is `callsite`.
+    pub(super) fn new(callsite: &'static DynCallsite, event: &Event) -> Self {
+        let name = event.name();
+        let attributes = event.attributes();
+        let message: OwnedValue = match attributes.iter().find(|(key, _)| key == MESSAGE) {
+            Some((_, value)) => Box::new(display(NameAndMessage(name, value).to_string())),
+            None => Box::new(name.to_owned()),
+        };
+        let head = std::iter::once(message)
+            .chain(
+                attributes
+                    .iter()
+                    .filter(|(key, _)| key != MESSAGE)
+                    .map(|(_, value)| owned(value)),
+            )
+            .collect();
+        PreparedSite {
+            callsite,
+            meta: callsite.metadata(),
+            fields: callsite
+                .fields
+                .get()
+                .expect("fields are set before the callsite is shared"),
+            head,
+        }
+    }
+
+    /// Emits the event, recorded in `scope`.
+    #[inline]
+    pub(super) fn dispatch(&self, scope: &ScopeInfo) {
+        if self.callsite.is_never() {
+            return;
+        }
+        let always = self.callsite.is_always();
+        macro_rules! by_len {
+            ($($n:literal)*) => {
+                match self.fields.len() {
+                    $($n => self.dispatch_n::<$n>(always, scope),)*
+                    _ => unreachable!("events have 5 to 32 fields"),
+                }
+            };
+        }
+        by_len!(5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
+    }
+
+    /// [`dispatch`](Self::dispatch) for an event with `N` fields.
+    fn dispatch_n<const N: usize>(&self, always: bool, scope: &ScopeInfo) {
+        let fields: &[Field; N] = self.fields.try_into().expect("N fields");
+        let mut values: [(&Field, Option<&dyn FieldValue>); N] =
+            fields.each_ref().map(|field| (field, None));
+        for (value, head) in values.iter_mut().zip(self.head.iter()) {
+            value.1 = Some(&**head);
+        }
+        let scope_name = scope.name();
+        let scope_id = display(scope.id());
+        let parent_id = scope.parent_id().map(display);
+        let trace_id = display(scope.trace_id());
+        let first = N - SCOPE_FIELDS.len();
+        values[first].1 = Some(&scope_name);
+        values[first + 1].1 = Some(&scope_id);
+        values[first + 2].1 = parent_id.as_ref().map(|id| id as &dyn FieldValue);
+        values[first + 3].1 = Some(&trace_id);
+        deliver(self.meta, always, &self.meta.fields().value_set(&values));
+    }
+}
+
+/// An attribute's value, owned, as `tracing` records it.
+fn owned(value: &Value) -> OwnedValue {
+    match value {
+        Value::Bool(v) => Box::new(*v),
+        Value::Int(v) => Box::new(*v),
+        Value::Float(v) => Box::new(*v),
+        Value::Str(v) => Box::new(v.to_string()),
+    }
 }
 
 /// A span at its own callsite, named after the scope.

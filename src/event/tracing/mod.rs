@@ -27,7 +27,9 @@ use ::tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
 
 use self::callsite::{DynCallsite, EVENT_CALLSITES, SPAN_CALLSITES};
 pub use self::callsite::{MAX_EVENT_CALLSITES, MAX_SPAN_CALLSITES};
-use self::emit::{dispatch_event, fallback_event, fallback_span, field_keys, new_span};
+use self::emit::{
+    PreparedSite, dispatch_event, fallback_event, fallback_span, field_keys, new_span,
+};
 use crate::event::{Event, Level, Prepared, Recorder, ScopeInfo, ScopeSpan};
 
 /// At most this many attributes become fields of their own; an event with more uses
@@ -199,29 +201,26 @@ impl Recorder for TracingRecorder {
         Some(Box::new(TracingScope(span)))
     }
 
-    /// The event's callsite, found once: recording a prepared event again (a cache's
-    /// `cache.hit`) skips hashing its name and keys. `None` for an event with too
-    /// many attributes, or once [`MAX_EVENT_CALLSITES`] exist.
+    /// The event's callsite and the values of its fields, worked out once: recording
+    /// a prepared event again (a cache's `cache.hit`) skips hashing its name and keys
+    /// and converting its attributes. `None` for an event with too many attributes, or
+    /// once [`MAX_EVENT_CALLSITES`] exist.
     fn prepare(&self, event: &Event) -> Option<Prepared> {
-        event_callsite(tracing_level(event.level()), event)
-            .map(|callsite| Prepared::new(Site(callsite)))
+        let callsite = event_callsite(tracing_level(event.level()), event)?;
+        Some(Prepared::new(PreparedSite::new(callsite, event)))
     }
 
     fn record_prepared(&self, scope: &ScopeInfo, event: &Event, prepared: &Prepared) {
-        let Some(Site(callsite)) = prepared.downcast_ref::<Site>() else {
+        // Callsites are shared by every `TracingRecorder`: any one's preparation does.
+        let Some(site) = prepared.downcast_ref::<PreparedSite>() else {
             // Another recorder's preparation.
             return self.record(scope, event);
         };
-        let level = tracing_level(event.level());
-        if level_enabled(level) {
-            emit(Some(callsite), level, event, scope);
-        }
+        // No level check of ours: the recording asked `enabled` just before, and the
+        // subscriber is asked anyway (unless its interest is `always`).
+        site.dispatch(scope);
     }
 }
-
-/// What a [`TracingRecorder`] prepares for an event: its callsite. Callsites are
-/// shared by every `TracingRecorder`, so any of them can use any one's.
-struct Site(&'static DynCallsite);
 
 /// The callsite of `event` at `level`, found or created; `None` for an event with too
 /// many attributes, or once [`MAX_EVENT_CALLSITES`] exist.
