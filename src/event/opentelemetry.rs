@@ -305,6 +305,10 @@ struct Counted {
 #[allow(clippy::ptr_arg)]
 fn add_span_event(name: &Cow<'static, str>, level: Level, attributes: &[KeyValue]) {
     Context::map_current(|cx| {
+        // Most events have no span to join: one check, and no lock of the span's.
+        if !cx.has_active_span() {
+            return;
+        }
         let span = cx.span();
         if span.is_recording() {
             let mut attributes = attributes.to_vec();
