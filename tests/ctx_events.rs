@@ -494,20 +494,28 @@ mod third_party {
         .map(|(n, text)| (n, text.to_owned()));
         assert_eq!(seen, expected);
         assert_eq!(recorder.prepared.load(Ordering::SeqCst), 3);
-        assert!(
-            tick.prepared()
-                .unwrap()
-                .downcast_ref::<Numbered>()
-                .is_some()
-        );
+        let kept = tick
+            .prepared_by::<Numbering>()
+            .expect("kept under its type");
+        assert!(kept.downcast_ref::<Numbered>().is_some());
 
-        // Another recorder finds the event prepared by this one: it gets that
-        // preparation, cannot use it, and records the event as it would any other.
+        // A recorder of another type keeps a preparation of its own, beside the first:
+        // each type records with its own from then on, and neither prepares again.
         let other = haiway::MemoryRecorder::new();
         block_on(Scope::new("other").recorder(other.clone()).run(async {
             cached.call(1).await;
             haiway::ctx::record_event(&tick);
         }));
+        assert!(tick.prepared_by::<haiway::MemoryRecorder>().is_some());
+        block_on(Scope::new("again").recorder(recorder.clone()).run(async {
+            cached.call(1).await;
+            haiway::ctx::record_event(&tick);
+        }));
+        let seen = recorder.seen.lock().unwrap().clone();
+        assert_eq!(
+            seen[6..],
+            [(2, "#2 cache.hit".to_owned()), (3, "#3 tick".to_owned())]
+        );
         assert_eq!(other.names(), ["cache.hit", "tick"]);
         assert_eq!(recorder.prepared.load(Ordering::SeqCst), 3);
     }

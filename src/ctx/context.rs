@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::task_set::TaskSet;
-use crate::event::{Level, Recorder, ScopeId, ScopeInfo, ScopeSpan, TraceId};
+use crate::event::{Level, ScopeId, ScopeInfo, ScopeSpan, SharedRecorder, TraceId};
 use crate::runtime::Spawn;
 
 /// A random non-zero `u64`: std's per-process random hasher keys over a counter.
@@ -62,7 +62,7 @@ struct Inner {
     /// Where spawned tasks run; `None`: the scope drives them itself.
     spawner: Option<Arc<dyn Spawn>>,
     /// Where events go; `None`: nowhere, at no cost.
-    recorder: Option<Arc<dyn Recorder>>,
+    recorder: Option<SharedRecorder>,
     /// The scope's tasks.
     tasks: Arc<TaskSet>,
     /// What the recorder attached to the scope when it started (a span, say): entered
@@ -81,7 +81,7 @@ impl Ctx {
         name: Arc<str>,
         parent: Option<Ctx>,
         spawner: Option<Arc<dyn Spawn>>,
-        recorder: Option<Arc<dyn Recorder>>,
+        recorder: Option<SharedRecorder>,
     ) -> Ctx {
         let trace_id = match &parent {
             Some(p) => p.trace_id(),
@@ -109,7 +109,7 @@ impl Ctx {
     /// once, when the scope starts.
     pub(crate) fn open_span(&self) {
         if let Some(recorder) = &self.inner.recorder {
-            if let Some(span) = recorder.open_scope(&self.inner.info) {
+            if let Some(span) = recorder.get().open_scope(&self.inner.info) {
                 // Only the scope's creator calls this, once: the cell is empty.
                 let _ = self.inner.span.set(span);
             }
@@ -243,23 +243,24 @@ impl Ctx {
         &self.inner.info
     }
 
-    /// Whether this scope's recorder is [enabled](Recorder::enabled) at `level` (`false`
+    /// Whether this scope's recorder is [enabled](crate::Recorder::enabled) at `level` (`false`
     /// without one).
     #[inline]
     pub(crate) fn wants(&self, level: Level) -> bool {
         self.inner
             .recorder
             .as_ref()
-            .is_some_and(|recorder| recorder.enabled(level))
+            .is_some_and(|recorder| recorder.get().enabled(level))
     }
 
-    /// What this scope's recorder wants right now ([`Recorder::min_level`]), as the
+    /// What this scope's recorder wants right now ([`Recorder::min_level`](crate::Recorder::min_level)), as the
     /// slot keeps it while the scope's code runs.
     #[inline]
     pub(crate) fn wanted(&self) -> Wanted {
         match &self.inner.recorder {
             None => WANTS_NOTHING,
             Some(recorder) => recorder
+                .get()
                 .min_level()
                 .map_or(WANTS_NOTHING, |level| level as Wanted),
         }
@@ -273,7 +274,7 @@ impl Ctx {
 
     /// The recorder this scope uses, if any (its own or inherited).
     #[inline]
-    pub(crate) fn recorder(&self) -> Option<&Arc<dyn Recorder>> {
+    pub(crate) fn recorder(&self) -> Option<&SharedRecorder> {
         self.inner.recorder.as_ref()
     }
 

@@ -3,17 +3,17 @@
 
 use super::context::Ctx;
 use super::slot;
-use crate::event::{Event, Level, PreparedEvent, Recordable, Recorder};
+use crate::event::{Event, Level, PreparedEvent, Recordable};
 
 impl Ctx {
     /// Records `event` (an [`Event`], a reference to one, or a reference to a
     /// [`PreparedEvent`](crate::event::PreparedEvent)) in this scope: hands it to the
     /// scope's recorder, if it has one and that recorder is
-    /// [enabled](Recorder::enabled) at the event's level. Unlike [`record_event`],
+    /// [enabled](crate::Recorder::enabled) at the event's level. Unlike [`record_event`],
     /// it works on any `Ctx`, current or not, and asks `enabled` every time.
     ///
     /// While the recorder runs, no scope is current on this thread (see
-    /// [`Recorder::record`]).
+    /// [`Recorder::record`](crate::Recorder::record)).
     ///
     /// # Examples
     ///
@@ -34,8 +34,8 @@ impl Ctx {
         let (event, prepared) = (event.event(), event.prepared_event());
         if let Some(recorder) = self.recorder() {
             // From inside a recorder: dropped, so no recorder calls itself back.
-            if recorder.enabled(event.level()) && !slot::lending() {
-                slot::lend(|_| deliver(&**recorder, self, event, prepared));
+            if recorder.get().enabled(event.level()) && !slot::lending() {
+                slot::lend(|_| recorder.record(self.info(), event, prepared));
             }
         }
     }
@@ -44,12 +44,12 @@ impl Ctx {
 /// Records `event` (an [`Event`], a reference to one, or a reference to a
 /// [`PreparedEvent`](crate::event::PreparedEvent)) in the current scope. Outside any
 /// scope, with no recorder, or when the recorder does not want the event's level
-/// ([`Recorder::min_level`], then [`Recorder::enabled`]), does nothing (and allocates
-/// nothing): an event below the recorder's [`min_level`](Recorder::min_level) costs
+/// ([`Recorder::min_level`](crate::Recorder::min_level), then [`Recorder::enabled`](crate::Recorder::enabled)), does nothing (and allocates
+/// nothing): an event below the recorder's [`min_level`](crate::Recorder::min_level) costs
 /// one thread-local read and a comparison, inlined here.
 ///
 /// While the recorder runs, no scope is current on this thread (see
-/// [`Recorder::record`]).
+/// [`Recorder::record`](crate::Recorder::record)).
 ///
 /// # Examples
 ///
@@ -93,7 +93,7 @@ fn record_current(event: &Event, prepared: Option<&PreparedEvent>) {
         |ctx| ctx.wants(event.level()),
         |ctx| {
             if let Some(recorder) = ctx.recorder() {
-                deliver(&**recorder, ctx, event, prepared);
+                recorder.record(ctx.info(), event, prepared);
             }
         },
     );
@@ -101,11 +101,11 @@ fn record_current(event: &Event, prepared: Option<&PreparedEvent>) {
 
 /// Records the event built by `make` in the current scope, calling `make` only when a
 /// recorder will receive an event at `level`: there is a current scope, it has a
-/// recorder, and the recorder is [enabled](Recorder::enabled) at `level`. Use it for
+/// recorder, and the recorder is [enabled](crate::Recorder::enabled) at `level`. Use it for
 /// events with attributes on hot paths; `make` should return an event at `level`.
 ///
-/// `make` runs with the scope current, after [`Recorder::enabled`] and before
-/// [`Recorder::record`]. If it returns an event at another level, the recorder is asked
+/// `make` runs with the scope current, after [`Recorder::enabled`](crate::Recorder::enabled) and before
+/// [`Recorder::record`](crate::Recorder::record). If it returns an event at another level, the recorder is asked
 /// again about that level.
 ///
 /// # Examples
@@ -138,7 +138,7 @@ pub fn record_event_with(level: Level, make: impl FnOnce() -> Event) {
             |ctx| other == level || (slot::wants(other) && ctx.wants(other)),
             |ctx| {
                 if let Some(recorder) = ctx.recorder() {
-                    deliver(&**recorder, ctx, &event, None);
+                    recorder.record(ctx.info(), &event, None);
                 }
             },
         );
@@ -146,7 +146,7 @@ pub fn record_event_with(level: Level, make: impl FnOnce() -> Event) {
 }
 
 /// Whether the current scope has a recorder: whether an event recorded now would
-/// reach one (if the recorder is [enabled](Recorder::enabled) at its level, which
+/// reach one (if the recorder is [enabled](crate::Recorder::enabled) at its level, which
 /// this does not ask).
 ///
 /// # Examples
@@ -159,20 +159,10 @@ pub fn is_recording() -> bool {
     slot::with(|ctx| ctx.is_some_and(Ctx::is_recording))
 }
 
-/// Whether the current scope's recorder is [enabled](Recorder::enabled) at `level`.
+/// Whether the current scope's recorder is [enabled](crate::Recorder::enabled) at `level`.
 /// Asked with the slot borrowed (cheaper than lending it), which `enabled`'s contract
 /// allows: it only compares levels.
 fn current_wants(level: Level) -> bool {
     // While a recorder runs, events are dropped: not worth building.
     !slot::lending() && slot::with(|ctx| ctx.is_some_and(|ctx| ctx.wants(level)))
-}
-
-/// Hands `event` to `recorder`, recorded in `ctx`'s scope: with its preparation when
-/// it is a [`PreparedEvent`].
-#[inline]
-fn deliver(recorder: &dyn Recorder, ctx: &Ctx, event: &Event, prepared: Option<&PreparedEvent>) {
-    match prepared {
-        Some(prepared) => prepared.record_to(recorder, ctx.info()),
-        None => recorder.record(ctx.info(), event),
-    }
 }

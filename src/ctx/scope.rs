@@ -12,7 +12,7 @@ use super::context::Ctx;
 use super::panics::{FirstPanic, drop_each};
 use super::slot;
 use super::task_set::TaskSet;
-use crate::event::Recorder;
+use crate::event::{Recorder, SharedRecorder};
 use crate::runtime::{BoxFuture, Spawn};
 
 /// Builds a scope: a name, and optionally a spawner and a recorder.
@@ -49,7 +49,7 @@ pub struct Scope {
     /// Set explicitly; otherwise inherited.
     spawner: Option<Arc<dyn Spawn>>,
     /// Set explicitly; otherwise inherited.
-    recorder: Option<Arc<dyn Recorder>>,
+    recorder: Option<SharedRecorder>,
 }
 
 impl Scope {
@@ -103,7 +103,7 @@ impl Scope {
     /// let _scope = Scope::new("job").recorder(recorder.clone());
     /// ```
     pub fn recorder(mut self, recorder: impl Recorder) -> Self {
-        self.recorder = Some(Arc::new(recorder));
+        self.recorder = Some(SharedRecorder::new(recorder));
         self
     }
 

@@ -18,6 +18,7 @@
 //! is dropped one step later, where the slot shows the context lent.)
 
 use std::cell::{Cell, RefCell};
+use std::mem::ManuallyDrop;
 
 use super::context::{Ctx, WANTS_NOTHING, Wanted};
 use super::panics::FirstPanic;
@@ -25,8 +26,11 @@ use crate::event::Level;
 
 /// One thread's slot.
 struct Slot {
-    /// The current context, if a scope's code is being polled.
-    current: RefCell<Option<Ctx>>,
+    /// The current context, if a scope's code is being polled. Never dropped: every
+    /// guard that puts a context here takes it back out (also when unwinding), so the
+    /// slot is empty whenever a thread can end. Without a destructor, the thread-local
+    /// needs no registration, and reading it no check that it still exists.
+    current: ManuallyDrop<RefCell<Option<Ctx>>>,
     /// Whether a context is lent out by [`lend`] right now (a recorder is running).
     lending: Cell<bool>,
 }
@@ -35,7 +39,7 @@ thread_local! {
     /// This thread's slot.
     static SLOT: Slot = const {
         Slot {
-            current: RefCell::new(None),
+            current: ManuallyDrop::new(RefCell::new(None)),
             lending: Cell::new(false),
         }
     };

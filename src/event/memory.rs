@@ -137,7 +137,7 @@ impl MemoryRecorder {
 
 impl MemoryRecorder {
     /// Keeps `event`, recorded in `scope`.
-    #[inline]
+    #[inline(always)]
     fn keep(&self, scope: &ScopeInfo, event: Arc<Event>) {
         let recorded = RecordedEvent {
             scope_name: scope.name_arc().clone(),

@@ -44,6 +44,7 @@ pub use self::data::Event;
 pub use self::memory::{MemoryRecorder, RecordedEvent};
 pub use self::noop::NoopRecorder;
 pub use self::prepared::{PreparedEvent, Recordable};
+pub(crate) use self::recorder::SharedRecorder;
 pub use self::recorder::{Prepared, Recorder};
 pub use self::scope::{ScopeId, ScopeInfo, TraceId};
 pub use self::span::ScopeSpan;

@@ -90,7 +90,8 @@ pub struct OpenTelemetryRecorder {
 
 /// What an [`OpenTelemetryRecorder`] holds.
 struct Inner {
-    /// Tells this recorder's entries apart in the per-thread counter cache.
+    /// Tells this recorder's meter apart: in the per-thread counter cache, and in what
+    /// it prepares for events.
     id: u64,
     /// Where counters come from.
     meter: Meter,
@@ -155,7 +156,8 @@ impl OpenTelemetryRecorder {
         T::Span: Send + Sync + 'static,
     {
         let inner = Inner {
-            id: next_id(),
+            // The same meter, so the same counters: what was prepared for `self` holds.
+            id: self.inner.id,
             meter: self.inner.meter.clone(),
             counters: RwLock::new(self.counters().read().clone()),
             tracer: Some(BoxedTracer::new(Box::new(tracer))),
@@ -262,7 +264,8 @@ impl Recorder for OpenTelemetryRecorder {
                 counted.counter.add(1, &counted.attributes);
                 add_span_event(event.name_cow(), event.level(), &counted.attributes);
             }
-            // Another recorder's preparation (its counter comes from its meter).
+            // Another `OpenTelemetryRecorder`'s preparation: its counter comes from
+            // another meter.
             _ => self.record(scope, event),
         }
     }

@@ -1,24 +1,27 @@
 //! [`PreparedEvent`]: an event built once and recorded many times, which keeps what a
 //! recorder prepared for it; and [`Recordable`], what the `record_event` functions take.
 
+use std::any::TypeId;
 use std::fmt;
 use std::sync::OnceLock;
 
 use super::data::Event;
-use super::recorder::{Prepared, Recorder};
+use super::recorder::{Prepared, Recorder, SharedRecorder};
 use super::scope::ScopeInfo;
 
-/// An [`Event`] built once and recorded many times, which keeps what the recorder
-/// worked out for it ([`Recorder::prepare`]): the cache builds its `cache.hit`,
-/// `cache.miss` and `cache.evict` events this way, once per cache.
+/// An [`Event`] built once and recorded many times, which keeps what recorders worked
+/// out for it ([`Recorder::prepare`]): the cache builds its `cache.hit`, `cache.miss`
+/// and `cache.evict` events this way, once per cache.
 ///
-/// The first recorder that receives the event and prepares something for it leaves
-/// its [`Prepared`] here; from then on each recording hands that preparation to
-/// [`Recorder::record_prepared`], so a recorder does its per-event work (finding a
+/// The first time a recorder of some type receives the event, it is asked to prepare
+/// it; the event keeps that [`Prepared`] under the recorder's type, and from then on
+/// each recording by a recorder of that type hands the preparation to
+/// [`Recorder::record_prepared`]. So a recorder does its per-event work (finding a
 /// `tracing` callsite, converting attributes for OpenTelemetry, copying the event)
-/// once per event instead of once per recording. Record it by reference with
-/// [`ctx::record_event`](crate::ctx::record_event). The preparation is dropped with
-/// the event; a clone starts with none.
+/// once per event instead of once per recording, and recorders of different types
+/// (a `TracingRecorder` in one scope, a `MemoryRecorder` in another) each keep their
+/// own. Record it by reference with [`ctx::record_event`](crate::ctx::record_event).
+/// The preparations are dropped with the event; a clone starts with none.
 ///
 /// # Examples
 ///
@@ -39,13 +42,14 @@ use super::scope::ScopeInfo;
 ///     .await;
 /// # });
 /// assert_eq!(recorder.count("tick"), 3);
-/// assert!(tick.prepared().is_some()); // MemoryRecorder keeps one shared copy
+/// // MemoryRecorder keeps one shared copy of the event.
+/// assert!(tick.prepared_by::<MemoryRecorder>().is_some());
 /// ```
 pub struct PreparedEvent {
     /// The event.
     event: Event,
-    /// The first preparation a recorder made for it.
-    prepared: OnceLock<Prepared>,
+    /// The preparations recorders made for it, one per recorder type.
+    prepared: Preparations,
 }
 
 impl PreparedEvent {
@@ -54,13 +58,15 @@ impl PreparedEvent {
     /// # Examples
     ///
     /// ```
-    /// let hit = haiway::event::PreparedEvent::new(haiway::Event::debug("cache.hit"));
-    /// assert!(hit.prepared().is_none());
+    /// use haiway::event::PreparedEvent;
+    ///
+    /// let hit = PreparedEvent::new(haiway::Event::debug("cache.hit"));
+    /// assert!(hit.prepared_by::<haiway::MemoryRecorder>().is_none());
     /// ```
     pub fn new(event: Event) -> Self {
         PreparedEvent {
             event,
-            prepared: OnceLock::new(),
+            prepared: Preparations(OnceLock::new()),
         }
     }
 
@@ -77,39 +83,87 @@ impl PreparedEvent {
         &self.event
     }
 
-    /// The preparation kept for the event, if a recorder made one.
+    /// The preparation a recorder of type `R` made for the event, if one did.
     ///
     /// # Examples
     ///
     /// ```
-    /// let hit = haiway::event::PreparedEvent::new(haiway::Event::debug("cache.hit"));
-    /// assert!(hit.prepared().is_none()); // no recorder has seen it
+    /// use haiway::event::PreparedEvent;
+    /// use haiway::NoopRecorder;
+    ///
+    /// let hit = PreparedEvent::new(haiway::Event::debug("cache.hit"));
+    /// assert!(hit.prepared_by::<NoopRecorder>().is_none()); // no recorder has seen it
     /// ```
-    #[inline]
-    pub fn prepared(&self) -> Option<&Prepared> {
-        self.prepared.get()
+    pub fn prepared_by<R: Recorder>(&self) -> Option<&Prepared> {
+        self.prepared.get(TypeId::of::<R>())
     }
 
-    /// Hands the event to `recorder`, recorded in `scope`: with its preparation when it
-    /// keeps one, else asking `recorder` to prepare it first.
+    /// Hands the event to `recorder`, recorded in `scope`: with its preparation when
+    /// the event keeps one for the recorder's type, else asking the recorder to
+    /// prepare it first.
     #[inline]
-    pub(crate) fn record_to(&self, recorder: &dyn Recorder, scope: &ScopeInfo) {
-        match self.prepared.get() {
-            Some(prepared) => recorder.record_prepared(scope, &self.event, prepared),
+    pub(crate) fn record_to(&self, recorder: &SharedRecorder, scope: &ScopeInfo) {
+        match self.prepared.get(recorder.kind()) {
+            Some(prepared) => recorder.get().record_prepared(scope, &self.event, prepared),
             None => self.prepare_and_record(recorder, scope),
         }
     }
 
-    /// [`record_to`](Self::record_to) with no preparation kept yet.
-    fn prepare_and_record(&self, recorder: &dyn Recorder, scope: &ScopeInfo) {
-        let Some(prepared) = recorder.prepare(&self.event) else {
-            return recorder.record(scope, &self.event);
+    /// [`record_to`](Self::record_to) with no preparation kept for the recorder's type.
+    fn prepare_and_record(&self, recorder: &SharedRecorder, scope: &ScopeInfo) {
+        let Some(prepared) = recorder.get().prepare(&self.event) else {
+            return recorder.get().record(scope, &self.event);
         };
-        // Two threads may prepare at once: the first to finish is kept, for both.
-        let prepared = match self.prepared.set(prepared) {
-            Ok(()) | Err(_) => self.prepared.get().expect("a preparation was just kept"),
-        };
-        recorder.record_prepared(scope, &self.event, prepared);
+        let prepared = self.prepared.insert(recorder.kind(), prepared);
+        recorder.get().record_prepared(scope, &self.event, prepared);
+    }
+}
+
+/// The preparations of one event: a list, one node per recorder type, that only grows
+/// (one node for the usual single recorder), read without a lock.
+struct Preparations(OnceLock<Box<Node>>);
+
+/// One recorder type's preparation of an event.
+struct Node {
+    /// The recorder's type.
+    kind: TypeId,
+    /// What it prepared.
+    prepared: Prepared,
+    /// The next recorder type's.
+    next: OnceLock<Box<Node>>,
+}
+
+impl Preparations {
+    /// The preparation of the recorder type `kind`.
+    #[inline]
+    fn get(&self, kind: TypeId) -> Option<&Prepared> {
+        let mut node = self.0.get();
+        while let Some(current) = node {
+            if current.kind == kind {
+                return Some(&current.prepared);
+            }
+            node = current.next.get();
+        }
+        None
+    }
+
+    /// Keeps `prepared` for the recorder type `kind`, and returns what is kept: when
+    /// two threads prepare for one type at once, the first to finish is kept, for both.
+    #[cold]
+    fn insert(&self, kind: TypeId, prepared: Prepared) -> &Prepared {
+        let mut new = Some(Box::new(Node {
+            kind,
+            prepared,
+            next: OnceLock::new(),
+        }));
+        let mut place = &self.0;
+        loop {
+            let node = place.get_or_init(|| new.take().expect("placed at most once"));
+            if node.kind == kind {
+                return &node.prepared;
+            }
+            place = &node.next;
+        }
     }
 }
 
@@ -120,7 +174,7 @@ impl From<Event> for PreparedEvent {
 }
 
 impl Clone for PreparedEvent {
-    /// The same event, with no preparation yet.
+    /// The same event, with no preparations.
     fn clone(&self) -> Self {
         PreparedEvent::new(self.event.clone())
     }
@@ -130,8 +184,7 @@ impl fmt::Debug for PreparedEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PreparedEvent")
             .field("event", &self.event)
-            .field("prepared", &self.prepared.get().is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

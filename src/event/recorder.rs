@@ -1,10 +1,12 @@
 //! The [`Recorder`] trait, what it may keep per event ([`Prepared`]), and closures as
 //! recorders. [`ScopeSpan`], what it may attach per scope, is in [`span`](super::span).
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::fmt;
+use std::sync::Arc;
 
 use super::data::Event;
+use super::prepared::PreparedEvent;
 use super::scope::ScopeInfo;
 use super::span::ScopeSpan;
 use super::value::Level;
@@ -212,10 +214,10 @@ pub trait Recorder: Send + Sync + 'static {
     ///
     /// Asked when a [`PreparedEvent`](super::PreparedEvent) (an event built once and
     /// recorded many times, like a cache's `cache.hit`) reaches this recorder and
-    /// keeps no preparation yet. The event keeps the first preparation made for it,
-    /// and every later recording of it calls
-    /// [`record_prepared`](Self::record_prepared) with that preparation. Events that
-    /// are not prepared go to [`record`](Self::record) as usual.
+    /// keeps no preparation for this recorder's type yet. The event keeps the
+    /// preparation under the recorder's type, and every later recording of it by a
+    /// recorder of this type calls [`record_prepared`](Self::record_prepared) with it.
+    /// Events that are not prepared go to [`record`](Self::record) as usual.
     ///
     /// Called like `record`: no scope is current, and events recorded here are
     /// dropped.
@@ -248,7 +250,6 @@ pub trait Recorder: Send + Sync + 'static {
     ///     fn record_prepared(&self, scope: &ScopeInfo, event: &Event, prepared: &Prepared) {
     ///         match prepared.downcast_ref::<Text>() {
     ///             Some(Text(text)) => self.0.lock().unwrap().push(format!("{}: {text}", scope.name())),
-    ///             // Another recorder's preparation.
     ///             None => self.record(scope, event),
     ///         }
     ///     }
@@ -265,7 +266,7 @@ pub trait Recorder: Send + Sync + 'static {
     ///     })
     ///     .await;
     /// # });
-    /// assert!(tick.prepared().is_some());
+    /// assert!(tick.prepared_by::<std::sync::Arc<Lines>>().is_some());
     /// assert_eq!(lines.0.lock().unwrap().len(), 2);
     /// ```
     fn prepare(&self, event: &Event) -> Option<Prepared> {
@@ -274,14 +275,15 @@ pub trait Recorder: Send + Sync + 'static {
     }
 
     /// Handles one recording of a [`PreparedEvent`](super::PreparedEvent), with the
-    /// preparation it keeps. The default ignores the preparation and calls
-    /// [`record`](Self::record).
+    /// preparation a recorder of this type made for it. The default ignores the
+    /// preparation and calls [`record`](Self::record).
     ///
-    /// The preparation is the first one made for the event, by whichever recorder
-    /// reached it first: when several recorders record the same event, check that it
-    /// is yours ([`Prepared::downcast_ref`], and an id of your own inside it if your
-    /// recorders differ in what they prepare), and otherwise record as `record` does.
-    /// See [`prepare`](Self::prepare) for an example.
+    /// The preparation may come from another recorder of the same type (events keep
+    /// one per type): if your recorders differ in what they prepare (one writes to
+    /// this file, another to that), put an id of the preparing recorder in it and
+    /// check it here, recording as `record` does when it is not yours.
+    /// [`Prepared::downcast_ref`] reads it. See [`prepare`](Self::prepare) for an
+    /// example.
     ///
     /// # Examples
     ///
@@ -365,7 +367,7 @@ where
     }
 }
 
-impl<R: Recorder + ?Sized> Recorder for std::sync::Arc<R> {
+impl<R: Recorder + ?Sized> Recorder for Arc<R> {
     fn record(&self, scope: &ScopeInfo, event: &Event) {
         (**self).record(scope, event);
     }
@@ -388,5 +390,52 @@ impl<R: Recorder + ?Sized> Recorder for std::sync::Arc<R> {
 
     fn record_prepared(&self, scope: &ScopeInfo, event: &Event, prepared: &Prepared) {
         (**self).record_prepared(scope, event, prepared);
+    }
+}
+
+/// A recorder as a scope holds it: shared by the scope and its nested scopes, with its
+/// type, under which [`PreparedEvent`]s keep its preparations.
+#[derive(Clone)]
+pub(crate) struct SharedRecorder {
+    /// The recorder.
+    recorder: Arc<dyn Recorder>,
+    /// Its type.
+    kind: TypeId,
+}
+
+impl SharedRecorder {
+    /// Shares `recorder`.
+    pub(crate) fn new<R: Recorder>(recorder: R) -> Self {
+        SharedRecorder {
+            recorder: Arc::new(recorder),
+            kind: TypeId::of::<R>(),
+        }
+    }
+
+    /// The recorder.
+    #[inline]
+    pub(crate) fn get(&self) -> &dyn Recorder {
+        &*self.recorder
+    }
+
+    /// The recorder's type.
+    #[inline]
+    pub(crate) fn kind(&self) -> TypeId {
+        self.kind
+    }
+
+    /// Hands `event` to the recorder, recorded in `scope`: with the recorder's
+    /// preparation when the event is `prepared`.
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        scope: &ScopeInfo,
+        event: &Event,
+        prepared: Option<&PreparedEvent>,
+    ) {
+        match prepared {
+            Some(prepared) => prepared.record_to(self, scope),
+            None => self.recorder.record(scope, event),
+        }
     }
 }

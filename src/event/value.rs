@@ -54,7 +54,7 @@ impl fmt::Display for Level {
 
 /// An attribute value: a bool, an integer, a float or a string.
 ///
-/// Built with `From`, so [`Event::with`] takes plain values.
+/// Built with `From`, so [`Event::with`](super::Event::with) takes plain values.
 ///
 /// # Examples
 ///

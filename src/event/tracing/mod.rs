@@ -9,7 +9,7 @@
 //! on first use, registered with `tracing_core::callsite::register` like a macro's, and
 //! kept for the life of the process. A subscriber therefore sees every attribute as a
 //! real field under its own name, filters by the event's level and the target
-//! `"haiway"`, and finds the event's name in both [`Metadata::name`] and the `message`
+//! `"haiway"`, and finds the event's name in both [`Metadata::name`](::tracing::Metadata::name) and the `message`
 //! field (which a `message` attribute joins: `task.panicked: boom`).
 //!
 //! Each callsite is a few hundred bytes that are never freed, so their number is
@@ -213,7 +213,7 @@ impl Recorder for TracingRecorder {
     fn record_prepared(&self, scope: &ScopeInfo, event: &Event, prepared: &Prepared) {
         // Callsites are shared by every `TracingRecorder`: any one's preparation does.
         let Some(site) = prepared.downcast_ref::<PreparedSite>() else {
-            // Another recorder's preparation.
+            // Not one of ours (the method called directly with something else).
             return self.record(scope, event);
         };
         // No level check of ours: the recording asked `enabled` just before, and the
