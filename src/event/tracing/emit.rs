@@ -143,6 +143,8 @@ pub(super) struct PreparedSite {
     fields: &'static [Field],
     /// The values of all fields but the scope's, in order.
     head: Box<[OwnedValue]>,
+    /// [`PreparedSite::dispatch_n`] for the event's number of fields.
+    dispatch_n: fn(&PreparedSite, bool, &ScopeInfo),
 }
 
 impl PreparedSite {
@@ -162,14 +164,28 @@ impl PreparedSite {
                     .map(|(_, value)| owned(value)),
             )
             .collect();
+        let fields: &'static [Field] = callsite
+            .fields
+            .get()
+            .expect("fields are set before the callsite is shared");
+        // `tracing` takes a field-value array of a length known at compile time: pick
+        // the instance for this event's number of fields, once.
+        macro_rules! by_len {
+            ($($n:literal)*) => {
+                match fields.len() {
+                    $($n => PreparedSite::dispatch_n::<$n>,)*
+                    _ => unreachable!("events have 5 to 32 fields"),
+                }
+            };
+        }
+        let dispatch_n =
+            by_len!(5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
         PreparedSite {
             callsite,
             meta: callsite.metadata(),
-            fields: callsite
-                .fields
-                .get()
-                .expect("fields are set before the callsite is shared"),
+            fields,
             head,
+            dispatch_n,
         }
     }
 
@@ -179,35 +195,27 @@ impl PreparedSite {
         if self.callsite.is_never() {
             return;
         }
-        let always = self.callsite.is_always();
-        macro_rules! by_len {
-            ($($n:literal)*) => {
-                match self.fields.len() {
-                    $($n => self.dispatch_n::<$n>(always, scope),)*
-                    _ => unreachable!("events have 5 to 32 fields"),
-                }
-            };
-        }
-        by_len!(5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
+        (self.dispatch_n)(self, self.callsite.is_always(), scope);
     }
 
     /// [`dispatch`](Self::dispatch) for an event with `N` fields.
     fn dispatch_n<const N: usize>(&self, always: bool, scope: &ScopeInfo) {
         let fields: &[Field; N] = self.fields.try_into().expect("N fields");
-        let mut values: [(&Field, Option<&dyn FieldValue>); N] =
-            fields.each_ref().map(|field| (field, None));
-        for (value, head) in values.iter_mut().zip(self.head.iter()) {
-            value.1 = Some(&**head);
-        }
         let scope_name = scope.name();
         let scope_id = display(scope.id());
         let parent_id = scope.parent_id().map(display);
         let trace_id = display(scope.trace_id());
         let first = N - SCOPE_FIELDS.len();
-        values[first].1 = Some(&scope_name);
-        values[first + 1].1 = Some(&scope_id);
-        values[first + 2].1 = parent_id.as_ref().map(|id| id as &dyn FieldValue);
-        values[first + 3].1 = Some(&trace_id);
+        let values: [(&Field, Option<&dyn FieldValue>); N] = std::array::from_fn(|i| {
+            let value: Option<&dyn FieldValue> = match i.checked_sub(first) {
+                None => Some(&*self.head[i]),
+                Some(0) => Some(&scope_name),
+                Some(1) => Some(&scope_id),
+                Some(2) => parent_id.as_ref().map(|id| id as &dyn FieldValue),
+                Some(_) => Some(&trace_id),
+            };
+            (&fields[i], value)
+        });
         deliver(self.meta, always, &self.meta.fields().value_set(&values));
     }
 }
