@@ -35,6 +35,7 @@ pub mod opentelemetry;
 mod prepared;
 mod recorder;
 mod scope;
+mod shared;
 mod span;
 #[cfg(feature = "tracing")]
 pub mod tracing;
@@ -44,8 +45,8 @@ pub use self::data::Event;
 pub use self::memory::{MemoryRecorder, RecordedEvent};
 pub use self::noop::NoopRecorder;
 pub use self::prepared::{PreparedEvent, Recordable};
-pub(crate) use self::recorder::SharedRecorder;
 pub use self::recorder::{Prepared, Recorder};
 pub use self::scope::{ScopeId, ScopeInfo, TraceId};
+pub(crate) use self::shared::SharedRecorder;
 pub use self::span::ScopeSpan;
 pub use self::value::{Level, Value};

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use super::data::Event;
-use super::recorder::{Prepared, Recorder, SharedRecorder};
+use super::recorder::{Prepared, Recorder};
 use super::scope::ScopeInfo;
 
 /// An [`Event`] built once and recorded many times, which keeps what recorders worked
@@ -98,24 +98,24 @@ impl PreparedEvent {
         self.prepared.get(TypeId::of::<R>())
     }
 
-    /// Hands the event to `recorder`, recorded in `scope`: with its preparation when
-    /// the event keeps one for the recorder's type, else asking the recorder to
-    /// prepare it first.
+    /// Hands the event to `recorder`, of type `kind`, recorded in `scope`: with its
+    /// preparation when the event keeps one for that type, else asking the recorder
+    /// to prepare it first.
     #[inline]
-    pub(crate) fn record_to(&self, recorder: &SharedRecorder, scope: &ScopeInfo) {
-        match self.prepared.get(recorder.kind()) {
-            Some(prepared) => recorder.get().record_prepared(scope, &self.event, prepared),
-            None => self.prepare_and_record(recorder, scope),
+    pub(crate) fn record_to(&self, recorder: &dyn Recorder, kind: TypeId, scope: &ScopeInfo) {
+        match self.prepared.get(kind) {
+            Some(prepared) => recorder.record_prepared(scope, &self.event, prepared),
+            None => self.prepare_and_record(recorder, kind, scope),
         }
     }
 
     /// [`record_to`](Self::record_to) with no preparation kept for the recorder's type.
-    fn prepare_and_record(&self, recorder: &SharedRecorder, scope: &ScopeInfo) {
-        let Some(prepared) = recorder.get().prepare(&self.event) else {
-            return recorder.get().record(scope, &self.event);
+    fn prepare_and_record(&self, recorder: &dyn Recorder, kind: TypeId, scope: &ScopeInfo) {
+        let Some(prepared) = recorder.prepare(&self.event) else {
+            return recorder.record(scope, &self.event);
         };
-        let prepared = self.prepared.insert(recorder.kind(), prepared);
-        recorder.get().record_prepared(scope, &self.event, prepared);
+        let prepared = self.prepared.insert(kind, prepared);
+        recorder.record_prepared(scope, &self.event, prepared);
     }
 }
 

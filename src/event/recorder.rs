@@ -1,12 +1,11 @@
 //! The [`Recorder`] trait, what it may keep per event ([`Prepared`]), and closures as
 //! recorders. [`ScopeSpan`], what it may attach per scope, is in [`span`](super::span).
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
 use super::data::Event;
-use super::prepared::PreparedEvent;
 use super::scope::ScopeInfo;
 use super::span::ScopeSpan;
 use super::value::Level;
@@ -390,52 +389,5 @@ impl<R: Recorder + ?Sized> Recorder for Arc<R> {
 
     fn record_prepared(&self, scope: &ScopeInfo, event: &Event, prepared: &Prepared) {
         (**self).record_prepared(scope, event, prepared);
-    }
-}
-
-/// A recorder as a scope holds it: shared by the scope and its nested scopes, with its
-/// type, under which [`PreparedEvent`]s keep its preparations.
-#[derive(Clone)]
-pub(crate) struct SharedRecorder {
-    /// The recorder.
-    recorder: Arc<dyn Recorder>,
-    /// Its type.
-    kind: TypeId,
-}
-
-impl SharedRecorder {
-    /// Shares `recorder`.
-    pub(crate) fn new<R: Recorder>(recorder: R) -> Self {
-        SharedRecorder {
-            recorder: Arc::new(recorder),
-            kind: TypeId::of::<R>(),
-        }
-    }
-
-    /// The recorder.
-    #[inline]
-    pub(crate) fn get(&self) -> &dyn Recorder {
-        &*self.recorder
-    }
-
-    /// The recorder's type.
-    #[inline]
-    pub(crate) fn kind(&self) -> TypeId {
-        self.kind
-    }
-
-    /// Hands `event` to the recorder, recorded in `scope`: with the recorder's
-    /// preparation when the event is `prepared`.
-    #[inline]
-    pub(crate) fn record(
-        &self,
-        scope: &ScopeInfo,
-        event: &Event,
-        prepared: Option<&PreparedEvent>,
-    ) {
-        match prepared {
-            Some(prepared) => prepared.record_to(self, scope),
-            None => self.recorder.record(scope, event),
-        }
     }
 }
