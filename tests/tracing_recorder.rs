@@ -173,10 +173,10 @@ fn an_event_recorded_again_or_extended_keeps_the_right_fields() {
                 .recorder(TracingRecorder::new())
                 .run(async {
                     ctx::record_event(&tick);
-                    ctx::record_event(&tick); // found through the event's memo
+                    ctx::record_event(&tick); // the same shape: the same callsite
                     let extended = tick.clone().with("round", 2); // another shape
                     ctx::record_event(&extended);
-                    ctx::record_event(tick.clone()); // a clone keeps the memo: same shape
+                    ctx::record_event(tick.clone()); // a clone: the same shape
                     // Another event with the same name but other keys.
                     ctx::record_event(Event::info("tick").with("queue", "q"));
                 }),
