@@ -394,3 +394,41 @@ fn a_panicking_task_is_reported_inside_its_scope_span() {
     assert_eq!(panicked.field("message"), Some("debug:task.panicked: boom"));
     assert_eq!(panicked.spans, ["job"]);
 }
+
+#[test]
+fn a_prepared_event_reaches_tracing_with_the_fields_of_the_plain_event() {
+    let event = Event::warning("job.failed")
+        .with("message", "disk full")
+        .with("job", "j1")
+        .with("tries", 3)
+        .with("ok", false)
+        .with("ratio", 0.5);
+    let prepared = haiway::event::PreparedEvent::new(event.clone());
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("jobs")
+                .recorder(TracingRecorder::new())
+                .run(async {
+                    ctx::record_event(&event);
+                    ctx::record_event(&prepared); // prepared, then recorded
+                    ctx::record_event(&prepared); // recorded with the preparation
+                }),
+        )
+    });
+    assert!(
+        prepared.prepared_by::<TracingRecorder>().is_some(),
+        "TracingRecorder prepares it"
+    );
+    let events = layer.events();
+    assert_eq!(events.len(), 3);
+    assert_eq!(
+        events[0].field("message"),
+        Some("debug:job.failed: disk full")
+    );
+    assert_eq!(events[0].field("tries"), Some("i64:3"));
+    for seen in &events[1..] {
+        assert_eq!(seen.fields, events[0].fields);
+        assert_eq!((seen.level, &seen.name), (Level::WARN, &events[0].name));
+        assert_eq!(seen.spans, ["jobs"]);
+    }
+}
