@@ -285,20 +285,26 @@ where
         // With a backend a leader's hit or miss is known only once it has read.
         let uncounted = count && self.backend.is_some();
         loop {
-            let ShardState { store, spare, .. } = &mut *st;
+            let ShardState {
+                store,
+                spare,
+                spare_runner,
+                ..
+            } = &mut *st;
             // The flight of a new pending node: the shard's kept one if nobody holds
             // it any more, else a new one.
             let mut led = None;
             let mut runner = None;
+            let mut left_behind = Vec::new();
             let found = store.reserve(
                 hash,
                 &*key,
                 now,
                 || (*key).clone(),
                 || {
+                    runner = spare_runner.take();
                     let kept = spare.take().and_then(|mut kept| {
-                        // Its runner comes out while nobody else can look.
-                        runner = Arc::get_mut(&mut kept)?.reuse(uncounted);
+                        left_behind = Arc::get_mut(&mut kept)?.reuse(uncounted);
                         Some(kept)
                     });
                     let flight = kept.unwrap_or_else(|| Arc::new(Flight::new(uncounted)));
@@ -348,6 +354,7 @@ where
                         st.counts.miss();
                     }
                     drop(st);
+                    drop(left_behind);
                     let key = self.backend.as_ref().map(|_| key.into_owned());
                     return Missed::Lead {
                         attached: Attached::new(self, hash, slot, flight),

@@ -168,9 +168,9 @@ impl<A, V, E> Flight<A, V, E> {
         }
     }
 
-    /// Makes a kept flight (nobody else holds it) a new one; its runner is handed out
-    /// (the caller that starts the run uses it).
-    pub(crate) fn reuse(&mut self, uncounted: bool) -> Option<Runner<A, V, E>> {
+    /// Makes a kept flight (nobody else holds it) a new one. Arguments that callers who
+    /// left had donated are handed out, to be dropped after the shard's lock.
+    pub(crate) fn reuse(&mut self, uncounted: bool) -> Vec<A> {
         let wakes = self.wakes();
         let inner = self.inner_mut();
         inner.run = Run::Polling;
@@ -178,11 +178,7 @@ impl<A, V, E> Flight<A, V, E> {
         inner.polled_at = wakes;
         inner.doomed = false;
         inner.uncounted = uncounted;
-        debug_assert!(
-            inner.donations.is_empty(),
-            "a kept flight holds no arguments"
-        );
-        inner.spare.take()
+        std::mem::take(&mut inner.donations)
     }
 
     /// The flight's inner state, when nobody else holds the flight.
