@@ -125,6 +125,39 @@ impl Valve {
     }
 }
 
+/// A backend `clear` closure over `map`, passing `valve` first if there is one.
+fn clear_map(
+    map: Arc<Mutex<HashMap<u32, u64>>>,
+    valve: Option<Valve>,
+) -> impl Fn(
+    Option<u32>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>
++ Send
++ Sync
++ 'static {
+    move |key: Option<u32>| {
+        let (map, valve) = (map.clone(), valve.clone());
+        Box::pin(async move {
+            if let Some(valve) = valve {
+                valve.pass().await;
+            }
+            let mut map = map.lock().unwrap();
+            match key {
+                Some(key) => drop(map.remove(&key)),
+                None => map.clear(),
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The function of these tests: the key's generation when the run started.
+fn generations(
+    generation: Arc<std::sync::atomic::AtomicU64>,
+) -> impl Fn(u32) -> std::future::Ready<u64> + Send + Sync + 'static {
+    move |_key: u32| std::future::ready(generation.load(std::sync::atomic::Ordering::SeqCst))
+}
+
 /// The closure backend of issue 21: a map whose writes and clears can be held back, in
 /// front of a function that returns the generation it read when it started.
 struct HeldBack {
@@ -168,28 +201,12 @@ impl HeldBack {
                 Ok::<_, std::io::Error>(())
             }
         });
-        let (map, valve) = (self.map.clone(), self.clears.clone());
-        let builder = builder.clear(move |key: Option<u32>| {
-            let (map, valve) = (map.clone(), valve.clone());
-            async move {
-                valve.pass().await;
-                let mut map = map.lock().unwrap();
-                match key {
-                    Some(key) => drop(map.remove(&key)),
-                    None => map.clear(),
-                }
-                Ok::<_, std::io::Error>(())
-            }
-        });
+        let builder = builder.clear(clear_map(self.map.clone(), Some(self.clears.clone())));
         let builder = match limit {
             Some(limit) => builder.limit(limit),
             None => builder,
         };
-        let generation = self.generation.clone();
-        builder.build(move |_key: u32| {
-            let g = generation.load(SeqCst);
-            async move { g }
-        })
+        builder.build(generations(self.generation.clone()))
     }
 
     fn bump(&self) {
@@ -478,27 +495,12 @@ mod cancelled_after_landing {
                     Ok::<_, std::io::Error>(())
                 }
             });
-            let map = self.map.clone();
-            let builder = builder.clear(move |key: Option<u32>| {
-                let map = map.clone();
-                async move {
-                    let mut map = map.lock().unwrap();
-                    match key {
-                        Some(key) => drop(map.remove(&key)),
-                        None => map.clear(),
-                    }
-                    Ok::<_, std::io::Error>(())
-                }
-            });
+            let builder = builder.clear(clear_map(self.map.clone(), None));
             let builder = match limit {
                 Some(l) => builder.limit(l),
                 None => builder,
             };
-            let generation = self.generation.clone();
-            builder.build(move |_key: u32| {
-                let g = generation.load(SeqCst);
-                async move { g }
-            })
+            builder.build(generations(self.generation.clone()))
         }
 
         fn stored(&self, key: u32) -> Option<u64> {
