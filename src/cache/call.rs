@@ -168,10 +168,11 @@ where
                 // let the executor run other tasks. Listen for the next wake-up, or,
                 // if one came in during the poll, be polled again soon.
                 let mut listener = attached.flight.listen();
-                // Polled once, so it holds this task's waker.
+                // Polled once, so it holds this task's waker; then the flight is looked
+                // at again, whole: another call may have finished the run (or taken
+                // and put it back, woken) between this call's poll and its listening.
                 let heard = Pin::new(&mut listener).poll(cx).is_ready();
-                let due = attached.flight.wakes() != attached.flight.lock().polled_at;
-                if heard || due {
+                if heard || attached.flight.has_news() {
                     cx.waker().wake_by_ref();
                 } else {
                     attached.listener = Some(listener);

@@ -201,6 +201,19 @@ impl<A, V, E> Flight<A, V, E> {
         &self.waker
     }
 
+    /// Whether a caller that just drove the run has something to look at without
+    /// waiting: the run finished, is to start again, or was woken since it was last
+    /// polled.
+    pub(crate) fn has_news(&self) -> bool {
+        let wakes = self.wakes();
+        let inner = self.lock();
+        match inner.run {
+            Run::Idle(_) => wakes != inner.polled_at,
+            Run::Polling => false,
+            Run::Restart | Run::Done(_) | Run::Abandoned => true,
+        }
+    }
+
     /// A listener for the next wake-up or outcome. Look at the flight again after
     /// making one.
     pub(crate) fn listen(&self) -> EventListener {
