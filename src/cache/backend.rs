@@ -117,8 +117,8 @@ impl std::error::Error for ClearUnsupported {}
 ///
 /// // A backend without a `clear` function cannot clear.
 /// let cached = Cached::builder()
-///     .read(|_key: u32| async { Ok::<Option<u32>, std::io::Error>(None) })
-///     .write(|_key: u32, _value: u32| async { Ok::<(), std::io::Error>(()) })
+///     .read(|_key: u32| async { Ok(None) })
+///     .write(|_key: u32, _value: u32| async { Ok(()) })
 ///     .build(|x: u32| async move { x });
 /// # futures_lite::future::block_on(async {
 /// let err = cached.clear_cache().await.unwrap_err();

@@ -77,10 +77,10 @@ enum Limit {
 /// # });
 /// assert_eq!(lookup.name(), "lookup");
 ///
-/// // The types named up front: the closure's argument needs no annotation.
+/// // The types named up front, the function checked against them.
 /// let greet = Cached::<String, String>::builder()
 ///     .limit(10)
-///     .build(|name| async move { format!("hello, {name}") });
+///     .build(|name: String| async move { format!("hello, {name}") });
 /// # futures_lite::future::block_on(async {
 /// assert_eq!(greet.call("ada".into()).await, "hello, ada");
 /// # });

@@ -62,7 +62,8 @@ pub struct Cached<A, V> {
 
 impl<A, V> Cached<A, V> {
     /// A [`CacheBuilder`] with the default settings. `A` and `V` are inferred from the
-    /// function given to `build`, or named here: `Cached::<String, String>::builder()`.
+    /// function given to `build`, or named here (`Cached::<String, String>::builder()`),
+    /// and the function is then checked against them.
     ///
     /// # Examples
     ///
@@ -70,7 +71,7 @@ impl<A, V> Cached<A, V> {
     /// use haiway::cache::Cached;
     ///
     /// let negate = Cached::builder().limit(10).build(|x: i32| async move { -x });
-    /// let upper = Cached::<String, String>::builder().build(|s| async move { s.to_uppercase() });
+    /// let upper = Cached::<String, String>::builder().build(|s: String| async move { s.to_uppercase() });
     /// # futures_lite::future::block_on(async {
     /// assert_eq!(negate.call(5).await, -5);
     /// assert_eq!(upper.call("a".into()).await, "A");
@@ -282,8 +283,8 @@ where
     /// profile.call(7).await;
     /// profile.clear_key(&"profile:7".to_owned()).await.unwrap();
     /// assert_eq!(profile.stats().len, 0);
-    /// // Keys are `String`s: a `&str` is another type.
-    /// let wrong = profile.clear_key("profile:7").await;
+    /// // Keys are `String`s: a `&'static str` is another type.
+    /// let wrong = profile.clear_key(&"profile:7").await;
     /// assert!(matches!(wrong, Err(CacheError::KeyType { .. })));
     /// # });
     /// ```

@@ -126,7 +126,11 @@ fn name_of(full: &'static str) -> &'static str {
     if full.contains("{{") {
         return "cache";
     }
-    let path = full.split('<').next().unwrap_or(full);
+    let path = full
+        .split('<')
+        .next()
+        .unwrap_or(full)
+        .trim_end_matches("::");
     match path.rsplit("::").next() {
         Some(name) if !name.is_empty() => name,
         _ => "cache",

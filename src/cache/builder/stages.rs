@@ -16,7 +16,10 @@ use crate::cache::function::CacheFn;
 impl<A, V> CacheBuilder<A, V, Plain> {
     /// Keys the cache by `make_key(&args)` instead of the arguments themselves: to
     /// share keys with other processes through a backend, or to key by part of the
-    /// arguments. The handle's type stays `Cached<A, V>`.
+    /// arguments. The handle's type stays `Cached<A, V>`. The arguments are `Hash + Eq
+    /// + Clone` as for any cache (every handle's `call` asks it), though only their
+    /// key is stored and compared; clear one call by its key with
+    /// [`clear_key`](crate::cache::Cached::clear_key).
     ///
     /// # Examples
     ///
