@@ -492,9 +492,8 @@ mod owned_calls {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("tokio runtime");
-        let value = runtime
-            .block_on(tokio::spawn(double.clone().call_owned(21)))
-            .expect("not cancelled");
+        let task = runtime.spawn(double.clone().call_owned(21));
+        let value = runtime.block_on(task).expect("not cancelled");
         assert_eq!(value, 42);
         assert_eq!(double.stats().len, 1, "the clone shares the cache");
     }
