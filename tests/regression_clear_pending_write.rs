@@ -131,7 +131,7 @@ fn clear_map(
     valve: Option<Valve>,
 ) -> impl Fn(
     Option<u32>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BoxError>> + Send>>
 + Send
 + Sync
 + 'static {
@@ -189,7 +189,7 @@ impl HeldBack {
         let builder = Cached::builder().read(move |key: u32| {
             let map = map.clone();
             reads.fetch_add(1, SeqCst);
-            async move { Ok::<_, std::io::Error>(map.lock().unwrap().get(&key).copied()) }
+            async move { Ok(map.lock().unwrap().get(&key).copied()) }
         });
         let (map, attempts) = (self.map.clone(), self.write_attempts.clone());
         let builder = builder.write(move |key: u32, value: u64| {
@@ -198,7 +198,7 @@ impl HeldBack {
                 attempts.fetch_add(1, SeqCst);
                 valve.pass().await;
                 map.lock().unwrap().insert(key, value);
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         });
         let builder = builder.clear(clear_map(self.map.clone(), Some(self.clears.clone())));
@@ -315,21 +315,21 @@ fn a_failed_undo_keeps_the_stale_value_unread(then_clear: bool) {
         .read(move |key: u32| {
             reads.fetch_add(1, SeqCst);
             let map = m.clone();
-            async move { Ok::<_, std::io::Error>(map.lock().unwrap().get(&key).copied()) }
+            async move { Ok(map.lock().unwrap().get(&key).copied()) }
         })
         .write(move |key: u32, value: u64| {
             let (map, valve) = (map.clone(), valve.clone());
             async move {
                 valve.pass().await;
                 map.lock().unwrap().insert(key, value);
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         })
         .clear(move |_key: Option<u32>| {
             let fail = fail.load(SeqCst);
             async move {
                 if fail {
-                    Err(std::io::Error::other("clear refused"))
+                    Err(std::io::Error::other("clear refused").into())
                 } else {
                     Ok(())
                 }
@@ -417,14 +417,14 @@ fn a_failed_stale_write_leaves_the_key_readable() {
     let cached = Cached::builder()
         .read(move |key: u32| {
             let map = m.clone();
-            async move { Ok::<_, std::io::Error>(map.lock().unwrap().get(&key).copied()) }
+            async move { Ok(map.lock().unwrap().get(&key).copied()) }
         })
         .write(move |key: u32, value: u64| {
             let (map, valve) = (m2.clone(), v.clone());
             async move {
                 valve.pass().await;
                 map.lock().unwrap().insert(key, value); // landed, then the reply is lost
-                Err::<(), _>(std::io::Error::other("timed out"))
+                Err(std::io::Error::other("timed out").into())
             }
         })
         .clear(move |key: Option<u32>| {
@@ -434,7 +434,7 @@ fn a_failed_stale_write_leaves_the_key_readable() {
                 if let Some(key) = key {
                     map.lock().unwrap().remove(&key);
                 }
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         })
         .build(|key: u32| async move { u64::from(key) });
@@ -483,7 +483,7 @@ mod cancelled_after_landing {
             let map = self.map.clone();
             let builder = Cached::builder().read(move |key: u32| {
                 let map = map.clone();
-                async move { Ok::<_, std::io::Error>(map.lock().unwrap().get(&key).copied()) }
+                async move { Ok(map.lock().unwrap().get(&key).copied()) }
             });
             let (map, send, reply) = (self.map.clone(), self.send.clone(), self.reply.clone());
             let builder = builder.write(move |key: u32, value: u64| {
@@ -492,7 +492,7 @@ mod cancelled_after_landing {
                     send.pass().await;
                     map.lock().unwrap().insert(key, value); // landed
                     reply.pass().await; // the acknowledgement
-                    Ok::<_, std::io::Error>(())
+                    Ok(())
                 }
             });
             let builder = builder.clear(clear_map(self.map.clone(), None));

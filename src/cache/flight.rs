@@ -41,8 +41,8 @@ mod drive;
 
 pub(crate) use self::drive::{Driven, Held};
 
-/// A result shared by a run with the callers waiting on it.
-pub(crate) type Shared<V, E> = Result<V, Arc<E>>;
+/// A result shared by a run with the callers waiting on it (each takes a clone).
+pub(crate) type Shared<V, E> = Result<V, E>;
 
 /// A backend read, owned by the flight.
 pub(crate) type Read<V> = BoxFut<'static, Result<Option<V>, BoxError>>;

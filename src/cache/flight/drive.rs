@@ -59,7 +59,7 @@ where
     A: Send + 'static,
     K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
 {
     /// The run of a flight this call leads, started outside any lock: the backend read
     /// (unless the key is suspect, see [`write`](crate::cache::write)), or the function on
@@ -132,12 +132,7 @@ where
                         // The finished future is dropped (user code) before any lock.
                         runner.as_mut().clear();
                         held.disarm();
-                        return self.complete(
-                            attached,
-                            result.map_err(Arc::new),
-                            true,
-                            Some(runner),
-                        );
+                        return self.complete(attached, result, true, Some(runner));
                     }
                     Poll::Pending => Work::Function(runner),
                 },
