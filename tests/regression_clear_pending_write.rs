@@ -126,15 +126,13 @@ impl Valve {
 }
 
 /// A backend `clear` closure over `map`, passing `valve` first if there is one.
+/// What a backend closure returns in these tests.
+type Done = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BoxError>> + Send>>;
+
 fn clear_map(
     map: Arc<Mutex<HashMap<u32, u64>>>,
     valve: Option<Valve>,
-) -> impl Fn(
-    Option<u32>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BoxError>> + Send>>
-+ Send
-+ Sync
-+ 'static {
+) -> impl Fn(Option<u32>) -> Done + Send + Sync + 'static {
     move |key: Option<u32>| {
         let (map, valve) = (map.clone(), valve.clone());
         Box::pin(async move {
