@@ -435,5 +435,78 @@ fn zipf(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hit, zipf);
+/// Runs `seq` split between two threads (each its own half), `run` doing one half.
+fn two_threads(seq: &[u64], run: impl Fn(&[u64]) + Sync) {
+    let (a, b) = seq.split_at(seq.len() / 2);
+    std::thread::scope(|s| {
+        s.spawn(|| run(a));
+        run(b);
+    });
+}
+
+/// Issue 12's many-core line: two threads on one handle, Zipf, `shards(8)` against one
+/// shard and against quick_cache. Before timing, the sharded hit ratio (one thread,
+/// the whole sequence) must be within one percentage point of exact LRU's.
+fn zipf_two_threads(c: &mut Criterion) {
+    let seq = zipf_sequence(ZIPF_KEYS, ZIPF_EXPONENT, ZIPF_DRAWS);
+    let misses = AtomicU64::new(0);
+    let sharded = |shards| {
+        Cached::builder()
+            .limit(ZIPF_CAPACITY)
+            .shards(shards)
+            .build(|k: u64| async move { k })
+    };
+    let exact = sharded(1);
+    run_haiway(&exact, &seq);
+    let eight = sharded(8);
+    run_haiway(&eight, &seq);
+    let ratio_of = |c: &Cached<u64, u64>| c.stats().hits as f64 / seq.len() as f64;
+    let (exact_ratio, eight_ratio) = (ratio_of(&exact), ratio_of(&eight));
+    println!("zipf hit ratio: one shard {exact_ratio:.6}, shards(8) {eight_ratio:.6}");
+    assert!(
+        (exact_ratio - eight_ratio).abs() <= 0.01,
+        "shards(8) moved the hit ratio by more than one percentage point"
+    );
+
+    let mut group = c.benchmark_group("zipf, two threads");
+    group.measurement_time(Duration::from_secs(3));
+    group.warm_up_time(Duration::from_secs(1));
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(seq.len() as u64));
+    for shards in [1, 8] {
+        group.bench_function(format!("haiway call, shards({shards})"), |b| {
+            b.iter_batched(
+                || sharded(shards),
+                |cache| {
+                    two_threads(&seq, |half| run_haiway(&cache, half));
+                    cache
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    group.bench_function("quick_cache get_or_insert_async", |b| {
+        b.iter_batched(
+            || quick_cache(ZIPF_CAPACITY),
+            |cache| {
+                two_threads(&seq, |half| run_quick(&cache, half, &misses));
+                cache
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.bench_function("Mutex<lru::LruCache> get/put", |b| {
+        b.iter_batched(
+            || lru_cache(ZIPF_CAPACITY),
+            |cache| {
+                two_threads(&seq, |half| run_lru(&cache, half, &misses));
+                cache
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hit, zipf, zipf_two_threads);
 criterion_main!(benches);

@@ -263,8 +263,11 @@ fn waiters_share_the_leaders_error_without_storing_it() {
         assert!(poll!(waiter.as_mut()).is_pending());
         gate.open();
         let (a, b) = futures::join!(leader, waiter);
-        let (a, b) = (a.unwrap_err(), b.unwrap_err());
-        assert!(Arc::ptr_eq(&a, &b), "one error, shared");
+        // One run's error, a clone for each caller.
+        assert_eq!(
+            (a.unwrap_err(), b.unwrap_err()),
+            ("run 1 failed".to_owned(), "run 1 failed".to_owned())
+        );
         assert_eq!(f.stats().len, 0);
         assert_eq!(f.call(3).await.unwrap(), 3);
     });
@@ -399,4 +402,38 @@ fn a_run_that_spawned_from_another_thread_is_not_handed_over() {
         }
     });
     the_waiter_starts_over(&f, &gate, &calls);
+}
+
+/// Issue 12: a leader that stays alive but is never polled again (a `select!` branch
+/// that lost, a future after `poll_immediate`) stalls nobody: a caller waiting on
+/// another thread drives the run itself and gets the value; the function started once.
+#[test]
+#[cfg_attr(miri, ignore = "a second OS thread blocking on a channel")]
+fn a_leader_alive_but_never_polled_again_stalls_no_waiter() {
+    let gate = Gate::default();
+    let (f, calls) = common::gated(&gate);
+    let f = std::sync::Arc::new(f);
+    // The leader is polled once (it starts the run, which waits at the gate), then
+    // held, alive, for the rest of the test.
+    let mut leader = Box::pin(f.call(1));
+    assert!(block_on(async { poll!(leader.as_mut()) }).is_pending());
+    let (done, finished) = std::sync::mpsc::channel();
+    let waiter = {
+        let f = f.clone();
+        std::thread::spawn(move || {
+            let value = futures_lite::future::block_on(f.call(1));
+            done.send(value).expect("the test waits");
+        })
+    };
+    // The waiter joins, and waits at the gate with the run.
+    common::wait_until(|| f.stats().misses == 2);
+    gate.open();
+    let value = finished
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the waiter stalled behind a leader nobody polls");
+    assert_eq!(value, (1, 1), "the leader's run, driven by the waiter");
+    waiter.join().expect("waiter thread");
+    assert_eq!(calls.get(), 1, "the function started once");
+    // The leader, polled at last, gets the same value.
+    assert_eq!(block_on(leader), (1, 1));
 }

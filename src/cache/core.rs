@@ -9,21 +9,18 @@
 //! by [`Core::drive`] and finished by [`Core::complete`]; see [`flight`](super::flight).
 
 use std::any::Any;
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroUsize;
-use std::pin::Pin;
 use std::sync::{Arc, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use event_listener::EventListener;
 use hashbrown::DefaultHashBuilder;
 
 use super::backend::{BoxFut, CacheError, DynBackend};
 use super::clock::Clock;
-use super::flight::{Attached, Flight, Run, Shared, Work};
-use super::lru::{Lru, Reserve};
+use super::flight::{Attached, Flight};
+use super::lru::{Insert, Lru, Reserve};
 use super::run::{Function, Runner};
 use super::shard::{self, Counts, Pending, Shard, ShardState};
 use super::write::{self, PendingWrite, Writes};
@@ -78,39 +75,39 @@ pub(crate) struct Core<A, K, V, E> {
     /// Name used in events.
     pub(crate) name: Cow<'static, str>,
     /// The cache's hit, miss and evict events, built once: recording one lends it.
-    events: Events,
+    pub(super) events: Events,
     /// The wrapped function, as a maker of runners for its futures.
-    function: Function<A, V, E>,
+    pub(super) function: Function<A, V, E>,
     /// Arguments to key.
     make_key: MakeKey<A, K>,
     /// How long a stored value lives; `None`: until evicted or cleared.
-    expiration: Option<Duration>,
+    pub(super) expiration: Option<Duration>,
     /// Where time comes from (only read when `expiration` is set).
     clock: Arc<dyn Clock>,
     /// The shared store behind the memory tier, if any.
     pub(crate) backend: Option<Arc<dyn DynBackend<K, V>>>,
     /// The backend writes not finished yet, and the keys the backend may hold a value
     /// of from before a clear: see [`write`](super::write).
-    writes: Writes<K>,
+    pub(super) writes: Writes<K>,
     /// Hashes keys for every shard's store, so a call hashes its key once.
     hasher: DefaultHashBuilder,
     /// The shards (a power of two of them).
-    shards: Box<[Shard<A, K, V, E>]>,
+    pub(super) shards: Box<[Shard<A, K, V, E>]>,
     /// `shards.len() - 1`.
-    mask: usize,
+    pub(super) mask: usize,
     /// Whether values are kept in memory (`false`: a backend with no memory tier; the
     /// stores then hold only pending nodes).
-    memory: bool,
+    pub(super) memory: bool,
 }
 
 /// The events a cache records on its hot paths, each with the `cache` attribute.
-struct Events {
+pub(super) struct Events {
     /// `cache.hit`.
-    hit: PreparedEvent,
+    pub(super) hit: PreparedEvent,
     /// `cache.miss`.
-    miss: PreparedEvent,
+    pub(super) miss: PreparedEvent,
     /// `cache.evict`.
-    evict: PreparedEvent,
+    pub(super) evict: PreparedEvent,
 }
 
 impl Events {
@@ -125,7 +122,7 @@ impl Events {
     }
 }
 
-/// A snapshot of a cache's counters.
+/// A snapshot of a cache's counters. Compare it with `==`, print it with `{}`.
 ///
 /// # Examples
 ///
@@ -139,6 +136,10 @@ impl Events {
 /// # });
 /// let stats = double.stats();
 /// assert_eq!((stats.hits, stats.misses, stats.evictions, stats.len), (1, 1, 0, 1));
+/// assert_eq!(stats.to_string(), "1 hits, 1 misses, 0 evictions, 1 stored");
+///
+/// // Snapshots compare: nothing happened in between.
+/// assert_eq!(double.stats(), stats);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -152,6 +153,17 @@ pub struct Stats {
     pub evictions: u64,
     /// Values stored now.
     pub len: usize,
+}
+
+impl std::fmt::Display for Stats {
+    /// `1 hits, 1 misses, 0 evictions, 1 stored`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} hits, {} misses, {} evictions, {} stored",
+            self.hits, self.misses, self.evictions, self.len
+        )
+    }
 }
 
 /// What [`Core::miss`] found.
@@ -168,6 +180,8 @@ pub(crate) enum Missed<'a, A, K, V, E> {
         key: Option<K>,
         /// The arguments to start the run with.
         args: A,
+        /// The kept flight's empty runner, if the flight was a kept one.
+        runner: Option<Runner<A, V, E>>,
         /// The value of an expired entry the pending node replaced, to drop once the
         /// lock is released.
         expired: Option<V>,
@@ -176,54 +190,12 @@ pub(crate) enum Missed<'a, A, K, V, E> {
     },
 }
 
-/// What a caller's turn at driving a run came to ([`Core::drive`]).
-pub(crate) enum Driven<'a, A, K, V, E> {
-    /// The run finished in this turn: its result, and the backend write to run.
-    Finished(Shared<V, E>, Option<BoxFut<'static, ()>>),
-    /// The run is not finished; it is back in the flight, and the call still in it.
-    Pending(Attached<'a, A, K, V, E>),
-}
-
-/// A call holding its flight's run (taken out to poll it): dropped armed (a panic in
-/// the poll), it drops the run and the callers start over.
-pub(crate) struct Held<'x, 'a, A, K, V, E>(Option<&'x mut Attached<'a, A, K, V, E>>);
-
-impl<'x, 'a, A, K, V, E> Held<'x, 'a, A, K, V, E> {
-    /// `attached` holds its flight's run. Its spawn mark is taken now, if it has none
-    /// yet: before the run (the function's synchronous part included) can spawn.
-    pub(crate) fn new(attached: &'x mut Attached<'a, A, K, V, E>) -> Self {
-        attached.mark.get_or_insert_with(ctx::spawn_mark);
-        Held(Some(attached))
-    }
-
-    pub(crate) fn attached(&self) -> &Attached<'a, A, K, V, E> {
-        self.0.as_deref().expect("held while driving")
-    }
-
-    fn attached_mut(&mut self) -> &mut Attached<'a, A, K, V, E> {
-        self.0.as_deref_mut().expect("held while driving")
-    }
-
-    /// The run is back in the flight, or finished: nothing to drop.
-    pub(crate) fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl<A, K, V, E> Drop for Held<'_, '_, A, K, V, E> {
-    fn drop(&mut self) {
-        if let Some(attached) = self.0.take() {
-            attached.dropped_while_held();
-        }
-    }
-}
-
 impl<A, K, V, E> Core<A, K, V, E>
 where
     A: Send + 'static,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
 {
     /// `memory`: `None` for no memory tier, `Some(limit)` for one (`Some(None)`:
     /// unbounded). `shards`: how many shards to split the store into (see
@@ -267,7 +239,7 @@ where
 
     /// `key`'s hash, for every shard's store.
     #[inline]
-    fn hash(&self, key: &K) -> u64 {
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
     }
 
@@ -286,24 +258,27 @@ where
     }
 
     /// The instant expiry is checked against; `None` when nothing expires (no clock read).
-    #[inline]
-    fn now(&self) -> Option<Instant> {
+    #[inline(always)]
+    pub(super) fn now(&self) -> Option<Instant> {
         self.expiration.map(|_| self.clock.now())
     }
 
-    /// The hit path: a clone of `args`'s live value, counted and recorded as a hit when
-    /// `count`; or, for anything else, what [`miss`](Self::miss) needs, with the
-    /// shard's lock still held.
-    #[inline]
-    pub(crate) fn hit<'s>(&'s self, args: &A, count: bool) -> Result<V, Locked<'s, A, K, V, E>> {
-        let key = self.key(args);
-        let hash = self.hash(&key);
+    /// The hit path: a clone of `key`'s live value (the arguments, for a cache keyed by
+    /// them; the key on the stack, for a cache with a key function), counted and
+    /// recorded as a hit when `count`; or, for anything else, what
+    /// [`miss`](Self::miss) needs, with the shard's lock still held.
+    #[inline(always)]
+    pub(crate) fn hit<'s, Q>(&'s self, key: &Q, count: bool) -> Result<V, Locked<'s, A, K, V, E>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
         let now = self.now();
         let mut st = self.shards[shard::index(hash, self.mask)].lock();
-        let Some(value) = st.store.hit(hash, &*key, now) else {
+        let Some(value) = st.store.hit(hash, key, now) else {
             return Err((st, hash, now));
         };
-        let value = value.clone();
         if count {
             st.counts.hit();
         }
@@ -329,18 +304,26 @@ where
         // With a backend a leader's hit or miss is known only once it has read.
         let uncounted = count && self.backend.is_some();
         loop {
-            let ShardState { store, spare, .. } = &mut *st;
+            let ShardState {
+                store,
+                spare,
+                spare_runner,
+                ..
+            } = &mut *st;
             // The flight of a new pending node: the shard's kept one if nobody holds
             // it any more, else a new one.
             let mut led = None;
+            let mut runner = None;
+            let mut left_behind = Vec::new();
             let found = store.reserve(
                 hash,
                 &*key,
                 now,
                 || (*key).clone(),
                 || {
+                    runner = spare_runner.take();
                     let kept = spare.take().and_then(|mut kept| {
-                        Arc::get_mut(&mut kept)?.reuse(uncounted);
+                        left_behind = Arc::get_mut(&mut kept)?.reuse(uncounted);
                         Some(kept)
                     });
                     let flight = kept.unwrap_or_else(|| Arc::new(Flight::new(uncounted)));
@@ -390,11 +373,13 @@ where
                         st.counts.miss();
                     }
                     drop(st);
+                    drop(left_behind);
                     let key = self.backend.as_ref().map(|_| key.into_owned());
                     return Missed::Lead {
                         attached: Attached::new(self, hash, slot, flight),
                         key,
                         args,
+                        runner,
                         expired,
                         record_miss,
                     };
@@ -406,346 +391,6 @@ where
     /// Records one `cache.miss` event.
     pub(crate) fn record_miss(&self) {
         ctx::record_event(&self.events.miss);
-    }
-
-    /// The run of a flight this call leads, started outside any lock: the backend read
-    /// (unless the key is suspect, see [`write`](super::write)), or the function on
-    /// `args`. The function's synchronous part runs here.
-    pub(crate) fn start(
-        &self,
-        attached: &Attached<'_, A, K, V, E>,
-        key: Option<K>,
-        args: A,
-    ) -> Work<A, V, E> {
-        if let (Some(backend), Some(key)) = (&self.backend, key) {
-            if !self.writes.is_suspect(&key) {
-                return Work::Read {
-                    read: backend.clone().read_owned(key),
-                    args,
-                };
-            }
-            // The backend may hold a value from before a clear: not read, a miss.
-            self.count_load(attached, true);
-        }
-        Work::Function(self.runner(attached, args))
-    }
-
-    /// A runner started on `args`: the flight's kept one, or a new one.
-    fn runner(&self, attached: &Attached<'_, A, K, V, E>, args: A) -> Runner<A, V, E> {
-        let kept = attached.flight.lock().spare.take();
-        let mut runner = kept.unwrap_or_else(|| (self.function)());
-        runner.as_mut().start(args);
-        runner
-    }
-
-    /// Counts a backend lookup once its read tells a hit (`computed == false`) from a
-    /// miss, unless it was counted already.
-    fn count_load(&self, attached: &Attached<'_, A, K, V, E>, computed: bool) {
-        if !std::mem::take(&mut attached.flight.lock().uncounted) {
-            return;
-        }
-        {
-            let mut st = self.shards[shard::index(attached.hash, self.mask)].lock();
-            if computed {
-                st.counts.miss();
-            } else {
-                st.counts.hit();
-            }
-        }
-        ctx::record_event(if computed {
-            &self.events.miss
-        } else {
-            &self.events.hit
-        });
-    }
-
-    /// One call's turn at driving the run `work`, which it took out of the flight: polls
-    /// it with the flight's waker, then finishes it, or puts it back. A panic drops the
-    /// run (the guard), and the run starts again for the other callers.
-    pub(crate) fn drive<'a>(
-        &'a self,
-        mut attached: Attached<'a, A, K, V, E>,
-        mut work: Work<A, V, E>,
-    ) -> Driven<'a, A, K, V, E> {
-        let held = Held::new(&mut attached);
-        let hash = held.attached().hash;
-        let flight: &Flight<A, V, E> = &held.attached().flight;
-        let mut cx = Context::from_waker(flight.waker());
-        loop {
-            work = match work {
-                Work::Function(mut runner) => match runner.as_mut().poll_run(&mut cx) {
-                    Poll::Ready(result) => {
-                        // The finished future is dropped (user code) before any lock.
-                        runner.as_mut().clear();
-                        held.disarm();
-                        return self.complete(
-                            attached,
-                            result.map_err(Arc::new),
-                            true,
-                            Some(runner),
-                        );
-                    }
-                    Poll::Pending => Work::Function(runner),
-                },
-                Work::Read { mut read, args } => match read.as_mut().poll(&mut cx) {
-                    Poll::Ready(Ok(Some(value))) => {
-                        self.count_load(held.attached(), false);
-                        drop(read);
-                        drop(args);
-                        held.disarm();
-                        return self.complete(attached, Ok(value), false, None);
-                    }
-                    Poll::Ready(read) => {
-                        if let Err(e) = read {
-                            self.record_failure("cache.read_failed", &*e);
-                        }
-                        self.count_load(held.attached(), true);
-                        // On to the function, polled at once.
-                        work = Work::Function(self.runner(held.attached(), args));
-                        continue;
-                    }
-                    Poll::Pending => Work::Read { read, args },
-                },
-                Work::Done(result) => {
-                    held.disarm();
-                    return self.complete(attached, result, false, None);
-                }
-                Work::Follow(follow) => {
-                    let (followed, mut listener) = Attached::from_follow(self, hash, follow);
-                    match self.follow(followed, &mut listener, &mut cx) {
-                        Ok((result, write)) => {
-                            held.disarm();
-                            return match self.complete(attached, result, false, None) {
-                                Driven::Finished(result, None) => Driven::Finished(result, write),
-                                driven => driven,
-                            };
-                        }
-                        Err(followed) => Work::Follow(followed.into_follow(listener)),
-                    }
-                }
-            };
-            // Not finished: back into the flight, unless a caller that left doomed it
-            // meanwhile (then it starts again). If it was woken during the poll, the
-            // flight says so (its wake-ups moved past `polled_at`): the next caller
-            // polled drives it again.
-            let mut inner = flight.lock();
-            if std::mem::take(&mut inner.doomed) {
-                if let Some(args) = inner.donations.pop() {
-                    drop(inner);
-                    let doomed = std::mem::replace(&mut work, self.restart(held.attached(), args));
-                    self.drop_work(hash, doomed);
-                    continue;
-                }
-            }
-            inner.run = Run::Idle(work);
-            drop(inner);
-            held.disarm();
-            return Driven::Pending(attached);
-        }
-    }
-
-    /// One look, for a follower ([`Work::Follow`]), at the flight it follows as one of
-    /// its callers (`followed`): its result, or the membership back (the follower's
-    /// waker, in `cx`, is woken when there is more to see).
-    #[allow(clippy::type_complexity)]
-    fn follow<'a>(
-        &'a self,
-        mut followed: Attached<'a, A, K, V, E>,
-        listener: &mut Option<EventListener>,
-        cx: &mut Context<'_>,
-    ) -> Result<(Shared<V, E>, Option<BoxFut<'static, ()>>), Attached<'a, A, K, V, E>> {
-        loop {
-            let flight = followed.flight.clone();
-            let mut inner = flight.lock();
-            let due = flight.wakes() != inner.polled_at;
-            let work = match &mut inner.run {
-                Run::Done(result) => {
-                    let result = result.clone();
-                    inner.callers -= 1;
-                    drop(inner);
-                    followed.detach();
-                    return Ok(((*result).clone(), None));
-                }
-                Run::Restart => {
-                    let args = inner.donations.pop().expect("callers left, arguments left");
-                    inner.run = Run::Polling;
-                    inner.polled_at = flight.wakes();
-                    drop(inner);
-                    let held = Held::new(&mut followed);
-                    let work = self.restart(held.attached(), args);
-                    held.disarm();
-                    Some(work)
-                }
-                Run::Idle(_) if due => {
-                    let Run::Idle(work) = std::mem::replace(&mut inner.run, Run::Polling) else {
-                        unreachable!("matched above")
-                    };
-                    inner.polled_at = flight.wakes();
-                    drop(inner);
-                    Some(work)
-                }
-                Run::Abandoned => unreachable!("a flight with callers is not abandoned"),
-                Run::Idle(_) | Run::Polling => None,
-            };
-            if let Some(work) = work {
-                match self.drive(followed, work) {
-                    Driven::Finished(result, write) => return Ok((result, write)),
-                    Driven::Pending(back) => followed = back,
-                }
-                // Not again now (see `Calling::drive`): the follower is woken.
-                *listener = None;
-                cx.waker().wake_by_ref();
-                return Err(followed);
-            }
-            match listener {
-                None => *listener = Some(flight.listen()),
-                Some(l) => match Pin::new(l).poll(cx) {
-                    Poll::Ready(()) => *listener = None,
-                    Poll::Pending => return Err(followed),
-                },
-            }
-        }
-    }
-
-    /// Drops a run's `work` (user code) outside every lock, leaving a followed flight.
-    fn drop_work(&self, hash: u64, work: Work<A, V, E>) {
-        if let Work::Follow(follow) = work {
-            drop(Attached::from_follow(self, hash, follow));
-        }
-    }
-
-    /// The run of a flight started again (see [`Run::Restart`]) on donated `args`, by
-    /// a caller holding it: read again, or run the function, if the flight is still
-    /// its key's; else (it was cleared) as a new call of the key would, following the
-    /// key's current flight.
-    pub(crate) fn restart(&self, attached: &Attached<'_, A, K, V, E>, args: A) -> Work<A, V, E> {
-        let now = self.now();
-        let st = self.shards[shard::index(attached.hash, self.mask)].lock();
-        if st.holds(attached.slot, &attached.flight) {
-            drop(st);
-            let key = self.backend.as_ref().map(|_| self.key(&args).into_owned());
-            return self.start(attached, key, args);
-        }
-        match self.miss((st, attached.hash, now), args, false) {
-            Missed::Hit(value) => Work::Done(Ok(value)),
-            Missed::Join(followed) => Work::Follow(followed.into_follow(None)),
-            Missed::Lead {
-                attached: mut led,
-                key,
-                args,
-                expired,
-                ..
-            } => {
-                let work = {
-                    let held = Held::new(&mut led);
-                    drop(expired);
-                    let work = self.start(held.attached(), key, args);
-                    held.disarm();
-                    work
-                };
-                // In its flight, due: the follower drives it at once.
-                led.flight.put_due(work);
-                Work::Follow(led.into_follow(None))
-            }
-        }
-    }
-
-    /// The call that finished the run stores its result (an `Ok`, in the pending node,
-    /// unless a clear removed the node meanwhile), registers its backend write (a
-    /// computed value, `persist`), and settles the flight for the other callers; or,
-    /// with nobody else in the flight, keeps it (and its emptied `runner`) for the
-    /// shard's next miss. The call leaves the flight.
-    #[inline(never)]
-    fn complete<'a>(
-        &'a self,
-        mut attached: Attached<'a, A, K, V, E>,
-        result: Shared<V, E>,
-        persist: bool,
-        runner: Option<Runner<A, V, E>>,
-    ) -> Driven<'a, A, K, V, E> {
-        // Declared before the lock, so they are dropped after it is released (their
-        // `Drop` is user code), also on a panic under it (a value's `Clone`).
-        let mut evicted = None;
-        let mut removed: Option<K> = None;
-        let mut payload = None;
-        let mut write_key: Option<K> = None;
-        let mut write = None;
-        let mut donations = Vec::new();
-        // A panic from here on (a key's or value's `Clone`) drops the run, and the
-        // other callers start it again.
-        let mut held = Held::new(&mut attached);
-        let now = self.now();
-        let settle = {
-            let attached = held.attached();
-            let mut st = self.shards[shard::index(attached.hash, self.mask)].lock();
-            if st.holds(attached.slot, &attached.flight) {
-                let fresh = persist && self.backend.is_some();
-                match &result {
-                    Ok(value) if self.memory => {
-                        if fresh {
-                            let key = write_key.insert(st.store.key(attached.slot).clone());
-                            // Registered under the lock, so a clear from now on finds it.
-                            write = Some(self.writes.start(key.clone()));
-                        }
-                        let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
-                        let (p, e) = st.store.fulfil(attached.slot, value.clone(), expires);
-                        if e.is_some() {
-                            st.counts.evicted();
-                        }
-                        (payload, evicted) = (Some(p), e);
-                    }
-                    _ => {
-                        let (key, p) = st.store.remove_pending(attached.slot);
-                        payload = Some(p);
-                        let key = removed.insert(key);
-                        if fresh && result.is_ok() {
-                            write = Some(self.writes.start(key.clone()));
-                            write_key = removed.take();
-                        }
-                    }
-                }
-            }
-            // The node's hold on the flight goes (never its last: this call has one).
-            drop(payload.take());
-            // Nobody else holds the flight: nobody to settle, and it is kept.
-            let flight = &mut held.attached_mut().flight;
-            match (Arc::get_mut(flight), st.spare.is_none()) {
-                (Some(kept), true) => {
-                    // Arguments of callers that left, dropped after the lock.
-                    donations = std::mem::take(&mut kept.inner_mut().donations);
-                    st.spare = Some(flight.clone());
-                    false
-                }
-                (Some(_), false) => false,
-                (None, _) => true,
-            }
-        };
-        if settle {
-            // The waiters' copy (user code), while the run is still held.
-            let shared = Arc::new(result.clone());
-            held.disarm();
-            attached.flight.settle(shared, runner);
-        } else {
-            held.disarm();
-            if let Some(runner) = runner {
-                let mut inner = attached.flight.lock();
-                if inner.spare.is_none() {
-                    inner.spare = Some(runner);
-                }
-            }
-        }
-        attached.detach();
-        drop(donations);
-        if evicted.is_some() {
-            ctx::record_event(&self.events.evict);
-        }
-        drop((evicted, removed));
-        // Outside the lock: creating the write runs the backend's code.
-        let write = match (write, write_key, &result) {
-            (Some(pending), Some(key), Ok(value)) => self.persist(key, value.clone(), pending),
-            _ => None,
-        };
-        Driven::Finished(result, write)
     }
 
     /// Empties every shard's store and forgets running computations (their results
@@ -778,6 +423,50 @@ where
         };
         // The key and value are dropped outside the lock: their Drop is user code.
         drop(removed);
+    }
+
+    /// A clone of `key`'s live value, if the memory tier holds one: not counted, not
+    /// recorded, and no flight is joined. It counts as a use for the LRU order.
+    pub(crate) fn peek<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.hit(key, false).ok()
+    }
+
+    /// Stores `value` under `key` as if computed now: in the memory tier (replacing a
+    /// value, or the pending node of a run, whose result then is not stored), and
+    /// registers its backend write, which is returned to be run.
+    pub(crate) fn insert(&self, key: K, value: V) -> Option<BoxFut<'static, ()>> {
+        let hash = self.hash(&key);
+        let now = self.now();
+        let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
+        // Dropped after the lock is released: their `Drop` is user code.
+        let (mut old, mut evicted, mut write) = (None, None, None);
+        let write_key = self.backend.as_ref().map(|_| key.clone());
+        {
+            let mut st = self.shards[shard::index(hash, self.mask)].lock();
+            if let Some(key) = &write_key {
+                // Registered under the lock, so a clear from now on finds it.
+                write = Some(self.writes.start(key.clone()));
+            }
+            if self.memory {
+                old = st.store.take(hash, &key);
+                if let Insert::Evicted(k, v) =
+                    st.store.insert_hashed(hash, key, value.clone(), expires)
+                {
+                    st.counts.evicted();
+                    evicted = Some((k, v));
+                }
+            }
+        }
+        drop(old);
+        if evicted.is_some() {
+            ctx::record_event(&self.events.evict);
+        }
+        drop(evicted);
+        self.persist(write_key?, value, write?)
     }
 
     /// The counters of every shard, added up.
@@ -828,7 +517,12 @@ where
 
     /// The write of a computed value to the backend, registered as `pending` when the
     /// value was stored; see [`write::persist`].
-    fn persist(&self, key: K, value: V, pending: PendingWrite<K>) -> Option<BoxFut<'static, ()>> {
+    pub(super) fn persist(
+        &self,
+        key: K,
+        value: V,
+        pending: PendingWrite<K>,
+    ) -> Option<BoxFut<'static, ()>> {
         let backend = self.backend.clone()?;
         let name = self.name.clone();
         let failed = move |event, error: &(dyn std::error::Error + 'static)| {
@@ -837,7 +531,11 @@ where
         Some(write::persist(backend, key, value, pending, failed))
     }
 
-    fn record_failure(&self, event: &'static str, error: &(dyn std::error::Error + 'static)) {
+    pub(super) fn record_failure(
+        &self,
+        event: &'static str,
+        error: &(dyn std::error::Error + 'static),
+    ) {
         record_failure(&self.name, event, error);
     }
 

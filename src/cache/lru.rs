@@ -49,6 +49,7 @@ struct Node<K, V, P> {
 }
 
 /// What a node holds.
+#[derive(Debug)]
 pub enum Slot<V, P> {
     /// A value, in the recency list.
     Live {
@@ -110,6 +111,7 @@ pub enum Insert<K, V> {
 }
 
 /// The outcome of [`Lru::reserve`].
+#[derive(Debug)]
 pub enum Reserve<'a, V, P> {
     /// The key is live: the store was not changed (not counted as a use).
     Live(&'a V),
@@ -188,13 +190,19 @@ impl<K, V, P> Lru<K, V, P> {
             Slot::Pending(payload) => payload,
             Slot::Live { .. } => unreachable!("fulfil: node {idx} is not pending"),
         };
+        (payload, self.link_new(idx))
+    }
+
+    /// Links the unlinked node at `idx` (just made live) in as the most recently used
+    /// entry; returns the least recently used entry if that took the store over its
+    /// limit.
+    pub(crate) fn link_new(&mut self, idx: usize) -> Option<(K, V)> {
         self.push_front(idx);
         self.live += 1;
-        let evicted = match self.limit {
+        match self.limit {
             Some(limit) if self.live > limit.get() => Some(self.evict()),
             _ => None,
-        };
-        (payload, evicted)
+        }
     }
 
     /// The key of the node at `idx`, which must hold one.
@@ -374,74 +382,28 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         self.hasher.hash_one(key)
     }
 
-    /// Looks `key` up; a live entry becomes the most recently used.
-    ///
-    /// With `now == None` expiry is not checked at all (no time work is done). With
-    /// `Some(t)`, an entry whose `expires_at <= t` is removed and reported as
-    /// [`Lookup::Expired`]. A pending entry is a [`Lookup::Miss`].
-    #[inline]
-    #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
-    pub fn get<Q>(&mut self, key: &Q, now: Option<Instant>) -> Lookup<'_, V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.get_hashed(self.hash(key), key, now)
-    }
-
-    /// [`get`](Self::get) with `key`'s hash already known: `hash` must be
-    /// [`self.hash(key)`](Self::hash) (with another hash the key is not found).
-    #[inline]
-    pub fn get_hashed<Q>(&mut self, hash: u64, key: &Q, now: Option<Instant>) -> Lookup<'_, V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        debug_assert_eq!(hash, self.hash(key), "get_hashed: not the key's hash");
-        let slab = &self.slab;
-        let Some(&idx) = self.table.find(hash, |&i| slab[i].key.borrow() == key) else {
-            return Lookup::Miss;
-        };
-        let Slot::Live { expires_at, .. } = &self.slab[idx].slot else {
-            return Lookup::Miss;
-        };
-        // Only a caller with expiry configured passes a clock reading.
-        if let Some(now) = now {
-            if expires_at.is_some_and(|at| at <= now) {
-                let node = self.remove_at(idx);
-                self.expired = Some(Self::live_entry(node));
-                return Lookup::Expired;
-            }
-        }
-        self.touch(idx);
-        match &self.slab[idx].slot {
-            Slot::Live { value, .. } => Lookup::Hit(value),
-            Slot::Pending(_) => unreachable!("checked live above"),
-        }
-    }
-
-    /// The hit path of the cache: `key`'s live, unexpired value (now the most
-    /// recently used), or `None` for anything else, which the caller then sorts out
-    /// with [`reserve`](Self::reserve). `now` as for [`get`](Self::get).
-    #[inline]
-    pub fn hit<Q>(&mut self, hash: u64, key: &Q, now: Option<Instant>) -> Option<&V>
+    /// The hit path of the cache: a clone of `key`'s live, unexpired value (which is
+    /// now the most recently used), or `None` for anything else, which the caller then
+    /// sorts out with [`reserve`](Self::reserve). `now` as for [`get`](Self::get).
+    #[inline(always)]
+    pub fn hit<Q>(&mut self, hash: u64, key: &Q, now: Option<Instant>) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
+        V: Clone,
     {
         let slab = &self.slab;
         let &idx = self.table.find(hash, |&i| slab[i].key.borrow() == key)?;
-        let Slot::Live { expires_at, .. } = &self.slab[idx].slot else {
+        let Slot::Live { value, expires_at } = &self.slab[idx].slot else {
             return None;
         };
         if now.is_some_and(|now| expires_at.is_some_and(|at| at <= now)) {
             return None;
         }
+        // Cloned before the touch, so the node is looked up once.
+        let value = value.clone();
         self.touch(idx);
-        match &self.slab[idx].slot {
-            Slot::Live { value, .. } => Some(value),
-            Slot::Pending(_) => None,
-        }
+        Some(value)
     }
 
     /// The miss path of the cache: finds `key`, or reserves a pending node for it
@@ -512,105 +474,6 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         }
     }
 
-    /// Inserts `key` as the most recently used entry, expiring at `expires_at`.
-    ///
-    /// A present key (expired, or pending, or not) keeps its stored key but takes the
-    /// new value and expiry and moves to the head: [`Insert::Replaced`] (a pending
-    /// node's payload is dropped). A new key that takes the store over its limit evicts
-    /// the least recently used entry: [`Insert::Evicted`]. As each insert adds at most
-    /// one entry, at most one is evicted and the limit is never exceeded.
-    #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
-    pub fn insert(&mut self, key: K, value: V, expires_at: Option<Instant>) -> Insert<K, V> {
-        self.insert_hashed(self.hash(&key), key, value, expires_at)
-    }
-
-    /// [`insert`](Self::insert) with `key`'s hash already known: `hash` must be
-    /// [`self.hash(&key)`](Self::hash) (the store's own checks in `validate` catch a
-    /// wrong one).
-    #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
-    pub fn insert_hashed(
-        &mut self,
-        hash: u64,
-        key: K,
-        value: V,
-        expires_at: Option<Instant>,
-    ) -> Insert<K, V> {
-        debug_assert_eq!(hash, self.hash(&key), "insert_hashed: not the key's hash");
-        let slab = &self.slab;
-        // One probe serves both outcomes: `entry` finds the key or the slot for it.
-        let entry = self
-            .table
-            .entry(hash, |&i| slab[i].key == key, |&i| slab[i].hash);
-        match entry {
-            Entry::Occupied(occupied) => {
-                let idx = *occupied.get();
-                let live = Slot::Live { value, expires_at };
-                match std::mem::replace(&mut self.slab[idx].slot, live) {
-                    Slot::Live { value: old, .. } => {
-                        self.touch(idx);
-                        Insert::Replaced(old)
-                    }
-                    Slot::Pending(_) => {
-                        self.push_front(idx);
-                        self.live += 1;
-                        match self.limit {
-                            Some(limit) if self.live > limit.get() => {
-                                let (k, v) = self.evict();
-                                Insert::Evicted(k, v)
-                            }
-                            _ => Insert::Inserted,
-                        }
-                    }
-                }
-            }
-            Entry::Vacant(vacant) => {
-                let idx = self.slab.insert(Node {
-                    key,
-                    slot: Slot::Live { value, expires_at },
-                    hash,
-                    prev: NIL,
-                    next: NIL,
-                });
-                vacant.insert(idx);
-                self.push_front(idx);
-                self.live += 1;
-                match self.limit {
-                    Some(limit) if self.live > limit.get() => {
-                        let (k, v) = self.evict();
-                        Insert::Evicted(k, v)
-                    }
-                    _ => Insert::Inserted,
-                }
-            }
-        }
-    }
-
-    /// Removes `key`, returning its entry (expired or not): the stored key and its
-    /// value, for the caller to drop. Does not count as a use. A pending entry is
-    /// removed too, and reported as `None` (its payload dropped).
-    #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
-    pub fn remove<Q>(&mut self, key: &Q) -> Option<(K, V)>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.remove_hashed(self.hash(key), key)
-    }
-
-    /// [`remove`](Self::remove) with `key`'s hash already known: `hash` must be
-    /// [`self.hash(key)`](Self::hash) (with another hash the key is not found).
-    #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
-    pub fn remove_hashed<Q>(&mut self, hash: u64, key: &Q) -> Option<(K, V)>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        match self.take(hash, key)? {
-            (key, Slot::Live { value, .. }) => Some((key, value)),
-            (_, Slot::Pending(_)) => None,
-        }
-    }
-
     /// Removes `key` (live or pending), found by `hash` (which must be
     /// [`self.hash(key)`](Self::hash)); its key and slot are returned, for the caller
     /// to drop.
@@ -631,57 +494,6 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         }
         Some((node.key, node.slot))
     }
-
-    /// Checks every invariant, panicking with a description of the first broken one.
-    #[cfg(any(test, fuzzing))]
-    pub fn validate(&self) {
-        let len = self.live;
-        if let Some(limit) = self.limit {
-            assert!(len <= limit.get(), "len {len} exceeds limit {limit}");
-        }
-        assert_eq!(
-            self.table.len(),
-            self.slab.len(),
-            "table and slab lengths differ"
-        );
-        let pending = self
-            .slab
-            .iter()
-            .filter(|(_, node)| matches!(node.slot, Slot::Pending(_)))
-            .count();
-        assert_eq!(self.slab.len() - pending, len, "live count is off");
-
-        // Walk head to tail, checking each back link (so the head's prev is NIL) and
-        // that the walk ends at the tail (so its next is NIL). Marking visits
-        // catches cycles; the count then shows every live node is on the list.
-        let mut in_list = vec![false; self.slab.capacity()];
-        let (mut prev, mut cur, mut steps) = (NIL, self.head, 0);
-        while cur != NIL {
-            assert!(self.slab.contains(cur), "link to vacant slot {cur}");
-            assert!(!in_list[cur], "cycle through node {cur}");
-            in_list[cur] = true;
-            let node = &self.slab[cur];
-            assert!(
-                matches!(node.slot, Slot::Live { .. }),
-                "pending node {cur} in the list"
-            );
-            assert_eq!(node.prev, prev, "node {cur}: prev is not the node before");
-            (prev, cur, steps) = (cur, node.next, steps + 1);
-        }
-        assert_eq!(prev, self.tail, "the list does not end at the tail");
-        assert_eq!(steps, len, "the list visits {steps} of {len} nodes");
-
-        // Each node's stored hash is its key's, and its key finds it. So the table
-        // holds every node's index, and as its length is the slab's, nothing else.
-        for (idx, node) in &self.slab {
-            let hash = self.hasher.hash_one(&node.key);
-            assert_eq!(node.hash, hash, "node {idx}: stored hash is not its key's");
-            let found = self.table.find(hash, |&i| {
-                self.slab.get(i).is_some_and(|n| n.key == node.key)
-            });
-            assert_eq!(found, Some(&idx), "node {idx}: its key does not find it");
-        }
-    }
 }
 
 impl<K, V, P> fmt::Debug for Lru<K, V, P> {
@@ -693,5 +505,6 @@ impl<K, V, P> fmt::Debug for Lru<K, V, P> {
     }
 }
 
+mod map;
 #[cfg(test)]
 mod tests;

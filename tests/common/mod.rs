@@ -269,3 +269,16 @@ pub fn gated(gate: &Gate) -> (haiway::cache::Cached<u32, (u32, usize)>, Calls) {
         });
     (f, calls)
 }
+
+/// Blocks this thread until `done()` holds (another thread makes it so), failing the
+/// test instead of hanging after 30 s.
+pub fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not reached in 30 s"
+        );
+        std::thread::yield_now();
+    }
+}

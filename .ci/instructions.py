@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Runs the instruction bench (benches/instructions/instructions.rs, gungraun over callgrind) and
+holds haiway's lines to their targets, as ratios to `Mutex<lru::LruCache>` measured in
+the same run (instruction counts are exact: the same binary gives the same counts).
+
+Prints a table of instructions per operation, each haiway line's ratio to lru's and to
+quick_cache's, then fails (exit 1) if a line is over its target.
+
+Usage: .ci/instructions.py [--no-run FILE]   (FILE: saved bench output to read instead)
+"""
+
+import re
+import subprocess
+import sys
+
+# Operations per benchmark function (OPS in benches/instructions/instructions.rs).
+OPS = 10_000
+
+# Targets, as (haiway line, peer line, largest ratio) and (line, base line, most extra
+# instructions per operation). Issue 12 asked for hit <= 1.3x, miss <= 2.2x and Zipf
+# <= 2.0x of lru. Measured in this bench on the engine of issue 12 (and, for
+# comparison, on the one before it): hit 1.56x (was 3.01x), miss 4.55x (was 3.89x),
+# Zipf 3.22x (was 3.49x); quick_cache is at 1.90x, 4.66x and 3.12x. Those three asks
+# were not reached (CHANGELOG, Performance, says why and what it would take): the
+# targets held here are today's counts with a little room, so a regression fails.
+RATIO_TARGETS = [
+    ("haiway hit", "lru hit", 1.75),
+    ("haiway miss", "lru miss", 4.90),
+    ("haiway zipf", "lru zipf", 3.50),
+    # And level with quick_cache, the peer with single-flight.
+    ("haiway hit", "quick_cache hit", 1.00),
+    ("haiway miss", "quick_cache miss", 1.10),
+    ("haiway zipf", "quick_cache zipf", 1.25),
+]
+# The peers' counts move by a few percent with how the bench binary happens to be
+# compiled (quick_cache's hit read 177 in one build and 139 in the next, with no change
+# to it), so the targets leave that much room.
+EXTRA_TARGETS = [
+    # Sharding costs the hit path nothing that counts.
+    ("haiway hit_shards8", "haiway hit", 2.0),
+]
+LINE = re.compile(r"^instructions::(\w+)_lines::\w+ (\w+):")
+COUNT = re.compile(r"^\s+Instructions:\s+(\d+)")
+
+
+def read(output):
+    """Instructions per operation, by line name ("haiway hit", "lru zipf", ...)."""
+    counts = {}
+    name = None
+    for line in output.splitlines():
+        m = LINE.match(line)
+        if m:
+            who = {"quick_cache": "quick_cache"}.get(m.group(1), m.group(1))
+            name = f"{who} {m.group(2)}"
+            continue
+        m = COUNT.match(line)
+        if m and name:
+            counts[name] = int(m.group(1)) / OPS
+            name = None
+    return counts
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--no-run":
+        output = open(sys.argv[2]).read()
+    else:
+        run = subprocess.run(
+            ["cargo", "bench", "-p", "haiway-instructions"],
+            capture_output=True,
+            text=True,
+        )
+        output = run.stdout + run.stderr
+        if run.returncode != 0:
+            print(output)
+            sys.exit(f"the instruction bench failed ({run.returncode})")
+    counts = read(output)
+    ops = ["hit", "miss", "zipf"]
+    missing = [f"{who} {op}" for who in ("haiway", "lru", "quick_cache") for op in ops
+               if f"{who} {op}" not in counts]
+    if missing:
+        print(output)
+        sys.exit(f"lines missing from the bench output: {missing}")
+
+    print(f"{'line':<26}{'instr/op':>10}{'vs lru':>9}{'vs quick_cache':>16}")
+    for name in sorted(counts, key=lambda n: (n.split()[1], n.split()[0])):
+        op = name.split()[1].split("_")[0]
+        base, quick = counts.get(f"lru {op}"), counts.get(f"quick_cache {op}")
+        ratio = f"{counts[name] / base:.2f}x" if base else ""
+        vs_quick = f"{counts[name] / quick:.2f}x" if quick else ""
+        print(f"{name:<26}{counts[name]:>10.1f}{ratio:>9}{vs_quick:>16}")
+
+    failed = []
+    for line, peer, target in RATIO_TARGETS:
+        ratio = counts[line] / counts[peer]
+        if ratio > target:
+            failed.append(f"{line}: {ratio:.2f}x {peer}, over the target {target:.2f}x")
+    for line, base, extra in EXTRA_TARGETS:
+        if line in counts and counts[line] - counts[base] > extra:
+            more = counts[line] - counts[base]
+            failed.append(f"{line}: {more:+.1f} instructions over {base}, target {extra:+.1f}")
+    for failure in failed:
+        print(f"error: {failure}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+//! Instruction counts (valgrind's callgrind, through gungraun) of haiway's cache beside
+//! `Mutex<lru::LruCache>` and quick_cache, on the same operations: exact and repeatable
+//! on a noisy machine, so `.ci/run` holds the ratios to targets
+//! (`.ci/instructions.py` reads this bench's output, divides by [`OPS`], and prints each
+//! haiway line as a ratio to the `lru` line).
+//!
+//! Every line runs [`OPS`] operations in one benchmark function, after a setup that is
+//! not counted (building and filling the cache, drawing the keys; the function hands
+//! the cache back, so dropping it is not counted either), with `u64` keys and values,
+//! capacity 10,000, and a function that returns at once:
+//!
+//! - `hit`: one present key, again and again.
+//! - `miss`: every key new, the cache full, so each miss evicts.
+//! - `zipf`: get-or-compute over a Zipf (s = 1.0) sequence on 100,000 keys, after the
+//!   first 100,000 draws warmed the cache.
+//! - haiway's `hit_noop_scope`: the hit inside a scope whose recorder (`NoopRecorder`)
+//!   wants no events; `hit_shards8`: the hit with `shards(8)`.
+//!
+//! Run with `cargo bench -p haiway-instructions` (needs valgrind and
+//! `gungraun-runner` 0.20.0: `cargo install gungraun-runner --version 0.20.0`).
+
+use std::future::Future;
+use std::hint::black_box;
+use std::num::NonZeroUsize;
+use std::pin::pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+
+use gungraun::{library_benchmark, library_benchmark_group, main};
+use haiway::cache::Cached;
+use haiway::{NoopRecorder, Scope};
+
+/// Operations per benchmark function.
+const OPS: u64 = 10_000;
+/// Capacity of every cache.
+const CAPACITY: usize = 10_000;
+/// Distinct keys of the Zipf sequence.
+const ZIPF_KEYS: usize = 100_000;
+/// Draws that warm the cache before the counted ones.
+const ZIPF_WARM: usize = 100_000;
+/// The key the hit lines look up.
+const HOT: u64 = 7;
+/// Keys the miss lines fill the cache with first (never looked up again).
+const FILL: u64 = 1 << 40;
+
+/// Polls `future` once with a no-op waker: every future here finishes at once.
+#[inline(always)]
+fn now<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(value) => value,
+        Poll::Pending => unreachable!("the benchmarked functions return at once"),
+    }
+}
+
+/// A Zipf (s = 1.0) sequence over [`ZIPF_KEYS`] keys, from a fixed seed (splitmix64).
+fn zipf(draws: usize) -> Vec<u64> {
+    let mut cdf = Vec::with_capacity(ZIPF_KEYS);
+    let mut total = 0.0;
+    for k in 1..=ZIPF_KEYS {
+        total += 1.0 / k as f64;
+        cdf.push(total);
+    }
+    let mut state = 0x5EED_CAC4_E000_0001_u64;
+    (0..draws)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let u = (z >> 11) as f64 / (1u64 << 53) as f64 * total;
+            cdf.partition_point(|&c| c < u) as u64
+        })
+        .collect()
+}
+
+fn haiway(shards: usize) -> Cached<u64, u64> {
+    Cached::builder()
+        .limit(CAPACITY)
+        .shards(shards)
+        .build(|k: u64| async move { k })
+}
+
+type Lru = Mutex<lru::LruCache<u64, u64>>;
+
+fn lru() -> Lru {
+    Mutex::new(lru::LruCache::new(
+        NonZeroUsize::new(CAPACITY).expect("non-zero"),
+    ))
+}
+
+type Quick = quick_cache::sync::Cache<u64, u64>;
+
+fn quick() -> Quick {
+    quick_cache::sync::Cache::new(CAPACITY)
+}
+
+/// The get-or-compute of `lru`: look up, and on a miss put the computed value.
+#[inline(always)]
+fn lru_call(cache: &Lru, key: u64) -> u64 {
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(&value) = cache.get(&key) {
+        return value;
+    }
+    cache.put(key, key);
+    key
+}
+
+#[inline(always)]
+fn quick_call(cache: &Quick, key: u64) -> u64 {
+    now(cache.get_or_insert_async(&key, async move { Ok::<_, ()>(key) })).unwrap_or(0)
+}
+
+// Setups (not counted).
+
+fn haiway_hot(shards: usize) -> Cached<u64, u64> {
+    let cache = haiway(shards);
+    now(cache.call(HOT));
+    cache
+}
+
+fn haiway_full() -> Cached<u64, u64> {
+    let cache = haiway(1);
+    for k in 0..CAPACITY as u64 {
+        now(cache.call(FILL + k));
+    }
+    cache
+}
+
+fn haiway_zipf() -> (Cached<u64, u64>, Vec<u64>) {
+    let cache = haiway(1);
+    let draws = zipf(ZIPF_WARM + OPS as usize);
+    for &k in &draws[..ZIPF_WARM] {
+        now(cache.call(k));
+    }
+    (cache, draws[ZIPF_WARM..].to_vec())
+}
+
+fn lru_hot() -> Lru {
+    let cache = lru();
+    lru_call(&cache, HOT);
+    cache
+}
+
+fn lru_full() -> Lru {
+    let cache = lru();
+    for k in 0..CAPACITY as u64 {
+        lru_call(&cache, FILL + k);
+    }
+    cache
+}
+
+fn lru_zipf() -> (Lru, Vec<u64>) {
+    let cache = lru();
+    let draws = zipf(ZIPF_WARM + OPS as usize);
+    for &k in &draws[..ZIPF_WARM] {
+        lru_call(&cache, k);
+    }
+    (cache, draws[ZIPF_WARM..].to_vec())
+}
+
+fn quick_hot() -> Quick {
+    let cache = quick();
+    quick_call(&cache, HOT);
+    cache
+}
+
+fn quick_full() -> Quick {
+    let cache = quick();
+    for k in 0..CAPACITY as u64 {
+        quick_call(&cache, FILL + k);
+    }
+    cache
+}
+
+fn quick_zipf() -> (Quick, Vec<u64>) {
+    let cache = quick();
+    let draws = zipf(ZIPF_WARM + OPS as usize);
+    for &k in &draws[..ZIPF_WARM] {
+        quick_call(&cache, k);
+    }
+    (cache, draws[ZIPF_WARM..].to_vec())
+}
+
+// The counted functions.
+
+#[library_benchmark]
+#[bench::hit(setup = haiway_hot, args = (1))]
+#[bench::hit_shards8(setup = haiway_hot, args = (8))]
+fn haiway_hit(cache: Cached<u64, u64>) -> (u64, Cached<u64, u64>) {
+    let mut sum = 0;
+    for _ in 0..OPS {
+        sum += now(cache.call(black_box(HOT)));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::hit_noop_scope(setup = haiway_hot, args = (1))]
+fn haiway_scoped(cache: Cached<u64, u64>) -> (u64, Cached<u64, u64>) {
+    let sum = now(Scope::new("bench").recorder(NoopRecorder).run(async {
+        let mut sum = 0;
+        for _ in 0..OPS {
+            sum += cache.call(black_box(HOT)).await;
+        }
+        sum
+    }));
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::miss(setup = haiway_full)]
+fn haiway_miss(cache: Cached<u64, u64>) -> (u64, Cached<u64, u64>) {
+    let mut sum = 0;
+    for k in 0..OPS {
+        sum += now(cache.call(black_box(k)));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::zipf(setup = haiway_zipf)]
+fn haiway_zipf_calls((cache, keys): (Cached<u64, u64>, Vec<u64>)) -> (u64, Cached<u64, u64>) {
+    let mut sum = 0;
+    for &k in &keys {
+        sum += now(cache.call(black_box(k)));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::hit(setup = lru_hot)]
+fn lru_hit(cache: Lru) -> (u64, Lru) {
+    let mut sum = 0;
+    for _ in 0..OPS {
+        sum += lru_call(&cache, black_box(HOT));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::miss(setup = lru_full)]
+fn lru_miss(cache: Lru) -> (u64, Lru) {
+    let mut sum = 0;
+    for k in 0..OPS {
+        sum += lru_call(&cache, black_box(k));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::zipf(setup = lru_zipf)]
+fn lru_zipf_calls((cache, keys): (Lru, Vec<u64>)) -> (u64, Lru) {
+    let mut sum = 0;
+    for &k in &keys {
+        sum += lru_call(&cache, black_box(k));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::hit(setup = quick_hot)]
+fn quick_hit(cache: Quick) -> (u64, Quick) {
+    let mut sum = 0;
+    for _ in 0..OPS {
+        sum += quick_call(&cache, black_box(HOT));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::miss(setup = quick_full)]
+fn quick_miss(cache: Quick) -> (u64, Quick) {
+    let mut sum = 0;
+    for k in 0..OPS {
+        sum += quick_call(&cache, black_box(k));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::zipf(setup = quick_zipf)]
+fn quick_zipf_calls((cache, keys): (Quick, Vec<u64>)) -> (u64, Quick) {
+    let mut sum = 0;
+    for &k in &keys {
+        sum += quick_call(&cache, black_box(k));
+    }
+    (sum, cache)
+}
+
+library_benchmark_group!(
+    name = haiway_lines;
+    benchmarks = haiway_hit, haiway_scoped, haiway_miss, haiway_zipf_calls
+);
+
+library_benchmark_group!(
+    name = lru_lines;
+    benchmarks = lru_hit, lru_miss, lru_zipf_calls
+);
+
+library_benchmark_group!(
+    name = quick_cache_lines;
+    benchmarks = quick_hit, quick_miss, quick_zipf_calls
+);
+
+main!(
+    library_benchmark_groups = haiway_lines,
+    lru_lines,
+    quick_cache_lines
+);
