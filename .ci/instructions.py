@@ -65,7 +65,7 @@ def main():
         output = open(sys.argv[2]).read()
     else:
         run = subprocess.run(
-            ["cargo", "bench", "-p", "haiway-instructions"],
+            ["cargo", "bench", "-p", "haiway-instructions", "--bench", "instructions"],
             capture_output=True,
             text=True,
         )

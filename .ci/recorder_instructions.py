@@ -66,8 +66,13 @@ def main() -> int:
     checks = [
         ("NoopRecorder within 10 instructions of no recorder",
          per_hit["noop"] - none <= 10),
-        ("MemoryRecorder at most 2x no recorder",
-         per_hit["memory"] <= 2 * none),
+        # Issue 15 asked for at most 2x a hit with no recorder, measured on the engine
+        # before issue 12's: 395 against 203 there (1.95x). Issue 12 made the hit itself
+        # leaner (152 in this bench) while what MemoryRecorder adds stayed at 193, so the
+        # ratio reads 2.27x with no change to the recorder. What is held is what it adds,
+        # with the room the other lines have.
+        ("MemoryRecorder adds at most 200 instructions to a hit (2x on the engine before issue 12)",
+         per_hit["memory"] - none <= 200),
         ("TracingRecorder, DEBUG filtered out, within 20 instructions of no recorder",
          per_hit["tracing_off"] - none <= 20),
     ]

@@ -1,7 +1,7 @@
 //! Instructions per `haiway::cache::Cached` hit with each recorder, counted by callgrind
 //! (gungraun): exact and repeatable, whatever else the machine is doing.
 //!
-//! Run with `cargo bench -p haiway-benches --bench recorder_instructions` (needs
+//! Run with `cargo bench -p haiway-instructions --bench recorder_instructions` (needs
 //! valgrind and `gungraun-runner` 0.20.0). `.ci/run` runs it with `--output-format=json`
 //! and hands the lines to `.ci/recorder_instructions.py`, which prints each recorder's
 //! hit as a ratio to the hit with no recorder and fails when a target of issue 15 is
