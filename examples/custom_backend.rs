@@ -26,11 +26,11 @@ fn main() {
         .make_key(|user_id: &String| format!("profile:{user_id}"))
         .read(move |cache_key: String| {
             let value = read_store.lock().unwrap().get(&cache_key).cloned();
-            async move { Ok::<_, std::io::Error>(value) }
+            async move { Ok(value) }
         })
         .write(move |cache_key: String, value: String| {
             write_store.lock().unwrap().insert(cache_key, value);
-            async { Ok::<_, std::io::Error>(()) }
+            async { Ok(()) }
         })
         .clear(move |cache_key: Option<String>| {
             let mut map = clear_store.lock().unwrap();
@@ -38,7 +38,7 @@ fn main() {
                 Some(key) => drop(map.remove(&key)),
                 None => map.clear(),
             }
-            async { Ok::<_, std::io::Error>(()) }
+            async { Ok(()) }
         })
         .build(fetch_profile);
 
@@ -66,7 +66,7 @@ fn main() {
     // A miss for the first request, a hit (from the store) for the second.
     assert_eq!(recorder.names(), ["cache.miss", "cache.hit"]);
 
-    futures_lite::future::block_on(resolve_profile.clear_call_cache(&"ada".to_owned()))
+    futures_lite::future::block_on(resolve_profile.clear_call_cache("ada"))
         .expect("the backend can clear");
     println!("after clear_call_cache: {:?}", store.lock().unwrap());
 }

@@ -104,13 +104,14 @@ pub mod ctx;
 pub mod event;
 pub mod runtime;
 
-pub use crate::ctx::{Ctx, Run, Scope, ScopeId, Task, TraceId};
+pub use crate::ctx::{Ctx, Run, Scope, Task};
 #[cfg(feature = "opentelemetry")]
 pub use crate::event::opentelemetry::OpenTelemetryRecorder;
 #[cfg(feature = "tracing")]
 pub use crate::event::tracing::TracingRecorder;
 pub use crate::event::{
-    Event, Level, MemoryRecorder, NoopRecorder, RecordedEvent, Recorder, ScopeSpan, Value,
+    Event, Level, MemoryRecorder, NoopRecorder, RecordedEvent, Recorder, ScopeId, ScopeInfo,
+    ScopeSpan, TraceId, Value,
 };
 
 // The README's snippets use every feature (Redis included), so they are tested with

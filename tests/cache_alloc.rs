@@ -62,7 +62,7 @@ fn a_hit_with_a_recorder_allocates_nothing() {
     futures_lite::future::block_on(f.call(7)); // miss: stores
     let hits = Arc::new(AtomicUsize::new(0));
     let counted = hits.clone();
-    let recorder = move |_: &haiway::Ctx, event: &haiway::Event| {
+    let recorder = move |_: &haiway::ScopeInfo, event: &haiway::Event| {
         if event.name() == "cache.hit" {
             assert_eq!(
                 event.attribute("cache"),

@@ -23,10 +23,11 @@ fn errors_reach_the_caller_and_are_not_stored() {
         }
     });
     futures_lite::future::block_on(async {
-        let err = f.call(4).await.unwrap_err();
-        assert_eq!(*err, "attempt 1 failed");
-        assert_eq!(f.call(4).await.unwrap(), 40); // recomputed
-        assert_eq!(f.call(4).await.unwrap(), 40); // now stored
+        // The function's own error type, not an `Arc` of it.
+        let err: String = f.call(4).await.unwrap_err();
+        assert_eq!(err, "attempt 1 failed");
+        assert_eq!(f.call(4).await, Ok(40)); // recomputed
+        assert_eq!(f.call(4).await, Ok(40)); // now stored
     });
     assert_eq!(calls.get(), 2);
     assert_eq!(f.stats().len, 1);
@@ -255,7 +256,7 @@ fn a_recorder_panicking_on_cache_miss_does_not_leave_the_key_stuck() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let cached = Cached::builder().limit(4).build(|n: u32| async move { n });
     let armed = std::sync::Arc::new(AtomicBool::new(true));
-    let recorder = move |_: &haiway::Ctx, event: &haiway::Event| {
+    let recorder = move |_: &haiway::ScopeInfo, event: &haiway::Event| {
         if event.name() == "cache.miss" && armed.swap(false, Ordering::SeqCst) {
             panic!("recorder failed");
         }
@@ -328,4 +329,69 @@ fn a_panic_before_the_leader_stores_its_value_frees_the_key() {
     // And the key is free: a new call computes instead of waiting on a dead flight.
     let mut next = Box::pin(cached.call(2));
     assert!(matches!(poll_once(&mut next), std::task::Poll::Ready(20)));
+}
+
+/// The try form returns the function's own `Result<V, E>`.
+mod own_errors {
+    use haiway::cache::{TryCached, try_cache};
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum FetchError {
+        NotFound(u32),
+    }
+
+    impl std::fmt::Display for FetchError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{self:?}")
+        }
+    }
+
+    impl std::error::Error for FetchError {}
+
+    async fn fetch_item(id: u32) -> Result<String, FetchError> {
+        if id == 0 {
+            Err(FetchError::NotFound(id))
+        } else {
+            Ok(format!("item {id}"))
+        }
+    }
+
+    async fn title(
+        items: &TryCached<u32, String, FetchError>,
+        id: u32,
+    ) -> Result<usize, FetchError> {
+        Ok(items.call(id).await?.len())
+    }
+
+    async fn boxed(
+        items: &TryCached<u32, String, FetchError>,
+        id: u32,
+    ) -> Result<usize, Box<dyn std::error::Error>> {
+        Ok(items.call(id).await?.len())
+    }
+
+    #[test]
+    fn question_mark_works_on_a_call_and_errors_compare() {
+        let items = try_cache(fetch_item);
+        futures_lite::future::block_on(async {
+            assert_eq!(title(&items, 1).await, Ok(6));
+            assert_eq!(title(&items, 0).await, Err(FetchError::NotFound(0)));
+            assert_eq!(items.call(0).await, Err(FetchError::NotFound(0)));
+            assert!(boxed(&items, 0).await.is_err());
+        });
+    }
+
+    #[test]
+    fn an_error_that_is_not_clone_goes_in_an_arc() {
+        // `std::io::Error` is not `Clone`; it is built here rather than read
+        // off the file system so that the test also runs under Miri.
+        let read = try_cache(|path: String| async move {
+            Err::<String, _>(std::sync::Arc::new(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{path}: no such file"),
+            )))
+        });
+        let err = futures_lite::future::block_on(read.call("/nonexistent/haiway".into()));
+        assert_eq!(err.unwrap_err().kind(), std::io::ErrorKind::NotFound);
+    }
 }

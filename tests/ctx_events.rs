@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::Runtime;
-use haiway::{Ctx, Event, Level, MemoryRecorder, Recorder, Value, ctx};
+use haiway::{Ctx, Event, Level, MemoryRecorder, Recorder, ScopeInfo, Value, ctx};
 
 fn events_reach_the_recorder_with_the_right_scope<R: Runtime>() {
     let recorder = MemoryRecorder::new();
@@ -68,7 +68,7 @@ struct AtLeast {
 }
 
 impl Recorder for AtLeast {
-    fn record(&self, scope: &Ctx, event: &Event) {
+    fn record(&self, scope: &ScopeInfo, event: &Event) {
         assert!(
             event.level() >= self.min,
             "{} reached the recorder",
@@ -118,7 +118,7 @@ fn no_scope_is_current_while_a_recorder_runs<R: Runtime>() {
     let kept = MemoryRecorder::new();
     let inside = Arc::new(AtomicUsize::new(0));
     let (seen, after) = (kept.clone(), inside.clone());
-    let recorder = move |scope: &Ctx, event: &Event| {
+    let recorder = move |scope: &ScopeInfo, event: &Event| {
         assert!(
             Ctx::try_current().is_none(),
             "no scope is current in a recorder"
@@ -159,7 +159,7 @@ fn no_scope_is_current_while_a_recorder_runs<R: Runtime>() {
 }
 
 fn a_panicking_recorder_leaves_its_scope_current<R: Runtime>() {
-    let recorder = |_: &Ctx, event: &Event| panic!("recorder failed on {}", event.name());
+    let recorder = |_: &ScopeInfo, event: &Event| panic!("recorder failed on {}", event.name());
     let name = R::block_on(async move {
         R::scope("root")
             .recorder(recorder)
@@ -182,7 +182,7 @@ fn a_panicking_recorder_leaves_its_scope_current<R: Runtime>() {
 fn inside_a_recorder_ctx_current_says_to_use_the_scope_argument<R: Runtime>() {
     let message = Arc::new(std::sync::Mutex::new(String::new()));
     let seen = message.clone();
-    let recorder = move |_: &Ctx, _: &Event| {
+    let recorder = move |_: &ScopeInfo, _: &Event| {
         let payload = catch_unwind(Ctx::current).expect_err("no scope is current here");
         *seen.lock().unwrap() = common::panic_text(&*payload);
     };
@@ -194,13 +194,13 @@ fn inside_a_recorder_ctx_current_says_to_use_the_scope_argument<R: Runtime>() {
     });
     let message = message.lock().unwrap().clone();
     assert!(message.contains("inside a `Recorder`"), "{message}");
-    assert!(message.contains("scope: &Ctx"), "{message}");
+    assert!(message.contains("scope: &ScopeInfo"), "{message}");
 }
 
 fn a_recorder_may_run_a_scope_of_its_own<R: Runtime>() {
     let inner = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = inner.clone();
-    let recorder = move |scope: &Ctx, event: &Event| {
+    let recorder = move |scope: &ScopeInfo, event: &Event| {
         // No scope is current, so this one is a root: its own trace.
         let (name, parent) = futures_lite::future::block_on(
             haiway::Scope::new("shipping")
@@ -233,7 +233,7 @@ fn a_recorder_may_run_a_scope_of_its_own<R: Runtime>() {
 fn polling_a_scope_in_enabled_panics_with_a_clear_message<R: Runtime>() {
     struct Misbehaving;
     impl Recorder for Misbehaving {
-        fn record(&self, _: &Ctx, _: &Event) {}
+        fn record(&self, _: &ScopeInfo, _: &Event) {}
         fn enabled(&self, _: Level) -> bool {
             futures_lite::future::block_on(haiway::Scope::new("inside").run(async {}));
             true
@@ -256,11 +256,15 @@ fn polling_a_scope_in_enabled_panics_with_a_clear_message<R: Runtime>() {
 
 fn events_recorded_while_a_recorder_runs_are_dropped_even_in_its_own_scopes<R: Runtime>() {
     /// Ships each event in a scope of its own that records with this same recorder:
-    /// without the rule, every event would record another, without end.
+    /// without the rule, every event would record another, without end. Holds the
+    /// recording scope's `Ctx` too (the recorder's argument is only its identity).
     #[derive(Clone, Default)]
-    struct Shipper(Arc<std::sync::Mutex<Vec<String>>>);
+    struct Shipper(
+        Arc<std::sync::Mutex<Vec<String>>>,
+        Arc<std::sync::Mutex<Option<Ctx>>>,
+    );
     impl Recorder for Shipper {
-        fn record(&self, scope: &Ctx, event: &Event) {
+        fn record(&self, _scope: &ScopeInfo, event: &Event) {
             self.0.lock().unwrap().push(event.name().to_owned());
             futures_lite::future::block_on(haiway::Scope::new("ship").recorder(self.clone()).run(
                 async {
@@ -268,18 +272,25 @@ fn events_recorded_while_a_recorder_runs_are_dropped_even_in_its_own_scopes<R: R
                     Ctx::current().record_event(Event::debug("shipped, by its Ctx"));
                 },
             ));
-            // The scope argument too: recording there would call this recorder back.
-            scope.record_event(Event::debug("again"));
+            // The recording scope's `Ctx` too: recording there would call this recorder
+            // back.
+            let held = self.1.lock().unwrap().clone();
+            held.expect("the body holds it")
+                .record_event(Event::debug("again"));
         }
     }
     let shipper = Shipper::default();
     let recorder = shipper.clone();
+    let held = shipper.1.clone();
     R::block_on(async move {
         R::scope("app")
             .recorder(recorder)
-            .run(async {
+            .run(async move {
+                *held.lock().unwrap() = Some(Ctx::current());
                 ctx::record_event(Event::info("hello"));
                 Ctx::current().record_event(Event::info("world"));
+                // No cycle left behind (the recorder holds the scope's `Ctx`).
+                held.lock().unwrap().take();
             })
             .await
     });
@@ -296,6 +307,8 @@ on_every_executor!(
     a_recorder_gets_only_the_levels_it_enables,
     no_scope_is_current_while_a_recorder_runs,
     a_panicking_recorder_leaves_its_scope_current,
+    below_min_level_nothing_is_asked_built_or_recorded,
+    a_noop_recorder_in_a_nested_scope_silences_the_outer_one,
 );
 
 #[test]
@@ -325,4 +338,185 @@ fn a_held_ctx_records_from_a_thread_local_destructor() {
     .join()
     .expect("the thread exits cleanly");
     assert_eq!(recorder.names(), ["thread.exit"]);
+}
+
+/// Wants the levels from an adjustable one up, and counts how often it is asked.
+#[derive(Clone, Default)]
+struct Adjustable {
+    /// The least severe level wanted, as `Level as u8`.
+    min: Arc<std::sync::atomic::AtomicU8>,
+    /// How many times `enabled` was asked.
+    asked: Arc<AtomicUsize>,
+    kept: MemoryRecorder,
+}
+
+impl Adjustable {
+    fn level(&self) -> Level {
+        [Level::Debug, Level::Info, Level::Warning, Level::Error]
+            [usize::from(self.min.load(Ordering::SeqCst))]
+    }
+}
+
+impl Recorder for Adjustable {
+    fn record(&self, scope: &ScopeInfo, event: &Event) {
+        self.kept.record(scope, event);
+    }
+    fn enabled(&self, level: Level) -> bool {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        level >= self.level()
+    }
+    fn min_level(&self) -> Option<Level> {
+        Some(self.level())
+    }
+}
+
+fn below_min_level_nothing_is_asked_built_or_recorded<R: Runtime>() {
+    let recorder = Adjustable::default();
+    recorder.min.store(Level::Info as u8, Ordering::SeqCst);
+    let (asked, kept, min) = (
+        recorder.asked.clone(),
+        recorder.kept.clone(),
+        recorder.min.clone(),
+    );
+    let tick = haiway::event::PreparedEvent::new(Event::debug("tick"));
+    R::block_on(async move {
+        R::scope("job")
+            .recorder(recorder)
+            .run(async move {
+                ctx::record_event(Event::debug("dropped"));
+                ctx::record_event(&tick);
+                ctx::record_event_with(Level::Debug, || unreachable!("below min_level"));
+                assert_eq!(asked.load(Ordering::SeqCst), 0, "enabled is not asked");
+                ctx::record_event(Event::info("kept"));
+                assert_eq!(asked.load(Ordering::SeqCst), 1);
+                // `min_level` is asked as each poll starts: lowered now, it shows at
+                // the next poll.
+                min.store(Level::Debug as u8, Ordering::SeqCst);
+                ctx::record_event(Event::debug("still dropped"));
+                futures_lite::future::yield_now().await;
+                ctx::record_event(&tick);
+            })
+            .await;
+    });
+    assert_eq!(kept.names(), ["kept", "tick"]);
+}
+
+fn a_noop_recorder_in_a_nested_scope_silences_the_outer_one<R: Runtime>() {
+    let outer = MemoryRecorder::new();
+    let seen = outer.clone();
+    R::block_on(async move {
+        R::scope("app")
+            .recorder(seen)
+            .run(async {
+                haiway::Scope::new("quiet")
+                    .recorder(haiway::NoopRecorder)
+                    .run(async {
+                        ctx::record_event(Event::error("silenced"));
+                        ctx::record_event_with(Level::Error, || unreachable!("not built"));
+                        Ctx::current().record_event(Event::error("silenced too"));
+                    })
+                    .await;
+                ctx::record_event(Event::info("heard"));
+            })
+            .await;
+    });
+    assert_eq!(outer.names(), ["heard"]);
+}
+
+/// A recorder defined here, outside haiway, that uses the preparation hook: it
+/// numbers each event it prepares, and records prepared events by that number.
+mod third_party {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use futures_lite::future::block_on;
+    use haiway::cache::Cached;
+    use haiway::event::{Prepared, PreparedEvent};
+    use haiway::{Event, Recorder, Scope, ScopeInfo};
+
+    /// What `Numbering` prepares: the event's number and its name, formatted once.
+    struct Numbered(usize, String);
+
+    /// How `Numbering` saw each event: `(number, text)` for a prepared one, `(0, name)`
+    /// for one recorded plainly.
+    #[derive(Clone, Default)]
+    struct Numbering {
+        prepared: Arc<AtomicUsize>,
+        seen: Arc<Mutex<Vec<(usize, String)>>>,
+    }
+
+    impl Recorder for Numbering {
+        fn record(&self, _: &ScopeInfo, event: &Event) {
+            self.seen.lock().unwrap().push((0, event.name().to_owned()));
+        }
+        fn prepare(&self, event: &Event) -> Option<Prepared> {
+            let number = self.prepared.fetch_add(1, Ordering::SeqCst) + 1;
+            Some(Prepared::new(Numbered(
+                number,
+                format!("#{number} {}", event.name()),
+            )))
+        }
+        fn record_prepared(&self, scope: &ScopeInfo, event: &Event, prepared: &Prepared) {
+            match prepared.downcast_ref::<Numbered>() {
+                Some(Numbered(number, text)) => {
+                    self.seen.lock().unwrap().push((*number, text.clone()));
+                }
+                None => self.record(scope, event),
+            }
+        }
+    }
+
+    #[test]
+    fn a_third_party_recorder_prepares_each_prepared_event_once() {
+        let recorder = Numbering::default();
+        let cached = Cached::builder()
+            .limit(4)
+            .name("profiles")
+            .build(|k: u32| async move { k });
+        let tick = PreparedEvent::new(Event::info("tick"));
+        block_on(Scope::new("job").recorder(recorder.clone()).run(async {
+            cached.call(1).await; // cache.miss, prepared: #1
+            cached.call(1).await; // cache.hit, prepared: #2
+            cached.call(1).await; // cache.hit again: #2, not prepared again
+            haiway::ctx::record_event(&tick); // #3
+            haiway::ctx::record_event(&tick);
+            haiway::ctx::record_event(Event::info("plain")); // not prepared
+        }));
+        let seen = recorder.seen.lock().unwrap().clone();
+        let expected = [
+            (1, "#1 cache.miss"),
+            (2, "#2 cache.hit"),
+            (2, "#2 cache.hit"),
+            (3, "#3 tick"),
+            (3, "#3 tick"),
+            (0, "plain"),
+        ]
+        .map(|(n, text)| (n, text.to_owned()));
+        assert_eq!(seen, expected);
+        assert_eq!(recorder.prepared.load(Ordering::SeqCst), 3);
+        let kept = tick
+            .prepared_by::<Numbering>()
+            .expect("kept under its type");
+        assert!(kept.downcast_ref::<Numbered>().is_some());
+
+        // A recorder of another type keeps a preparation of its own, beside the first:
+        // each type records with its own from then on, and neither prepares again.
+        let other = haiway::MemoryRecorder::new();
+        block_on(Scope::new("other").recorder(other.clone()).run(async {
+            cached.call(1).await;
+            haiway::ctx::record_event(&tick);
+        }));
+        assert!(tick.prepared_by::<haiway::MemoryRecorder>().is_some());
+        block_on(Scope::new("again").recorder(recorder.clone()).run(async {
+            cached.call(1).await;
+            haiway::ctx::record_event(&tick);
+        }));
+        let seen = recorder.seen.lock().unwrap().clone();
+        assert_eq!(
+            seen[6..],
+            [(2, "#2 cache.hit".to_owned()), (3, "#3 tick".to_owned())]
+        );
+        assert_eq!(other.names(), ["cache.hit", "tick"]);
+        assert_eq!(recorder.prepared.load(Ordering::SeqCst), 3);
+    }
 }

@@ -767,8 +767,8 @@ impl haiway::ScopeSpan for EnterPanics {
 }
 
 impl haiway::Recorder for EnterPanics {
-    fn record(&self, _: &haiway::Ctx, _: &haiway::Event) {}
-    fn open_scope(&self, _: &haiway::Ctx) -> Option<Box<dyn haiway::ScopeSpan>> {
+    fn record(&self, _: &haiway::ScopeInfo, _: &haiway::Event) {}
+    fn open_scope(&self, _: &haiway::ScopeInfo) -> Option<Box<dyn haiway::ScopeSpan>> {
         Some(Box::new(self.clone()))
     }
 }

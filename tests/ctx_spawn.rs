@@ -207,7 +207,7 @@ fn a_task_whose_finished_future_panics_on_drop_reports_that_panic<R: Runtime>() 
 fn a_recorder_panicking_on_task_panicked_keeps_the_tasks_own_panic<R: Runtime>() {
     let payload = R::block_on(async move {
         R::scope("s")
-            .recorder(|_: &Ctx, event: &haiway::Event| {
+            .recorder(|_: &haiway::ScopeInfo, event: &haiway::Event| {
                 if event.name() == "task.panicked" {
                     panic!("the recorder failed");
                 }

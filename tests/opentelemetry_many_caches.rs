@@ -1,8 +1,7 @@
-//! `OpenTelemetryRecorder` keeps the converted attributes of at most 1024 long-lived
-//! events (the caches' own) at once: with more caches than that alive, and after they
-//! are dropped and others made, every count still lands on the right counter.
-//!
-//! Alone in its own test binary: the places for kept conversions are process-wide.
+//! `OpenTelemetryRecorder` prepares each cache's own events (their counter and converted
+//! attributes, kept by the events): with many caches alive, and after they are dropped
+//! and others made, every count still lands on the right counter. (It once kept at most
+//! 1024 such conversions in a process-wide table; the test predates their removal.)
 #![cfg(feature = "opentelemetry")]
 
 use futures_lite::future::block_on;
@@ -49,8 +48,7 @@ fn counts_land_with_more_caches_than_kept_conversions_and_after_they_are_dropped
         .with_periodic_exporter(exporter.clone())
         .build();
     let recorder = OpenTelemetryRecorder::new(provider.meter("test"));
-    // A hit and a miss event per cache: 600 caches want 1200 places, more than the
-    // 1024 kept.
+    // A hit and a miss event per cache: 1200 prepared events.
     let first = caches("a", 600);
     let run = |caches: &[Cached<u32, u32>], hits: u32| {
         block_on(Scope::new("many").recorder(recorder.clone()).run(async {
@@ -63,7 +61,7 @@ fn counts_land_with_more_caches_than_kept_conversions_and_after_they_are_dropped
     };
     run(&first, 2);
     drop(first);
-    // Their places are free again: new caches get them.
+    // Dropped with their preparations; new caches prepare their own.
     let second = caches("b", 300);
     run(&second, 3);
     provider.force_flush().unwrap();

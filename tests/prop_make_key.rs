@@ -29,7 +29,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(which, id, b, fail)| Op::Call { which, id, b, fail }),
         1 => (which(), prop::collection::vec((id.clone(), 0..3u8), 0..8))
             .prop_map(|(which, calls)| Op::Batch { which, calls }),
-        1 => (which(), id, 0..3u8).prop_map(|(which, id, b)| Op::ClearKey { which, id, b }),
+        1 => (which(), id, 0..3u8, any::<bool>()).prop_map(|(which, id, b, by_key)| Op::ClearKey { which, id, b, by_key }),
         1 => which().prop_map(|which| Op::Clear { which }),
     ]
 }

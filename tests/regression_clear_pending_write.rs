@@ -125,6 +125,37 @@ impl Valve {
     }
 }
 
+/// A backend `clear` closure over `map`, passing `valve` first if there is one.
+/// What a backend closure returns in these tests.
+type Done = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BoxError>> + Send>>;
+
+fn clear_map(
+    map: Arc<Mutex<HashMap<u32, u64>>>,
+    valve: Option<Valve>,
+) -> impl Fn(Option<u32>) -> Done + Send + Sync + 'static {
+    move |key: Option<u32>| {
+        let (map, valve) = (map.clone(), valve.clone());
+        Box::pin(async move {
+            if let Some(valve) = valve {
+                valve.pass().await;
+            }
+            let mut map = map.lock().unwrap();
+            match key {
+                Some(key) => drop(map.remove(&key)),
+                None => map.clear(),
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The function of these tests: the key's generation when the run started.
+fn generations(
+    generation: Arc<std::sync::atomic::AtomicU64>,
+) -> impl Fn(u32) -> std::future::Ready<u64> + Send + Sync + 'static {
+    move |_key: u32| std::future::ready(generation.load(std::sync::atomic::Ordering::SeqCst))
+}
+
 /// The closure backend of issue 21: a map whose writes and clears can be held back, in
 /// front of a function that returns the generation it read when it started.
 struct HeldBack {
@@ -156,7 +187,7 @@ impl HeldBack {
         let builder = Cached::builder().read(move |key: u32| {
             let map = map.clone();
             reads.fetch_add(1, SeqCst);
-            async move { Ok::<_, std::io::Error>(map.lock().unwrap().get(&key).copied()) }
+            async move { Ok(map.lock().unwrap().get(&key).copied()) }
         });
         let (map, attempts) = (self.map.clone(), self.write_attempts.clone());
         let builder = builder.write(move |key: u32, value: u64| {
@@ -165,31 +196,15 @@ impl HeldBack {
                 attempts.fetch_add(1, SeqCst);
                 valve.pass().await;
                 map.lock().unwrap().insert(key, value);
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         });
-        let (map, valve) = (self.map.clone(), self.clears.clone());
-        let builder = builder.clear(move |key: Option<u32>| {
-            let (map, valve) = (map.clone(), valve.clone());
-            async move {
-                valve.pass().await;
-                let mut map = map.lock().unwrap();
-                match key {
-                    Some(key) => drop(map.remove(&key)),
-                    None => map.clear(),
-                }
-                Ok::<_, std::io::Error>(())
-            }
-        });
+        let builder = builder.clear(clear_map(self.map.clone(), Some(self.clears.clone())));
         let builder = match limit {
             Some(limit) => builder.limit(limit),
             None => builder,
         };
-        let generation = self.generation.clone();
-        builder.build(move |_key: u32| {
-            let g = generation.load(SeqCst);
-            async move { g }
-        })
+        builder.build(generations(self.generation.clone()))
     }
 
     fn bump(&self) {
@@ -298,21 +313,21 @@ fn a_failed_undo_keeps_the_stale_value_unread(then_clear: bool) {
         .read(move |key: u32| {
             reads.fetch_add(1, SeqCst);
             let map = m.clone();
-            async move { Ok::<_, std::io::Error>(map.lock().unwrap().get(&key).copied()) }
+            async move { Ok(map.lock().unwrap().get(&key).copied()) }
         })
         .write(move |key: u32, value: u64| {
             let (map, valve) = (map.clone(), valve.clone());
             async move {
                 valve.pass().await;
                 map.lock().unwrap().insert(key, value);
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         })
         .clear(move |_key: Option<u32>| {
             let fail = fail.load(SeqCst);
             async move {
                 if fail {
-                    Err(std::io::Error::other("clear refused"))
+                    Err(std::io::Error::other("clear refused").into())
                 } else {
                     Ok(())
                 }
@@ -400,14 +415,14 @@ fn a_failed_stale_write_leaves_the_key_readable() {
     let cached = Cached::builder()
         .read(move |key: u32| {
             let map = m.clone();
-            async move { Ok::<_, std::io::Error>(map.lock().unwrap().get(&key).copied()) }
+            async move { Ok(map.lock().unwrap().get(&key).copied()) }
         })
         .write(move |key: u32, value: u64| {
             let (map, valve) = (m2.clone(), v.clone());
             async move {
                 valve.pass().await;
                 map.lock().unwrap().insert(key, value); // landed, then the reply is lost
-                Err::<(), _>(std::io::Error::other("timed out"))
+                Err(std::io::Error::other("timed out").into())
             }
         })
         .clear(move |key: Option<u32>| {
@@ -417,7 +432,7 @@ fn a_failed_stale_write_leaves_the_key_readable() {
                 if let Some(key) = key {
                     map.lock().unwrap().remove(&key);
                 }
-                Ok::<_, std::io::Error>(())
+                Ok(())
             }
         })
         .build(|key: u32| async move { u64::from(key) });
@@ -466,7 +481,7 @@ mod cancelled_after_landing {
             let map = self.map.clone();
             let builder = Cached::builder().read(move |key: u32| {
                 let map = map.clone();
-                async move { Ok::<_, std::io::Error>(map.lock().unwrap().get(&key).copied()) }
+                async move { Ok(map.lock().unwrap().get(&key).copied()) }
             });
             let (map, send, reply) = (self.map.clone(), self.send.clone(), self.reply.clone());
             let builder = builder.write(move |key: u32, value: u64| {
@@ -475,30 +490,15 @@ mod cancelled_after_landing {
                     send.pass().await;
                     map.lock().unwrap().insert(key, value); // landed
                     reply.pass().await; // the acknowledgement
-                    Ok::<_, std::io::Error>(())
+                    Ok(())
                 }
             });
-            let map = self.map.clone();
-            let builder = builder.clear(move |key: Option<u32>| {
-                let map = map.clone();
-                async move {
-                    let mut map = map.lock().unwrap();
-                    match key {
-                        Some(key) => drop(map.remove(&key)),
-                        None => map.clear(),
-                    }
-                    Ok::<_, std::io::Error>(())
-                }
-            });
+            let builder = builder.clear(clear_map(self.map.clone(), None));
             let builder = match limit {
                 Some(l) => builder.limit(l),
                 None => builder,
             };
-            let generation = self.generation.clone();
-            builder.build(move |_key: u32| {
-                let g = generation.load(SeqCst);
-                async move { g }
-            })
+            builder.build(generations(self.generation.clone()))
         }
 
         fn stored(&self, key: u32) -> Option<u64> {

@@ -56,7 +56,7 @@ impl Rng {
 }
 
 /// The arguments of one call: only `key` is the cache key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Args {
     key: u64,
     /// The body panics if this call runs it.
@@ -146,7 +146,7 @@ fn run(seed: u64) {
     let tally = Arc::new(Tally::default());
     let clock = ManualClock::new();
 
-    let cache: Cached<Args, (u64, u64), u64> = {
+    let cache: Cached<Args, (u64, u64)> = {
         let (live_bodies, runs) = (live_bodies.clone(), runs.clone());
         Cached::builder()
             .limit(LIMIT)
@@ -236,13 +236,17 @@ fn run(seed: u64) {
                                     }
                                 }
                             }
-                            Step::ClearKey(key) => {
+                            // By the arguments, or by the key itself.
+                            Step::ClearKey(key) if key % 2 == 0 => {
                                 let args = Args {
                                     key,
                                     panic: false,
                                     yields: 0,
                                 };
                                 cache.clear_call_cache(&args).await.expect("in memory");
+                            }
+                            Step::ClearKey(key) => {
+                                cache.clear_key(&key).await.expect("in memory");
                             }
                             Step::Clear => cache.clear_cache().await.expect("in memory"),
                             Step::Advance => clock.advance(Duration::from_millis(3)),

@@ -173,10 +173,10 @@ fn an_event_recorded_again_or_extended_keeps_the_right_fields() {
                 .recorder(TracingRecorder::new())
                 .run(async {
                     ctx::record_event(&tick);
-                    ctx::record_event(&tick); // found through the event's memo
+                    ctx::record_event(&tick); // the same shape: the same callsite
                     let extended = tick.clone().with("round", 2); // another shape
                     ctx::record_event(&extended);
-                    ctx::record_event(tick.clone()); // a clone keeps the memo: same shape
+                    ctx::record_event(tick.clone()); // a clone: the same shape
                     // Another event with the same name but other keys.
                     ctx::record_event(Event::info("tick").with("queue", "q"));
                 }),
@@ -393,4 +393,42 @@ fn a_panicking_task_is_reported_inside_its_scope_span() {
     // A `message` attribute joins the event's name in the `message` field.
     assert_eq!(panicked.field("message"), Some("debug:task.panicked: boom"));
     assert_eq!(panicked.spans, ["job"]);
+}
+
+#[test]
+fn a_prepared_event_reaches_tracing_with_the_fields_of_the_plain_event() {
+    let event = Event::warning("job.failed")
+        .with("message", "disk full")
+        .with("job", "j1")
+        .with("tries", 3)
+        .with("ok", false)
+        .with("ratio", 0.5);
+    let prepared = haiway::event::PreparedEvent::new(event.clone());
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("jobs")
+                .recorder(TracingRecorder::new())
+                .run(async {
+                    ctx::record_event(&event);
+                    ctx::record_event(&prepared); // prepared, then recorded
+                    ctx::record_event(&prepared); // recorded with the preparation
+                }),
+        )
+    });
+    assert!(
+        prepared.prepared_by::<TracingRecorder>().is_some(),
+        "TracingRecorder prepares it"
+    );
+    let events = layer.events();
+    assert_eq!(events.len(), 3);
+    assert_eq!(
+        events[0].field("message"),
+        Some("debug:job.failed: disk full")
+    );
+    assert_eq!(events[0].field("tries"), Some("i64:3"));
+    for seen in &events[1..] {
+        assert_eq!(seen.fields, events[0].fields);
+        assert_eq!((seen.level, &seen.name), (Level::WARN, &events[0].name));
+        assert_eq!(seen.spans, ["jobs"]);
+    }
 }

@@ -174,8 +174,8 @@ impl std::error::Error for ClearUnsupported {}
 ///
 /// // A backend without a `clear` function cannot clear.
 /// let cached = Cached::builder()
-///     .read(|_key: u32| async { Ok::<Option<u32>, std::io::Error>(None) })
-///     .write(|_key: u32, _value: u32| async { Ok::<(), std::io::Error>(()) })
+///     .read(|_key: u32| async { Ok(None) })
+///     .write(|_key: u32, _value: u32| async { Ok(()) })
 ///     .build(|x: u32| async move { x });
 /// # futures_lite::future::block_on(async {
 /// let err = cached.clear_cache().await.unwrap_err();
@@ -190,6 +190,15 @@ pub enum CacheError {
     Unsupported,
     /// The backend's `clear` failed.
     Backend(BoxError),
+    /// [`clear_key`](super::Cached::clear_key) was given a key of another type than the
+    /// cache's keys (the key function's output, or the arguments without one), so it
+    /// could match no entry. Nothing was cleared.
+    KeyType {
+        /// The type of the cache's keys.
+        expected: &'static str,
+        /// The type of the key given.
+        found: &'static str,
+    },
 }
 
 impl fmt::Display for CacheError {
@@ -200,6 +209,11 @@ impl fmt::Display for CacheError {
                  the cache builder, or implement `Backend::clear`",
             ),
             CacheError::Backend(e) => write!(f, "the cache backend failed to clear: {e}"),
+            CacheError::KeyType { expected, found } => write!(
+                f,
+                "this cache's keys are `{expected}`, not `{found}`: `clear_key` takes a key of \
+                 the key function's output type (the arguments' type without a key function)"
+            ),
         }
     }
 }
@@ -207,7 +221,7 @@ impl fmt::Display for CacheError {
 impl std::error::Error for CacheError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CacheError::Unsupported => None,
+            CacheError::Unsupported | CacheError::KeyType { .. } => None,
             CacheError::Backend(e) => Some(&**e),
         }
     }
@@ -261,65 +275,42 @@ type WriteFn<K, V> = Box<dyn Fn(K, V) -> BoxFut<'static, Result<(), BoxError>> +
 /// A clear function of the closure form.
 type ClearFn<K> = Box<dyn Fn(Option<K>) -> BoxFut<'static, Result<(), BoxError>> + Send + Sync>;
 
+/// A `read` closure of the builder, boxed.
+pub(crate) fn read_fn<K, V, R, Fut>(read: R) -> ReadFn<K, V>
+where
+    R: Fn(K) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Option<V>, BoxError>> + Send + 'static,
+{
+    Box::new(move |key| Box::pin(read(key)))
+}
+
+/// A `write` closure of the builder, boxed.
+pub(crate) fn write_fn<K, V, W, Fut>(write: W) -> WriteFn<K, V>
+where
+    W: Fn(K, V) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+{
+    Box::new(move |key, value| Box::pin(write(key, value)))
+}
+
+/// A `clear` closure of the builder, boxed.
+pub(crate) fn clear_fn<K, C, Fut>(clear: C) -> ClearFn<K>
+where
+    C: Fn(Option<K>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+{
+    Box::new(move |key| Box::pin(clear(key)))
+}
+
 /// The backend built from the builder's `read`, `write` and `clear` closures. Keys are
 /// passed to the closures by value (cloned), so they can move into `async` blocks.
 pub(crate) struct FnBackend<K, V> {
-    /// Required.
-    read: ReadFn<K, V>,
-    /// Set by `write`; `None` until then.
-    write: Option<WriteFn<K, V>>,
-    /// Set by `clear`; without it clearing reports `Unsupported`.
-    clear: Option<ClearFn<K>>,
-}
-
-impl<K, V> FnBackend<K, V>
-where
-    K: Send + 'static,
-    V: Send + 'static,
-{
-    pub(crate) fn new<R, Fut, Er>(read: R) -> Self
-    where
-        R: Fn(K) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Option<V>, Er>> + Send + 'static,
-        Er: Into<BoxError>,
-    {
-        FnBackend {
-            read: Box::new(move |key| {
-                let fut = read(key);
-                Box::pin(async move { fut.await.map_err(Into::into) })
-            }),
-            write: None,
-            clear: None,
-        }
-    }
-
-    pub(crate) fn set_write<W, Fut, Er>(&mut self, write: W)
-    where
-        W: Fn(K, V) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), Er>> + Send + 'static,
-        Er: Into<BoxError>,
-    {
-        self.write = Some(Box::new(move |key, value| {
-            let fut = write(key, value);
-            Box::pin(async move { fut.await.map_err(Into::into) })
-        }));
-    }
-
-    pub(crate) fn set_clear<C, Fut, Er>(&mut self, clear: C)
-    where
-        C: Fn(Option<K>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), Er>> + Send + 'static,
-        Er: Into<BoxError>,
-    {
-        self.clear = Some(Box::new(move |key| {
-            let fut = clear(key);
-            Box::pin(async move { fut.await.map_err(Into::into) })
-        }));
-    }
-
-    pub(crate) fn has_write(&self) -> bool {
-        self.write.is_some()
-    }
+    /// Reads a key.
+    pub(crate) read: ReadFn<K, V>,
+    /// Writes a computed value.
+    pub(crate) write: WriteFn<K, V>,
+    /// Clears; without it clearing reports `Unsupported`.
+    pub(crate) clear: Option<ClearFn<K>>,
 }
 
 impl<K, V> Backend<K, V> for FnBackend<K, V>
@@ -332,14 +323,7 @@ where
     }
 
     fn write(&self, key: K, value: V) -> impl Future<Output = Result<(), BoxError>> + Send {
-        let fut = self.write.as_ref().map(|w| w(key, value));
-        async move {
-            match fut {
-                Some(fut) => fut.await,
-                // The builder refuses a backend without `write`; kept total anyway.
-                None => Ok(()),
-            }
-        }
+        (self.write)(key, value)
     }
 
     fn clear(&self, key: Option<&K>) -> impl Future<Output = Result<(), BoxError>> + Send {
@@ -356,7 +340,6 @@ where
 impl<K, V> fmt::Debug for FnBackend<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FnBackend")
-            .field("write", &self.write.is_some())
             .field("clear", &self.clear.is_some())
             .finish_non_exhaustive()
     }

@@ -2,28 +2,44 @@
 //! backend.
 //!
 //! The builder's type records what has been chosen, so a wrong combination does not
-//! compile: the key function comes before the backend, and `write` / `clear` closures
-//! exist only after a `read` closure.
+//! compile: the key function comes before the backend, a `read` closure needs a
+//! `write` closure before the cache can be built, and a `clear` closure comes after
+//! both. The only settings that panic, at `build`, are a zero limit and a zero
+//! expiration.
 //!
 //! | stage | reached by | `build(f)` gives |
 //! |---|---|---|
 //! | [`Plain`] | `Cached::builder()` | in memory, keyed by the arguments |
 //! | [`Keyed`] | `.make_key(..)` | in memory, keyed by `make_key` |
-//! | [`FnBacked`] | `.read(..)`, then `.write(..)`, `.clear(..)` | a backend of closures |
+//! | [`Reading`] | `.read(..)` | nothing yet: add `.write(..)` |
+//! | [`FnBacked`] | `.read(..).write(..)`, then `.clear(..)` | a backend of closures |
 //! | [`Backed`] | `.backend(b)` | a [`Backend`] implementation |
+//!
+//! A `read` without a `write` does not compile:
+//!
+//! ```compile_fail,E0599
+//! use haiway::cache::Cached;
+//!
+//! let cached = Cached::builder()
+//!     .read(|key: u32| async move { Ok(Some(key)) })
+//!     .build(|x: u32| async move { x }); // no `build` before `.write(..)`
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::backend::{Backend, BoxError, DynBackend, FnBackend};
+use super::backend::{Backend, DynBackend, FnBackend};
 use super::cached::{Cached, TryCached};
 use super::clock::{Clock, SystemClock};
 use super::core::{Core, MakeKey};
+use super::engine::{Engine, KeyedCore};
+use super::function::{CacheFn, default_name};
+use super::key::ErasedBackend;
 use super::run::{Function, fallible, infallible};
 
 mod stages;
@@ -37,11 +53,13 @@ enum Limit {
     Unbounded,
 }
 
-/// Configures a cache, then wraps a function with [`build`](CacheBuilder::build) or
-/// [`try_build`](CacheBuilder::try_build).
+/// Configures a cache of a function of `A` returning `V`, then wraps the function with
+/// [`build`](CacheBuilder::build) or [`try_build`](CacheBuilder::try_build).
 ///
-/// Get one with [`Cached::builder`]. Settings are checked in one place, when the cache
-/// is built. See the [module docs](self) for the stages.
+/// Get one with [`Cached::builder`]: `A` and `V` are inferred from the function given
+/// to `build`, or named up front (`Cached::<String, String>::builder()`). Settings are
+/// checked in one place, when the cache is built. See the [module docs](self) for the
+/// stages.
 ///
 /// # Examples
 ///
@@ -58,21 +76,31 @@ enum Limit {
 /// assert_eq!(lookup.call(3).await, "item 3");
 /// # });
 /// assert_eq!(lookup.name(), "lookup");
+///
+/// // The types named up front, the function checked against them.
+/// let greet = Cached::<String, String>::builder()
+///     .limit(10)
+///     .build(|name: String| async move { format!("hello, {name}") });
+/// # futures_lite::future::block_on(async {
+/// assert_eq!(greet.call("ada".into()).await, "hello, ada");
+/// # });
 /// ```
 #[must_use = "a CacheBuilder does nothing until `.build(function)`"]
-pub struct CacheBuilder<S = Plain> {
+pub struct CacheBuilder<A, V, S = Plain> {
     /// How many values the memory tier keeps; `None`: the stage's default.
     limit: Option<Limit>,
     /// How many shards the store is split into (1: one exact LRU).
     shards: usize,
     /// How long a value lives.
     expiration: Option<Duration>,
-    /// Name for events; defaults to the function's type name.
+    /// Name for events; defaults to the function's name.
     name: Option<Cow<'static, str>>,
     /// Where time comes from.
     clock: Option<Arc<dyn Clock>>,
     /// The key and backend chosen so far.
     stage: S,
+    /// The function's argument and value.
+    types: PhantomData<fn(A) -> V>,
 }
 
 /// Builder stage: keyed by the arguments, in memory. See [`CacheBuilder`].
@@ -83,6 +111,15 @@ pub struct Plain;
 pub struct Keyed<A, K> {
     /// Arguments to key.
     make_key: MakeKey<A, K>,
+}
+
+/// Builder stage: a `read` closure, waiting for its `write` closure. See
+/// [`CacheBuilder::read`].
+pub struct Reading<A, K, V> {
+    /// Arguments to key.
+    make_key: MakeKey<A, K>,
+    /// The read closure.
+    read: ReadFn<K, V>,
 }
 
 /// Builder stage: a backend of `read` / `write` / `clear` closures. See
@@ -102,14 +139,19 @@ pub struct Backed<A, K, B> {
     backend: B,
 }
 
-impl CacheBuilder<Plain> {
-    /// The defaults: limit 1 (as in haiway), no expiration, the function's type name,
-    /// the system clock.
+/// A boxed `read` closure.
+type ReadFn<K, V> = Box<
+    dyn Fn(K) -> super::backend::BoxFut<'static, Result<Option<V>, super::BoxError>> + Send + Sync,
+>;
+
+impl<A, V> CacheBuilder<A, V, Plain> {
+    /// The defaults: limit 1 (as in haiway), no expiration, the function's name, the
+    /// system clock. The same as [`Cached::builder`].
     ///
     /// # Examples
     ///
     /// ```
-    /// let _builder = haiway::cache::CacheBuilder::new();
+    /// let _builder = haiway::cache::CacheBuilder::<u32, u32>::new();
     /// ```
     pub fn new() -> Self {
         CacheBuilder {
@@ -119,150 +161,12 @@ impl CacheBuilder<Plain> {
             name: None,
             clock: None,
             stage: Plain,
+            types: PhantomData,
         }
-    }
-
-    /// Keys the cache by `make_key(&args)` instead of the arguments themselves: to
-    /// share keys with other processes through a backend, or to key by part of the
-    /// arguments. The arguments then need not be `Hash`, `Eq` or `Clone`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use haiway::cache::Cached;
-    ///
-    /// struct Request { user_id: u64, trace: String }
-    ///
-    /// let profile = Cached::builder()
-    ///     .limit(100)
-    ///     .make_key(|r: &Request| r.user_id)
-    ///     .build(|r: Request| async move { format!("profile {}", r.user_id) });
-    /// # futures_lite::future::block_on(async {
-    /// profile.call(Request { user_id: 1, trace: "a".into() }).await;
-    /// profile.call(Request { user_id: 1, trace: "b".into() }).await; // same key: a hit
-    /// # });
-    /// assert_eq!(profile.stats().hits, 1);
-    /// ```
-    pub fn make_key<A, K, M>(self, make_key: M) -> CacheBuilder<Keyed<A, K>>
-    where
-        M: Fn(&A) -> K + Send + Sync + 'static,
-    {
-        let make_key: MakeKey<A, K> = Some(Box::new(make_key));
-        self.stage(Keyed { make_key })
-    }
-
-    /// Uses a backend of closures, keyed by the arguments: `read` here, then
-    /// [`write`](CacheBuilder::write) and optionally [`clear`](CacheBuilder::clear).
-    /// Prefer [`make_key`](CacheBuilder::make_key) first when the key is shared with
-    /// other processes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use haiway::cache::Cached;
-    ///
-    /// let cached = Cached::builder()
-    ///     .read(|_key: u32| async { Ok::<_, std::io::Error>(Some(7)) })
-    ///     .write(|_key: u32, _value: u32| async { Ok::<_, std::io::Error>(()) })
-    ///     .build(|_x: u32| async { unreachable!("the backend has every value") });
-    /// # futures_lite::future::block_on(async {
-    /// assert_eq!(cached.call(1).await, 7);
-    /// # });
-    /// ```
-    pub fn read<A, V, R, Fut, Er>(self, read: R) -> CacheBuilder<FnBacked<A, A, V>>
-    where
-        A: Clone + Send + Sync + 'static,
-        V: Send + 'static,
-        R: Fn(A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Option<V>, Er>> + Send + 'static,
-        Er: Into<BoxError>,
-    {
-        self.stage(FnBacked {
-            make_key: identity_key(),
-            backend: FnBackend::new(read),
-        })
-    }
-
-    /// Uses `backend` (a [`Backend`] of the arguments and the function's values, checked
-    /// at `build`), keyed by the arguments.
-    ///
-    /// # Examples
-    ///
-    /// See [`Backend`].
-    pub fn backend<A, B>(self, backend: B) -> CacheBuilder<Backed<A, A, B>>
-    where
-        A: Clone + Send + Sync + 'static,
-    {
-        self.stage(Backed {
-            make_key: identity_key(),
-            backend,
-        })
-    }
-
-    /// Wraps `function` with these settings.
-    ///
-    /// # Panics
-    ///
-    /// If the limit is 0 or the expiration is zero, with a message naming the setting.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let cached = haiway::cache::Cached::builder().limit(2).build(|x: u8| async move { x + 1 });
-    /// # futures_lite::future::block_on(async {
-    /// assert_eq!(cached.call(1).await, 2);
-    /// # });
-    /// ```
-    #[track_caller]
-    pub fn build<A, V, F, Fut>(self, function: F) -> Cached<A, V>
-    where
-        A: Hash + Eq + Clone + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
-        F: Fn(A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = V> + Send + 'static,
-    {
-        Cached::from_core(self.split().0.core::<F, _, _, _, _>(
-            infallible(function),
-            identity_key(),
-            None,
-        ))
-    }
-
-    /// Wraps the fallible `function` with these settings: only `Ok` values are stored.
-    ///
-    /// # Panics
-    ///
-    /// If the limit is 0 or the expiration is zero, with a message naming the setting.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let cached = haiway::cache::Cached::builder()
-    ///     .limit(10)
-    ///     .try_build(|x: u8| async move { x.checked_add(200).ok_or("overflow") });
-    /// # futures_lite::future::block_on(async {
-    /// assert_eq!(cached.call(1).await.unwrap(), 201);
-    /// assert_eq!(*cached.call(100).await.unwrap_err(), "overflow");
-    /// # });
-    /// ```
-    #[track_caller]
-    pub fn try_build<A, V, E, F, Fut>(self, function: F) -> TryCached<A, V, E>
-    where
-        A: Hash + Eq + Clone + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
-        E: Send + Sync + 'static,
-        F: Fn(A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<V, E>> + Send + 'static,
-    {
-        TryCached::from_core(self.split().0.core::<F, _, _, _, _>(
-            fallible(function),
-            identity_key(),
-            None,
-        ))
     }
 }
 
-impl Default for CacheBuilder<Plain> {
+impl<A, V> Default for CacheBuilder<A, V, Plain> {
     fn default() -> Self {
         CacheBuilder::new()
     }
@@ -277,7 +181,7 @@ struct Settings {
     clock: Option<Arc<dyn Clock>>,
 }
 
-impl<S> CacheBuilder<S> {
+impl<A, V, S> CacheBuilder<A, V, S> {
     /// Keeps at most `limit` values in memory, evicting the least recently used.
     ///
     /// In memory the default is 1, as in haiway. With a backend the default is no memory
@@ -291,7 +195,7 @@ impl<S> CacheBuilder<S> {
     /// # Examples
     ///
     /// ```
-    /// let _builder = haiway::cache::Cached::builder().limit(100);
+    /// let _builder = haiway::cache::Cached::<u32, u32>::builder().limit(100);
     /// ```
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = Some(Limit::Bounded(limit));
@@ -303,7 +207,7 @@ impl<S> CacheBuilder<S> {
     /// # Examples
     ///
     /// ```
-    /// let _builder = haiway::cache::Cached::builder().unbounded();
+    /// let _builder = haiway::cache::Cached::<u32, u32>::builder().unbounded();
     /// ```
     pub fn unbounded(mut self) -> Self {
         self.limit = Some(Limit::Unbounded);
@@ -344,7 +248,8 @@ impl<S> CacheBuilder<S> {
     /// # Examples
     ///
     /// ```
-    /// let _builder = haiway::cache::Cached::builder().expiration(std::time::Duration::from_secs(30));
+    /// let _builder = haiway::cache::Cached::<u32, u32>::builder()
+    ///     .expiration(std::time::Duration::from_secs(30));
     /// ```
     pub fn expiration(mut self, ttl: Duration) -> Self {
         self.expiration = Some(ttl);
@@ -352,12 +257,12 @@ impl<S> CacheBuilder<S> {
     }
 
     /// Names the cache in its events (the `cache` attribute). The default is the
-    /// wrapped function's type name.
+    /// wrapped function's name (`fetch_profile`), or `cache` for a closure.
     ///
     /// # Examples
     ///
     /// ```
-    /// let _builder = haiway::cache::Cached::builder().name("profiles");
+    /// let _builder = haiway::cache::Cached::<u32, u32>::builder().name("profiles");
     /// ```
     pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.name = Some(name.into());
@@ -377,7 +282,7 @@ impl<S> CacheBuilder<S> {
     /// let now = Cached::builder()
     ///     .expiration(Duration::from_secs(1))
     ///     .clock(clock.clone())
-    ///     .build(|(): ()| async { std::time::Instant::now() });
+    ///     .build(|| async { std::time::Instant::now() });
     /// # futures_lite::future::block_on(async {
     /// let first = now.call(()).await;
     /// assert_eq!(now.call(()).await, first);
@@ -390,15 +295,8 @@ impl<S> CacheBuilder<S> {
         self
     }
 
-    fn stage<T>(self, stage: T) -> CacheBuilder<T> {
-        CacheBuilder {
-            limit: self.limit,
-            shards: self.shards,
-            expiration: self.expiration,
-            name: self.name,
-            clock: self.clock,
-            stage,
-        }
+    fn stage<T>(self, stage: T) -> CacheBuilder<A, V, T> {
+        self.split().0.into_builder(stage)
     }
 
     fn split(self) -> (Settings, S) {
@@ -414,6 +312,19 @@ impl<S> CacheBuilder<S> {
 }
 
 impl Settings {
+    /// A builder with these settings at `stage`.
+    fn into_builder<A, V, T>(self, stage: T) -> CacheBuilder<A, V, T> {
+        CacheBuilder {
+            limit: self.limit,
+            shards: self.shards,
+            expiration: self.expiration,
+            name: self.name,
+            clock: self.clock,
+            stage,
+            types: PhantomData,
+        }
+    }
+
     /// Tells a backend the expiration, then boxes it.
     fn attach<K, V, B>(&self, mut backend: B) -> Arc<dyn DynBackend<K, V>>
     where
@@ -425,7 +336,40 @@ impl Settings {
         Arc::new(backend)
     }
 
-    /// Validates the settings (the one place that does) and builds the core.
+    /// Validates the settings (the one place that does) and builds the engine of the
+    /// function `F`: keyed by the arguments without `make_key` (then `K` is `A`), by
+    /// erased keys with it.
+    #[track_caller]
+    fn engine<F, A, K, V, E>(
+        self,
+        function: Function<A, V, E>,
+        make_key: MakeKey<A, K>,
+        backend: Option<Arc<dyn DynBackend<K, V>>>,
+    ) -> Engine<A, V, E>
+    where
+        A: Hash + Eq + Clone + Send + Sync + 'static,
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        let Some(make_key) = make_key else {
+            // Without a key function the stages keep `K` as `A`.
+            let backend: Box<dyn std::any::Any> = Box::new(backend);
+            let backend = *backend
+                .downcast::<Option<Arc<dyn DynBackend<A, V>>>>()
+                .unwrap_or_else(|_| {
+                    unreachable!("a cache without a key function is keyed by its arguments")
+                });
+            return Engine::Plain(self.core::<F, _, _, _, _>(function, None, backend));
+        };
+        let (boxing, probe, key_type) = KeyedCore::<A, V, E>::key_fn(make_key);
+        let backend = backend
+            .map(|backend| Arc::new(ErasedBackend::new(backend)) as Arc<dyn DynBackend<_, V>>);
+        let core = self.core::<F, _, _, _, _>(function, Some(boxing), backend);
+        Engine::Keyed(KeyedCore::new(core, probe, key_type))
+    }
+
+    /// Validates the settings and builds a core.
     #[track_caller]
     fn core<F, A, K, V, E>(
         self,
@@ -437,7 +381,7 @@ impl Settings {
         A: Send + 'static,
         K: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
-        E: Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
     {
         // In memory the default limit is 1 (haiway's); with a backend, no memory tier.
         let limit = self.limit.or(if backend.is_none() {
@@ -461,9 +405,7 @@ impl Settings {
                  use a positive duration, or leave expiration unset for values that never expire"
             );
         }
-        let name = self
-            .name
-            .unwrap_or(Cow::Borrowed(std::any::type_name::<F>()));
+        let name = self.name.unwrap_or_else(default_name::<F>);
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         Core::new(
             name,
@@ -476,9 +418,46 @@ impl Settings {
             backend,
         )
     }
+
+    /// Builds the handle of the infallible `function`.
+    #[track_caller]
+    fn build<F, M, A, K, V>(
+        self,
+        function: F,
+        make_key: MakeKey<A, K>,
+        backend: Option<Arc<dyn DynBackend<K, V>>>,
+    ) -> Cached<A, V>
+    where
+        F: CacheFn<A, M, Output = V>,
+        A: Hash + Eq + Clone + Send + Sync + 'static,
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let function = infallible(move |args: A| function.call(args));
+        Cached::from_engine(self.engine::<F, _, _, _, _>(function, make_key, backend))
+    }
+
+    /// Builds the handle of the fallible `function`.
+    #[track_caller]
+    fn try_build<F, M, A, K, V, E>(
+        self,
+        function: F,
+        make_key: MakeKey<A, K>,
+        backend: Option<Arc<dyn DynBackend<K, V>>>,
+    ) -> TryCached<A, V, E>
+    where
+        F: CacheFn<A, M, Output = Result<V, E>>,
+        A: Hash + Eq + Clone + Send + Sync + 'static,
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        let function = fallible(move |args: A| function.call(args));
+        TryCached::from_engine(self.engine::<F, _, _, _, _>(function, make_key, backend))
+    }
 }
 
-impl<S> fmt::Debug for CacheBuilder<S> {
+impl<A, V, S> fmt::Debug for CacheBuilder<A, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheBuilder")
             .field("limit", &self.limit)
@@ -495,6 +474,12 @@ impl<A, K> fmt::Debug for Keyed<A, K> {
     }
 }
 
+impl<A, K, V> fmt::Debug for Reading<A, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reading").finish_non_exhaustive()
+    }
+}
+
 impl<A, K, V> fmt::Debug for FnBacked<A, K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FnBacked")
@@ -507,9 +492,4 @@ impl<A, K, B> fmt::Debug for Backed<A, K, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Backed").finish_non_exhaustive()
     }
-}
-
-/// The arguments are the key: borrowed for lookups, cloned only to store.
-fn identity_key<A: Clone + Send + Sync + 'static>() -> MakeKey<A, A> {
-    None
 }

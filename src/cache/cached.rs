@@ -1,21 +1,24 @@
-//! The handles: [`Cached`] and [`TryCached`], and the [`ClearCache`] future.
+//! The handle of a memoized function: [`Cached`] (and, in
+//! [`try_cached`](super::try_cached), [`TryCached`]).
 
+use std::borrow::Borrow;
 use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
 use std::hash::Hash;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use super::backend::{BoxFut, CacheError};
 use super::builder::CacheBuilder;
-use super::call::{Call, Calling, TryCall};
-use super::core::{Core, Stats};
+use super::call::{Call, Calling};
+use super::core::Stats;
+use super::engine::Engine;
+use super::futures::{CallOwned, ClearCache, Insert};
 
-/// A memoized async function; see the [module docs](super).
+pub use super::try_cached::TryCached;
+
+/// A memoized async function of `A` returning `V`; see the [module docs](super).
 ///
-/// Cheap to clone: clones share the cache.
+/// Its type names the arguments and the value only, whatever key function or backend
+/// the cache has. Cheap to clone: clones share the cache.
 ///
 /// # Examples
 ///
@@ -33,50 +36,67 @@ use super::core::{Core, Stats};
 /// assert_eq!(GREETING.call("ada".into()).await, "hello, ada");
 /// # });
 /// ```
-pub struct Cached<A, V, K = A> {
+///
+/// A field of this type takes a cache with a key function too:
+///
+/// ```
+/// use haiway::cache::Cached;
+///
+/// struct Profiles {
+///     cache: Cached<u32, String>,
+/// }
+///
+/// let profiles = Profiles {
+///     cache: Cached::builder()
+///         .make_key(|id: &u32| format!("profile:{id}"))
+///         .build(|id: u32| async move { format!("profile {id}") }),
+/// };
+/// # futures_lite::future::block_on(async {
+/// assert_eq!(profiles.cache.call(7).await, "profile 7");
+/// # });
+/// ```
+pub struct Cached<A, V> {
     /// Shared by every clone.
-    core: Arc<Core<A, K, V, Infallible>>,
+    engine: Arc<Engine<A, V, Infallible>>,
 }
 
-impl Cached<(), ()> {
-    /// A [`CacheBuilder`] with the default settings.
+impl<A, V> Cached<A, V> {
+    /// A [`CacheBuilder`] with the default settings. `A` and `V` are inferred from the
+    /// function given to `build`, or named here (`Cached::<String, String>::builder()`),
+    /// and the function is then checked against them.
     ///
     /// # Examples
     ///
     /// ```
-    /// let cached = haiway::cache::Cached::builder().limit(10).build(|x: i32| async move { -x });
+    /// use haiway::cache::Cached;
+    ///
+    /// let negate = Cached::builder().limit(10).build(|x: i32| async move { -x });
+    /// let upper = Cached::<String, String>::builder().build(|s: String| async move { s.to_uppercase() });
     /// # futures_lite::future::block_on(async {
-    /// assert_eq!(cached.call(5).await, -5);
+    /// assert_eq!(negate.call(5).await, -5);
+    /// assert_eq!(upper.call("a".into()).await, "A");
     /// # });
     /// ```
-    pub fn builder() -> CacheBuilder {
+    pub fn builder() -> CacheBuilder<A, V> {
         CacheBuilder::new()
     }
-}
 
-impl<A, V, K> Cached<A, V, K> {
-    pub(crate) fn from_core(core: Core<A, K, V, Infallible>) -> Self {
+    pub(crate) fn from_engine(engine: Engine<A, V, Infallible>) -> Self {
         Cached {
-            core: Arc::new(core),
+            engine: Arc::new(engine),
         }
     }
 }
 
-impl<A, V, E, K> TryCached<A, V, E, K> {
-    pub(crate) fn from_core(core: Core<A, K, V, E>) -> Self {
-        TryCached {
-            core: Arc::new(core),
-        }
-    }
-}
-
-impl<A, V, K> Cached<A, V, K>
+impl<A, V> Cached<A, V>
 where
-    A: Send + 'static,
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    A: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
     /// The value for `args`: a clone of the stored one, or the function's result.
+    ///
+    /// The future borrows the handle; [`call_owned`](Self::call_owned) gives one that
+    /// owns it, for `'static` futures.
     ///
     /// # Panics
     ///
@@ -102,8 +122,77 @@ where
     /// # });
     /// ```
     #[inline]
-    pub fn call(&self, args: A) -> Call<'_, A, V, K> {
-        Call::new(Calling::new(&self.core, args))
+    pub fn call(&self, args: A) -> Call<'_, A, V> {
+        Call::new(Calling::new(&self.engine, args))
+    }
+
+    /// [`call`](Self::call), owning the handle: a `'static` future, to spawn. Call it
+    /// on a clone to keep the handle: `cached.clone().call_owned(args)`. It costs one
+    /// allocation per call, which [`call`](Self::call) does not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{ctx, Scope};
+    ///
+    /// let double = haiway::cache::cache(|x: u32| async move { x * 2 });
+    /// # futures_lite::future::block_on(async {
+    /// Scope::new("request")
+    ///     .run(async {
+    ///         // `ctx::spawn` (like `tokio::spawn`) needs a `'static` future.
+    ///         let task = ctx::spawn(double.clone().call_owned(21));
+    ///         assert_eq!(task.await, 42);
+    ///     })
+    ///     .await;
+    /// # });
+    /// ```
+    pub fn call_owned(self, args: A) -> CallOwned<V> {
+        CallOwned::new(Box::pin(async move { self.call(args).await }))
+    }
+
+    /// A clone of the value stored in memory for the arguments `args` borrows as (a
+    /// `&str` for `String` arguments, as with `HashMap::get`), if it is there and has
+    /// not expired. It does not run the function, join a run in flight, read the
+    /// backend, record an event or count a hit or a miss; it counts as a use for the
+    /// LRU order. A cache with a backend and no memory tier has nothing to return.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let profile = haiway::cache::cache(|id: String| async move { format!("profile of {id}") });
+    /// assert_eq!(profile.get("ada"), None);
+    /// # futures_lite::future::block_on(async {
+    /// profile.call("ada".to_owned()).await;
+    /// # });
+    /// assert_eq!(profile.get("ada").as_deref(), Some("profile of ada"));
+    /// assert_eq!(profile.stats().hits, 0);
+    /// ```
+    pub fn get<Q>(&self, args: &Q) -> Option<V>
+    where
+        A: Borrow<Q>,
+        Q: Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<A>,
+    {
+        self.engine.get(args)
+    }
+
+    /// Stores `value` for `args` as if the function had just returned it: its
+    /// expiration counts from now, it replaces a stored value, and a backend gets the
+    /// write (spawned in the current scope, or awaited outside any, as for a computed
+    /// value). A run of the same key in flight still answers its callers, but its
+    /// result is not stored. Nothing happens until the future is awaited.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let profile = haiway::cache::cache(|id: u32| async move { format!("fetched {id}") });
+    /// # futures_lite::future::block_on(async {
+    /// profile.insert(7, "primed".to_owned()).await;
+    /// assert_eq!(profile.call(7).await, "primed"); // a hit: the function did not run
+    /// # });
+    /// ```
+    pub fn insert(&self, args: A, value: V) -> Insert<'_> {
+        Insert::new(self.engine.insert(args, value))
     }
 
     /// Removes every stored value, in memory and in the backend (`clear(None)`).
@@ -118,8 +207,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`CacheError::Unsupported`] when the backend cannot clear, or the backend's
-    /// error. An in-memory cache always succeeds.
+    /// [`CacheError::Unsupported`](super::CacheError::Unsupported) when the backend
+    /// cannot clear, or the backend's error. An in-memory cache always succeeds.
     ///
     /// # Examples
     ///
@@ -132,13 +221,16 @@ where
     /// # });
     /// ```
     pub fn clear_cache(&self) -> ClearCache<'_> {
-        ClearCache::new(self.core.clear_everywhere(None))
+        ClearCache::new(self.engine.clear_cache())
     }
 
-    /// Removes the value stored for `args`, in memory and in the backend
-    /// (`clear(Some(&key))`); a computation of it running now will not store its result.
-    /// Once it has returned `Ok`, no call of `args` that starts afterwards returns a
-    /// value computed before it, as with [`clear_cache`](Self::clear_cache).
+    /// Removes the value stored for the arguments `args` borrows as (a `&str` for
+    /// `String` arguments, as with `HashMap::get`), in memory and in the backend
+    /// (`clear(Some(&key))`); a computation of it running now will not store its
+    /// result. Once it has returned `Ok`, no call of those arguments that starts
+    /// afterwards returns a value computed before it, as with
+    /// [`clear_cache`](Self::clear_cache). With a key function, clear by the key with
+    /// [`clear_key`](Self::clear_key).
     ///
     /// # Errors
     ///
@@ -147,17 +239,60 @@ where
     /// # Examples
     ///
     /// ```
-    /// let c = haiway::cache::Cached::builder().limit(2).build(|x: u8| async move { x });
+    /// let c = haiway::cache::Cached::builder()
+    ///     .limit(2)
+    ///     .build(|name: String| async move { name.len() });
     /// # futures_lite::future::block_on(async {
-    /// c.call(1).await;
-    /// c.call(2).await;
-    /// c.clear_call_cache(&1).await.unwrap();
+    /// c.call("ada".to_owned()).await;
+    /// c.call("grace".to_owned()).await;
+    /// c.clear_call_cache("ada").await.unwrap();
     /// assert_eq!(c.stats().len, 1);
     /// # });
     /// ```
-    pub fn clear_call_cache(&self, args: &A) -> ClearCache<'_> {
-        let key = self.core.key(args).into_owned();
-        ClearCache::new(self.core.clear_everywhere(Some(key)))
+    pub fn clear_call_cache<Q>(&self, args: &Q) -> ClearCache<'_>
+    where
+        A: Borrow<Q>,
+        Q: Hash + Eq + ToOwned + ?Sized,
+        Q::Owned: Into<A>,
+    {
+        ClearCache::new(self.engine.clear_call(args))
+    }
+
+    /// Removes the value stored under `key`, as [`clear_call_cache`] does for the
+    /// arguments that make it: with a key function, clear by the key without building
+    /// arguments. `key` is of the key function's output type (without a key function,
+    /// the arguments' type); a key of another type could match nothing, and the clear
+    /// fails with [`CacheError::KeyType`](super::CacheError::KeyType).
+    ///
+    /// [`clear_call_cache`]: Self::clear_call_cache
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::KeyType`](super::CacheError::KeyType) for a key of another type;
+    /// else as [`clear_cache`](Self::clear_cache).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::cache::{CacheError, Cached};
+    ///
+    /// let profile = Cached::builder()
+    ///     .make_key(|id: &u32| format!("profile:{id}"))
+    ///     .build(|id: u32| async move { format!("profile {id}") });
+    /// # futures_lite::future::block_on(async {
+    /// profile.call(7).await;
+    /// profile.clear_key(&"profile:7".to_owned()).await.unwrap();
+    /// assert_eq!(profile.stats().len, 0);
+    /// // Keys are `String`s: a `&'static str` is another type.
+    /// let wrong = profile.clear_key(&"profile:7").await;
+    /// assert!(matches!(wrong, Err(CacheError::KeyType { .. })));
+    /// # });
+    /// ```
+    pub fn clear_key<K>(&self, key: &K) -> ClearCache<'_>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        ClearCache::new(self.engine.clear_key(key))
     }
 
     /// The cache's counters now.
@@ -169,221 +304,48 @@ where
     /// assert_eq!(c.stats().misses, 0);
     /// ```
     pub fn stats(&self) -> Stats {
-        self.core.stats()
+        self.engine.stats()
     }
 
-    /// The name used in this cache's events.
+    /// The name used in this cache's events: the one given to the builder, or the
+    /// function's own name (`cache` for a closure).
     ///
     /// # Examples
     ///
     /// ```
+    /// async fn fetch_profile(id: u32) -> String {
+    ///     format!("profile {id}")
+    /// }
+    ///
+    /// assert_eq!(haiway::cache::cache(fetch_profile).name(), "fetch_profile");
+    /// assert_eq!(haiway::cache::cache(|x: u8| async move { x }).name(), "cache");
     /// let c = haiway::cache::Cached::builder().name("users").build(|x: u8| async move { x });
     /// assert_eq!(c.name(), "users");
     /// ```
     pub fn name(&self) -> &str {
-        &self.core.name
+        self.engine.name()
     }
 
     /// Checks the store's internal links (fuzzing builds only); panics on corruption.
     #[cfg(fuzzing)]
     #[doc(hidden)]
     pub fn validate(&self) {
-        self.core.validate();
+        self.engine.validate();
     }
 }
 
-impl<A, V, K> Clone for Cached<A, V, K> {
+impl<A, V> Clone for Cached<A, V> {
     fn clone(&self) -> Self {
         Cached {
-            core: self.core.clone(),
+            engine: self.engine.clone(),
         }
     }
 }
 
-impl<A, V, K> fmt::Debug for Cached<A, V, K> {
+impl<A, V> fmt::Debug for Cached<A, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cached")
-            .field("name", &self.core.name)
+            .field("name", &self.engine.name())
             .finish_non_exhaustive()
-    }
-}
-
-/// A memoized fallible async function: only `Ok` values are stored. Built by
-/// [`try_cache`](super::try_cache) or [`CacheBuilder::try_build`].
-///
-/// An error is shared, as an `Arc<E>`, with every caller that waited on the same run
-/// of the function (so `E` need not be `Clone`), and is never stored.
-///
-/// # Examples
-///
-/// ```
-/// use haiway::cache::try_cache;
-/// use std::sync::atomic::{AtomicU32, Ordering};
-/// use std::sync::Arc;
-///
-/// let attempts = Arc::new(AtomicU32::new(0));
-/// let counter = attempts.clone();
-/// let flaky = try_cache(move |(): ()| {
-///     let n = counter.fetch_add(1, Ordering::SeqCst);
-///     async move { if n == 0 { Err("first call fails") } else { Ok(n) } }
-/// });
-/// # futures_lite::future::block_on(async {
-/// assert!(flaky.call(()).await.is_err()); // not stored
-/// assert_eq!(flaky.call(()).await.unwrap(), 1); // ran again, stored
-/// assert_eq!(flaky.call(()).await.unwrap(), 1); // hit
-/// # });
-/// assert_eq!(attempts.load(Ordering::SeqCst), 2);
-/// ```
-pub struct TryCached<A, V, E, K = A> {
-    /// Shared by every clone.
-    core: Arc<Core<A, K, V, E>>,
-}
-
-impl<A, V, E, K> TryCached<A, V, E, K>
-where
-    A: Send + 'static,
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-{
-    /// The value for `args`, or the function's error.
-    ///
-    /// # Errors
-    ///
-    /// The function's error, shared with the callers that waited on the same run.
-    ///
-    /// # Panics
-    ///
-    /// If the function panics while this call polls it (nothing is stored; the run
-    /// starts again for the other callers).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let c = haiway::cache::try_cache(|x: i32| async move { if x >= 0 { Ok(x) } else { Err("negative") } });
-    /// # futures_lite::future::block_on(async {
-    /// assert_eq!(c.call(3).await.unwrap(), 3);
-    /// assert_eq!(*c.call(-1).await.unwrap_err(), "negative");
-    /// # });
-    /// ```
-    #[inline]
-    pub fn call(&self, args: A) -> TryCall<'_, A, V, E, K> {
-        TryCall::new(Calling::new(&self.core, args))
-    }
-
-    /// Removes every stored value; see [`Cached::clear_cache`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Cached::clear_cache`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let c = haiway::cache::try_cache(|x: u8| async move { Ok::<_, ()>(x) });
-    /// # futures_lite::future::block_on(async {
-    /// c.call(1).await.unwrap();
-    /// c.clear_cache().await.unwrap();
-    /// assert_eq!(c.stats().len, 0);
-    /// # });
-    /// ```
-    pub fn clear_cache(&self) -> ClearCache<'_> {
-        ClearCache::new(self.core.clear_everywhere(None))
-    }
-
-    /// Removes the value stored for `args`; see [`Cached::clear_call_cache`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Cached::clear_cache`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let c = haiway::cache::try_cache(|x: u8| async move { Ok::<_, ()>(x) });
-    /// # futures_lite::future::block_on(async {
-    /// c.call(1).await.unwrap();
-    /// c.clear_call_cache(&1).await.unwrap();
-    /// assert_eq!(c.stats().len, 0);
-    /// # });
-    /// ```
-    pub fn clear_call_cache(&self, args: &A) -> ClearCache<'_> {
-        let key = self.core.key(args).into_owned();
-        ClearCache::new(self.core.clear_everywhere(Some(key)))
-    }
-
-    /// The cache's counters now.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let c = haiway::cache::try_cache(|x: u8| async move { Ok::<_, ()>(x) });
-    /// assert_eq!(c.stats().hits, 0);
-    /// ```
-    pub fn stats(&self) -> Stats {
-        self.core.stats()
-    }
-
-    /// The name used in this cache's events.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let c = haiway::cache::Cached::builder().name("n").try_build(|x: u8| async move { Ok::<_, ()>(x) });
-    /// assert_eq!(c.name(), "n");
-    /// ```
-    pub fn name(&self) -> &str {
-        &self.core.name
-    }
-
-    /// Checks the store's internal links (fuzzing builds only); panics on corruption.
-    #[cfg(fuzzing)]
-    #[doc(hidden)]
-    pub fn validate(&self) {
-        self.core.validate();
-    }
-}
-
-impl<A, V, E, K> Clone for TryCached<A, V, E, K> {
-    fn clone(&self) -> Self {
-        TryCached {
-            core: self.core.clone(),
-        }
-    }
-}
-
-impl<A, V, E, K> fmt::Debug for TryCached<A, V, E, K> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryCached")
-            .field("name", &self.core.name)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The future returned by `clear_cache` and `clear_call_cache`. Nothing is cleared
-/// until it is awaited.
-#[must_use = "nothing is cleared until the future is awaited"]
-pub struct ClearCache<'a> {
-    /// Clears memory, then the backend.
-    inner: BoxFut<'a, Result<(), CacheError>>,
-}
-
-impl<'a> ClearCache<'a> {
-    fn new(inner: BoxFut<'a, Result<(), CacheError>>) -> Self {
-        ClearCache { inner }
-    }
-}
-
-impl Future for ClearCache<'_> {
-    type Output = Result<(), CacheError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
-
-impl fmt::Debug for ClearCache<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClearCache").finish_non_exhaustive()
     }
 }

@@ -1,10 +1,12 @@
 //! The named futures of a cached call: [`Call`] and [`TryCall`].
 //!
 //! Both drive one state machine, [`Calling`]. Its first poll is the hit path,
-//! inlined: [`Core::hit`] looks the key up and returns a stored value. Everything else
-//! is out of line: on a miss the call joins the key's flight or leads a new one
-//! ([`Core::miss`]), then, whenever it is polled, drives the flight's run or waits for
-//! the call driving it (see [`flight`](super::flight)).
+//! inlined: [`Core::hit`] looks the key up and returns a stored value (for a cache with
+//! a key function, out of line: [`KeyedCore::hit`]). Everything else is out of line: on a
+//! miss the call joins the key's flight or leads a new one ([`Core::miss`]), then,
+//! whenever it is polled, drives the flight's run or waits for the call driving it
+//! (see [`flight`](super::flight)). The steps after the lookup are generic over the
+//! core's key type, and park the call's place in a flight as a [`Slow`] of its kind.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -12,45 +14,53 @@ use std::future::Future;
 use std::hash::Hash;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::backend::BoxFut;
 use super::core::{Core, Locked, Missed};
+use super::engine::{Engine, KeyedCore};
 use super::flight::{Attached, Driven, Held, Run, Shared, Work};
+use super::key::ErasedKey;
 use crate::ctx;
 
 /// The state machine shared by [`Call`] and [`TryCall`].
-pub(crate) struct Calling<'a, A, K, V, E> {
+pub(crate) struct Calling<'a, A, V, E> {
     /// The cache.
-    core: &'a Core<A, K, V, E>,
+    engine: &'a Engine<A, V, E>,
     /// Where the call is. Dropped by `Calling`'s own `Drop`, so that a finished call
     /// (the common case) drops nothing and calls nothing.
-    step: ManuallyDrop<Step<'a, A, K, V, E>>,
+    step: ManuallyDrop<Step<'a, A, V, E>>,
 }
 
 /// The steps of a call.
-enum Step<'a, A, K, V, E> {
+enum Step<'a, A, V, E> {
     /// Not looked up yet.
     Start(A),
     /// Past the lookup, and not finished in the poll that made it: boxed, so a call
     /// that waits allocates once, and `Step` stays two words, which the hit path moves
     /// and drops inline.
-    Slow(Box<Slow<'a, A, K, V, E>>),
+    Slow(Box<Slow<'a, A, V, E>>),
     /// Returned its output.
     Done,
 }
 
 /// The steps of a call after its lookup.
-enum Slow<'a, A, K, V, E> {
-    /// In a flight of its key: driving its run, or waiting for the call that does.
-    Flight(Attached<'a, A, K, V, E>),
+enum Slow<'a, A, V, E> {
+    /// In a flight of its key (a cache keyed by the arguments): driving its run, or
+    /// waiting for the call that does.
+    Plain(Attached<'a, A, A, V, E>),
+    /// The same, in a cache with a key function.
+    Keyed(Attached<'a, A, ErasedKey, V, E>),
     /// Outside any scope: awaiting the backend write before returning, so it is not
     /// lost.
     Writing(Writing<V, E>),
     /// Taken out for a moment (the box is kept for the next step).
     Empty,
 }
+
+/// Parks a call's place in a flight of a core with keys `K` as a [`Slow`] step:
+/// [`Slow::Plain`] or [`Slow::Keyed`].
+type Park<'a, A, K, V, E> = fn(Attached<'a, A, K, V, E>) -> Slow<'a, A, V, E>;
 
 /// A finished call's backend write, awaited before it returns (outside any scope).
 struct Writing<V, E> {
@@ -60,7 +70,7 @@ struct Writing<V, E> {
     result: Shared<V, E>,
 }
 
-impl<A, K, V, E> Drop for Calling<'_, A, K, V, E> {
+impl<A, V, E> Drop for Calling<'_, A, V, E> {
     #[inline]
     fn drop(&mut self) {
         // The step is taken out, leaving `Done` (nothing to drop) behind: a finished
@@ -77,28 +87,33 @@ impl<A, K, V, E> Drop for Calling<'_, A, K, V, E> {
 /// Drops a call's step after its lookup (leaving a flight, dropping a write).
 #[cold]
 #[inline(never)]
-fn drop_slow<A, K, V, E>(step: Step<'_, A, K, V, E>) {
+fn drop_slow<A, V, E>(step: Step<'_, A, V, E>) {
     drop(step);
 }
 
-// `Calling` never pins `A`, `K`, `V` or `E` (the function's future is boxed), so it can
-// be `Unpin` whatever they are.
-impl<A, K, V, E> Unpin for Calling<'_, A, K, V, E> {}
+// `Calling` never pins `A`, `V` or `E` (the function's future is boxed), so it can be
+// `Unpin` whatever they are.
+impl<A, V, E> Unpin for Calling<'_, A, V, E> {}
 
-impl<'a, A, K, V, E> Calling<'a, A, K, V, E> {
+impl<'a, A, V, E> Calling<'a, A, V, E> {
     #[inline]
-    pub(crate) fn new(core: &'a Core<A, K, V, E>, args: A) -> Self {
+    pub(crate) fn new(engine: &'a Engine<A, V, E>, args: A) -> Self {
         Calling {
-            core,
+            engine,
             step: ManuallyDrop::new(Step::Start(args)),
         }
+    }
+
+    /// The cache's name, for `Debug`.
+    fn engine_name(&self) -> &str {
+        self.engine.name()
     }
 
     fn step_name(&self) -> &'static str {
         match &*self.step {
             Step::Start(_) => "start",
             Step::Slow(slow) => match **slow {
-                Slow::Flight(_) | Slow::Empty => "computing",
+                Slow::Plain(_) | Slow::Keyed(_) | Slow::Empty => "computing",
                 Slow::Writing(_) => "writing",
             },
             Step::Done => "done",
@@ -106,27 +121,47 @@ impl<'a, A, K, V, E> Calling<'a, A, K, V, E> {
     }
 }
 
-impl<'a, A, K, V, E> Calling<'a, A, K, V, E>
+impl<'a, A, V, E> Calling<'a, A, V, E>
 where
-    A: Send + 'static,
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    A: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
 {
+    /// The first poll of a call of a cache with a key function: its hit path, then the
+    /// miss path. Out of line, so the plain hit path stays short.
+    #[cold]
+    #[inline(never)]
+    fn keyed(
+        &mut self,
+        keyed: &'a KeyedCore<A, V, E>,
+        args: A,
+        cx: &mut Context<'_>,
+    ) -> Poll<Shared<V, E>> {
+        match keyed.hit(&args, true) {
+            Ok(value) => Poll::Ready(Ok(value)),
+            Err(locked) => self.missed(&keyed.core, locked, args, cx, Slow::Keyed),
+        }
+    }
+
     /// The miss path: the lookup found no live value (the shard's lock is still held in
     /// `locked`). Joins or leads the key's flight, and goes on from there.
     #[cold]
     #[inline(never)]
-    fn missed(
+    fn missed<K>(
         &mut self,
+        core: &'a Core<A, K, V, E>,
         locked: Locked<'a, A, K, V, E>,
         args: A,
         cx: &mut Context<'_>,
-    ) -> Poll<Shared<V, E>> {
-        match self.core.miss(locked, args, true) {
+        park: Park<'a, A, K, V, E>,
+    ) -> Poll<Shared<V, E>>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        match core.miss(locked, args, true) {
             Missed::Hit(value) => Poll::Ready(Ok(value)),
             Missed::Join(attached) => {
-                self.park(Slow::Flight(attached));
+                self.park(park(attached));
                 self.poll_slow(cx)
             }
             Missed::Lead {
@@ -142,41 +177,47 @@ where
                 let work = {
                     let held = Held::new(&mut attached);
                     if record_miss {
-                        self.core.record_miss();
+                        core.record_miss();
                     }
                     drop(expired);
-                    let work = self.core.start(held.attached(), key, args, runner);
+                    let work = core.start(held.attached(), key, args, runner);
                     held.disarm();
                     work
                 };
-                self.drive(attached, work, cx)
+                self.drive(attached, work, cx, park)
             }
         }
     }
 
     /// Drives the run this call took out of its flight, and goes on from there.
-    fn drive(
+    fn drive<K>(
         &mut self,
         attached: Attached<'a, A, K, V, E>,
         work: Work<A, V, E>,
         cx: &mut Context<'_>,
-    ) -> Poll<Shared<V, E>> {
-        match self.core.drive(attached, work) {
+        park: Park<'a, A, K, V, E>,
+    ) -> Poll<Shared<V, E>>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        let core = attached.core;
+        match core.drive(attached, work) {
             Driven::Finished(result, write) => self.finish(result, write, cx),
             Driven::Pending(mut attached) => {
                 // Not again in this poll: a run that wakes itself (a `yield_now`) must
                 // let the executor run other tasks. Listen for the next wake-up, or,
                 // if one came in during the poll, be polled again soon.
                 let mut listener = attached.flight.listen();
-                // Polled once, so it holds this task's waker.
+                // Polled once, so it holds this task's waker; then the flight is looked
+                // at again, whole: another call may have finished the run (or taken
+                // and put it back, woken) between this call's poll and its listening.
                 let heard = Pin::new(&mut listener).poll(cx).is_ready();
-                let due = attached.flight.wakes() != attached.flight.lock().polled_at;
-                if heard || due {
+                if heard || attached.flight.has_news() {
                     cx.waker().wake_by_ref();
                 } else {
                     attached.listener = Some(listener);
                 }
-                self.park(Slow::Flight(attached));
+                self.park(park(attached));
                 Poll::Pending
             }
         }
@@ -211,7 +252,7 @@ where
     }
 
     /// Puts `slow` in as the call's step, in the box it had, if any.
-    fn park(&mut self, slow: Slow<'a, A, K, V, E>) {
+    fn park(&mut self, slow: Slow<'a, A, V, E>) {
         match &mut *self.step {
             Step::Slow(boxed) => **boxed = slow,
             step => *step = Step::Slow(Box::new(slow)),
@@ -228,7 +269,7 @@ where
                 Step::Start(_) => unreachable!("`poll` looks a key up first"),
                 Step::Done => panic!("haiway: cached call polled after it completed"),
             };
-            match slow {
+            let polled = match slow {
                 Slow::Empty => unreachable!("a step is put back before the poll ends"),
                 Slow::Writing(mut writing) => {
                     return match writing.write.as_mut().poll(cx) {
@@ -242,74 +283,90 @@ where
                         }
                     };
                 }
-                Slow::Flight(mut attached) => {
-                    let flight = &attached.flight;
-                    let mut inner = flight.lock();
-                    let due = flight.wakes() != inner.polled_at;
-                    match &mut inner.run {
-                        Run::Done(result) => {
-                            let result = result.clone();
-                            inner.callers -= 1;
-                            drop(inner);
-                            attached.detach();
-                            *self.step = Step::Done;
-                            // The value's `Clone` (user code), outside every lock.
-                            return Poll::Ready((*result).clone());
-                        }
-                        Run::Restart => {
-                            let Some(args) = inner.donations.pop() else {
-                                unreachable!("a flight with callers has arguments to restart")
-                            };
-                            inner.run = Run::Polling;
-                            inner.polled_at = flight.wakes();
-                            drop(inner);
-                            let work = {
-                                let held = Held::new(&mut attached);
-                                let work = self.core.restart(held.attached(), args);
-                                held.disarm();
-                                work
-                            };
-                            return self.drive(attached, work, cx);
-                        }
-                        Run::Idle(_) if due => {
-                            let Run::Idle(work) = std::mem::replace(&mut inner.run, Run::Polling)
-                            else {
-                                unreachable!("matched above")
-                            };
-                            inner.polled_at = flight.wakes();
-                            drop(inner);
-                            return self.drive(attached, work, cx);
-                        }
-                        Run::Abandoned => {
-                            unreachable!("a flight with callers is not abandoned")
-                        }
-                        // Polled by another call, or since its last wake-up: wait.
-                        Run::Idle(_) | Run::Polling => drop(inner),
-                    }
-                    // Register first, then look again: no wake-up can be missed.
-                    match &mut attached.listener {
-                        None => attached.listener = Some(attached.flight.listen()),
-                        Some(listener) => match Pin::new(listener).poll(cx) {
-                            Poll::Ready(()) => attached.listener = None,
-                            Poll::Pending => {
-                                self.park(Slow::Flight(attached));
-                                return Poll::Pending;
-                            }
-                        },
-                    }
-                    self.park(Slow::Flight(attached));
-                }
+                Slow::Plain(attached) => self.poll_flight(attached, cx, Slow::Plain),
+                Slow::Keyed(attached) => self.poll_flight(attached, cx, Slow::Keyed),
+            };
+            if let Some(polled) = polled {
+                return polled;
             }
         }
     }
+
+    /// One look at the flight this call is in: its result, its run to drive, or a
+    /// wait. `None`: look again (the call is parked).
+    fn poll_flight<K>(
+        &mut self,
+        mut attached: Attached<'a, A, K, V, E>,
+        cx: &mut Context<'_>,
+        park: Park<'a, A, K, V, E>,
+    ) -> Option<Poll<Shared<V, E>>>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        let flight = &attached.flight;
+        let mut inner = flight.lock();
+        let due = flight.wakes() != inner.polled_at;
+        match &mut inner.run {
+            Run::Done(result) => {
+                let result = result.clone();
+                inner.callers -= 1;
+                drop(inner);
+                attached.detach();
+                *self.step = Step::Done;
+                // The value's `Clone` (user code), outside every lock.
+                return Some(Poll::Ready((*result).clone()));
+            }
+            Run::Restart => {
+                let Some(args) = inner.donations.pop() else {
+                    unreachable!("a flight with callers has arguments to restart")
+                };
+                inner.run = Run::Polling;
+                inner.polled_at = flight.wakes();
+                drop(inner);
+                let core = attached.core;
+                let work = {
+                    let held = Held::new(&mut attached);
+                    let work = core.restart(held.attached(), args);
+                    held.disarm();
+                    work
+                };
+                return Some(self.drive(attached, work, cx, park));
+            }
+            Run::Idle(_) if due => {
+                let Run::Idle(work) = std::mem::replace(&mut inner.run, Run::Polling) else {
+                    unreachable!("matched above")
+                };
+                inner.polled_at = flight.wakes();
+                drop(inner);
+                return Some(self.drive(attached, work, cx, park));
+            }
+            Run::Abandoned => {
+                unreachable!("a flight with callers is not abandoned")
+            }
+            // Polled by another call, or since its last wake-up: wait.
+            Run::Idle(_) | Run::Polling => drop(inner),
+        }
+        // Register first, then look again: no wake-up can be missed.
+        match &mut attached.listener {
+            None => attached.listener = Some(attached.flight.listen()),
+            Some(listener) => match Pin::new(listener).poll(cx) {
+                Poll::Ready(()) => attached.listener = None,
+                Poll::Pending => {
+                    self.park(park(attached));
+                    return Some(Poll::Pending);
+                }
+            },
+        }
+        self.park(park(attached));
+        None
+    }
 }
 
-impl<A, K, V, E> Future for Calling<'_, A, K, V, E>
+impl<A, V, E> Future for Calling<'_, A, V, E>
 where
-    A: Send + 'static,
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    A: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
 {
     type Output = Shared<V, E>;
 
@@ -320,9 +377,13 @@ where
             let Step::Start(args) = std::mem::replace(&mut *this.step, Step::Done) else {
                 unreachable!("matched above")
             };
-            return match this.core.hit(&args, true) {
-                Ok(value) => Poll::Ready(Ok(value)),
-                Err(locked) => this.missed(locked, args, cx),
+            // The one branch on the cache's kind: the plain hit path is inlined here.
+            return match this.engine {
+                Engine::Plain(core) => match core.hit(&args, true) {
+                    Ok(value) => Poll::Ready(Ok(value)),
+                    Err(locked) => this.missed(core, locked, args, cx, Slow::Plain),
+                },
+                Engine::Keyed(keyed) => this.keyed(keyed, args, cx),
             };
         }
         this.poll_slow(cx)
@@ -336,22 +397,21 @@ where
 /// whichever of them is polled drives it on. With none left, the computation is dropped
 /// (cancelled).
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Call<'a, A, V, K = A> {
+pub struct Call<'a, A, V> {
     /// The shared state machine, with an error type that cannot happen.
-    inner: Calling<'a, A, K, V, Infallible>,
+    inner: Calling<'a, A, V, Infallible>,
 }
 
-impl<'a, A, V, K> Call<'a, A, V, K> {
+impl<'a, A, V> Call<'a, A, V> {
     #[inline]
-    pub(crate) fn new(inner: Calling<'a, A, K, V, Infallible>) -> Self {
+    pub(crate) fn new(inner: Calling<'a, A, V, Infallible>) -> Self {
         Call { inner }
     }
 }
 
-impl<A, V, K> Future for Call<'_, A, V, K>
+impl<A, V> Future for Call<'_, A, V>
 where
-    A: Send + 'static,
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    A: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
     type Output = V;
@@ -360,44 +420,44 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<V> {
         match Pin::new(&mut self.inner).poll(cx) {
             Poll::Ready(Ok(value)) => Poll::Ready(value),
-            Poll::Ready(Err(never)) => match *never {},
+            Poll::Ready(Err(never)) => match never {},
             Poll::Pending => Poll::Pending,
         }
     }
 }
 
-impl<A, V, K> fmt::Debug for Call<'_, A, V, K> {
+impl<A, V> fmt::Debug for Call<'_, A, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
-            .field("cache", &self.inner.core.name)
+            .field("cache", &self.inner.engine_name())
             .field("step", &self.inner.step_name())
             .finish_non_exhaustive()
     }
 }
 
 /// The future returned by [`TryCached::call`](super::TryCached::call): the value, or
-/// the function's error shared with every caller that waited on the same computation.
+/// the function's error (a clone of it for every caller that waited on the same
+/// computation).
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct TryCall<'a, A, V, E, K = A> {
+pub struct TryCall<'a, A, V, E> {
     /// The shared state machine.
-    inner: Calling<'a, A, K, V, E>,
+    inner: Calling<'a, A, V, E>,
 }
 
-impl<'a, A, V, E, K> TryCall<'a, A, V, E, K> {
+impl<'a, A, V, E> TryCall<'a, A, V, E> {
     #[inline]
-    pub(crate) fn new(inner: Calling<'a, A, K, V, E>) -> Self {
+    pub(crate) fn new(inner: Calling<'a, A, V, E>) -> Self {
         TryCall { inner }
     }
 }
 
-impl<A, V, E, K> Future for TryCall<'_, A, V, E, K>
+impl<A, V, E> Future for TryCall<'_, A, V, E>
 where
-    A: Send + 'static,
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    A: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
 {
-    type Output = Result<V, Arc<E>>;
+    type Output = Result<V, E>;
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -405,10 +465,10 @@ where
     }
 }
 
-impl<A, V, E, K> fmt::Debug for TryCall<'_, A, V, E, K> {
+impl<A, V, E> fmt::Debug for TryCall<'_, A, V, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TryCall")
-            .field("cache", &self.inner.core.name)
+            .field("cache", &self.inner.engine_name())
             .field("step", &self.inner.step_name())
             .finish_non_exhaustive()
     }

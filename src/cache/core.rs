@@ -9,7 +9,7 @@
 //! by [`Core::drive`] and finished by [`Core::complete`]; see [`flight`](super::flight).
 
 use std::any::Any;
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, MutexGuard};
@@ -20,12 +20,12 @@ use hashbrown::DefaultHashBuilder;
 use super::backend::{BoxFut, CacheError, DynBackend};
 use super::clock::Clock;
 use super::flight::{Attached, Flight};
-use super::lru::{Lru, Reserve};
+use super::lru::{Insert, Lru, Reserve};
 use super::run::{Function, Runner};
 use super::shard::{self, Counts, Pending, Shard, ShardState};
 use super::write::{self, PendingWrite, Writes};
 use crate::ctx;
-use crate::event::{Event, Level};
+use crate::event::{Event, Level, PreparedEvent};
 
 /// Turns call arguments into the key, when the key is not the arguments themselves.
 pub(crate) type KeyFn<A, K> = Box<dyn Fn(&A) -> K + Send + Sync + 'static>;
@@ -103,17 +103,17 @@ pub(crate) struct Core<A, K, V, E> {
 /// The events a cache records on its hot paths, each with the `cache` attribute.
 pub(super) struct Events {
     /// `cache.hit`.
-    pub(super) hit: Event,
+    pub(super) hit: PreparedEvent,
     /// `cache.miss`.
-    pub(super) miss: Event,
+    pub(super) miss: PreparedEvent,
     /// `cache.evict`.
-    pub(super) evict: Event,
+    pub(super) evict: PreparedEvent,
 }
 
 impl Events {
     /// The events of the cache named `name`.
     fn new(name: Cow<'static, str>) -> Self {
-        let event = |event| Event::debug(event).with("cache", name.clone()).long_lived();
+        let event = |event| PreparedEvent::new(Event::debug(event).with("cache", name.clone()));
         Events {
             hit: event("cache.hit"),
             miss: event("cache.miss"),
@@ -122,7 +122,7 @@ impl Events {
     }
 }
 
-/// A snapshot of a cache's counters.
+/// A snapshot of a cache's counters. Compare it with `==`, print it with `{}`.
 ///
 /// # Examples
 ///
@@ -136,6 +136,10 @@ impl Events {
 /// # });
 /// let stats = double.stats();
 /// assert_eq!((stats.hits, stats.misses, stats.evictions, stats.len), (1, 1, 0, 1));
+/// assert_eq!(stats.to_string(), "1 hits, 1 misses, 0 evictions, 1 stored");
+///
+/// // Snapshots compare: nothing happened in between.
+/// assert_eq!(double.stats(), stats);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -149,6 +153,17 @@ pub struct Stats {
     pub evictions: u64,
     /// Values stored now.
     pub len: usize,
+}
+
+impl std::fmt::Display for Stats {
+    /// `1 hits, 1 misses, 0 evictions, 1 stored`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} hits, {} misses, {} evictions, {} stored",
+            self.hits, self.misses, self.evictions, self.len
+        )
+    }
 }
 
 /// What [`Core::miss`] found.
@@ -180,7 +195,7 @@ where
     A: Send + 'static,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
 {
     /// `memory`: `None` for no memory tier, `Some(limit)` for one (`Some(None)`:
     /// unbounded). `shards`: how many shards to split the store into (see
@@ -224,7 +239,7 @@ where
 
     /// `key`'s hash, for every shard's store.
     #[inline]
-    fn hash(&self, key: &K) -> u64 {
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
     }
 
@@ -248,16 +263,20 @@ where
         self.expiration.map(|_| self.clock.now())
     }
 
-    /// The hit path: a clone of `args`'s live value, counted and recorded as a hit when
-    /// `count`; or, for anything else, what [`miss`](Self::miss) needs, with the
-    /// shard's lock still held.
+    /// The hit path: a clone of `key`'s live value (the arguments, for a cache keyed by
+    /// them; the key on the stack, for a cache with a key function), counted and
+    /// recorded as a hit when `count`; or, for anything else, what
+    /// [`miss`](Self::miss) needs, with the shard's lock still held.
     #[inline(always)]
-    pub(crate) fn hit<'s>(&'s self, args: &A, count: bool) -> Result<V, Locked<'s, A, K, V, E>> {
-        let key = self.key(args);
-        let hash = self.hash(&key);
+    pub(crate) fn hit<'s, Q>(&'s self, key: &Q, count: bool) -> Result<V, Locked<'s, A, K, V, E>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
         let now = self.now();
         let mut st = self.shards[shard::index(hash, self.mask)].lock();
-        let Some(value) = st.store.hit(hash, &*key, now) else {
+        let Some(value) = st.store.hit(hash, key, now) else {
             return Err((st, hash, now));
         };
         if count {
@@ -285,20 +304,26 @@ where
         // With a backend a leader's hit or miss is known only once it has read.
         let uncounted = count && self.backend.is_some();
         loop {
-            let ShardState { store, spare, .. } = &mut *st;
+            let ShardState {
+                store,
+                spare,
+                spare_runner,
+                ..
+            } = &mut *st;
             // The flight of a new pending node: the shard's kept one if nobody holds
             // it any more, else a new one.
             let mut led = None;
             let mut runner = None;
+            let mut left_behind = Vec::new();
             let found = store.reserve(
                 hash,
                 &*key,
                 now,
                 || (*key).clone(),
                 || {
+                    runner = spare_runner.take();
                     let kept = spare.take().and_then(|mut kept| {
-                        // Its runner comes out while nobody else can look.
-                        runner = Arc::get_mut(&mut kept)?.reuse(uncounted);
+                        left_behind = Arc::get_mut(&mut kept)?.reuse(uncounted);
                         Some(kept)
                     });
                     let flight = kept.unwrap_or_else(|| Arc::new(Flight::new(uncounted)));
@@ -348,6 +373,7 @@ where
                         st.counts.miss();
                     }
                     drop(st);
+                    drop(left_behind);
                     let key = self.backend.as_ref().map(|_| key.into_owned());
                     return Missed::Lead {
                         attached: Attached::new(self, hash, slot, flight),
@@ -397,6 +423,50 @@ where
         };
         // The key and value are dropped outside the lock: their Drop is user code.
         drop(removed);
+    }
+
+    /// A clone of `key`'s live value, if the memory tier holds one: not counted, not
+    /// recorded, and no flight is joined. It counts as a use for the LRU order.
+    pub(crate) fn peek<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.hit(key, false).ok()
+    }
+
+    /// Stores `value` under `key` as if computed now: in the memory tier (replacing a
+    /// value, or the pending node of a run, whose result then is not stored), and
+    /// registers its backend write, which is returned to be run.
+    pub(crate) fn insert(&self, key: K, value: V) -> Option<BoxFut<'static, ()>> {
+        let hash = self.hash(&key);
+        let now = self.now();
+        let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
+        // Dropped after the lock is released: their `Drop` is user code.
+        let (mut old, mut evicted, mut write) = (None, None, None);
+        let write_key = self.backend.as_ref().map(|_| key.clone());
+        {
+            let mut st = self.shards[shard::index(hash, self.mask)].lock();
+            if let Some(key) = &write_key {
+                // Registered under the lock, so a clear from now on finds it.
+                write = Some(self.writes.start(key.clone()));
+            }
+            if self.memory {
+                old = st.store.take(hash, &key);
+                if let Insert::Evicted(k, v) =
+                    st.store.insert_hashed(hash, key, value.clone(), expires)
+                {
+                    st.counts.evicted();
+                    evicted = Some((k, v));
+                }
+            }
+        }
+        drop(old);
+        if evicted.is_some() {
+            ctx::record_event(&self.events.evict);
+        }
+        drop(evicted);
+        self.persist(write_key?, value, write?)
     }
 
     /// The counters of every shard, added up.

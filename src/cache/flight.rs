@@ -41,8 +41,8 @@ mod drive;
 
 pub(crate) use self::drive::{Driven, Held};
 
-/// A result shared by a run with the callers waiting on it.
-pub(crate) type Shared<V, E> = Result<V, Arc<E>>;
+/// A result shared by a run with the callers waiting on it (each takes a clone).
+pub(crate) type Shared<V, E> = Result<V, E>;
 
 /// A backend read, owned by the flight.
 pub(crate) type Read<V> = BoxFut<'static, Result<Option<V>, BoxError>>;
@@ -168,9 +168,9 @@ impl<A, V, E> Flight<A, V, E> {
         }
     }
 
-    /// Makes a kept flight (nobody else holds it) a new one; its runner is handed out
-    /// (the caller that starts the run uses it).
-    pub(crate) fn reuse(&mut self, uncounted: bool) -> Option<Runner<A, V, E>> {
+    /// Makes a kept flight (nobody else holds it) a new one. Arguments that callers who
+    /// left had donated are handed out, to be dropped after the shard's lock.
+    pub(crate) fn reuse(&mut self, uncounted: bool) -> Vec<A> {
         let wakes = self.wakes();
         let inner = self.inner_mut();
         inner.run = Run::Polling;
@@ -178,11 +178,7 @@ impl<A, V, E> Flight<A, V, E> {
         inner.polled_at = wakes;
         inner.doomed = false;
         inner.uncounted = uncounted;
-        debug_assert!(
-            inner.donations.is_empty(),
-            "a kept flight holds no arguments"
-        );
-        inner.spare.take()
+        std::mem::take(&mut inner.donations)
     }
 
     /// The flight's inner state, when nobody else holds the flight.
@@ -203,6 +199,19 @@ impl<A, V, E> Flight<A, V, E> {
     /// The waker to poll the run with: it wakes every caller.
     pub(crate) fn waker(&self) -> &Waker {
         &self.waker
+    }
+
+    /// Whether a caller that just drove the run has something to look at without
+    /// waiting: the run finished, is to start again, or was woken since it was last
+    /// polled.
+    pub(crate) fn has_news(&self) -> bool {
+        let wakes = self.wakes();
+        let inner = self.lock();
+        match inner.run {
+            Run::Idle(_) => wakes != inner.polled_at,
+            Run::Polling => false,
+            Run::Restart | Run::Done(_) | Run::Abandoned => true,
+        }
     }
 
     /// A listener for the next wake-up or outcome. Look at the flight again after

@@ -190,13 +190,19 @@ impl<K, V, P> Lru<K, V, P> {
             Slot::Pending(payload) => payload,
             Slot::Live { .. } => unreachable!("fulfil: node {idx} is not pending"),
         };
+        (payload, self.link_new(idx))
+    }
+
+    /// Links the unlinked node at `idx` (just made live) in as the most recently used
+    /// entry; returns the least recently used entry if that took the store over its
+    /// limit.
+    pub(crate) fn link_new(&mut self, idx: usize) -> Option<(K, V)> {
         self.push_front(idx);
         self.live += 1;
-        let evicted = match self.limit {
+        match self.limit {
             Some(limit) if self.live > limit.get() => Some(self.evict()),
             _ => None,
-        };
-        (payload, evicted)
+        }
     }
 
     /// The key of the node at `idx`, which must hold one.

@@ -1,8 +1,10 @@
 //! Memoized async functions: [`cache`], [`try_cache`] and [`CacheBuilder`].
 //!
-//! Wrap an async function of one argument (several arguments: a tuple) and call it
-//! through the returned handle: the first call with some arguments runs the function,
-//! later calls with equal arguments get a clone of the stored value.
+//! Wrap an async function and call it through the returned handle: the first call with
+//! some arguments runs the function, later calls with equal arguments get a clone of
+//! the stored value. A function of one argument is called with it; one of none or of
+//! two to six arguments, with a tuple of them (`cache(|a: u32, b: u32| ..)` gives a
+//! `Cached<(u32, u32), V>`, called as `cached.call((1, 2))`).
 //!
 //! ```
 //! use haiway::cache::cache;
@@ -40,6 +42,10 @@
 //!   debug level through the current [`Ctx`](crate::Ctx), with the attribute `cache` set
 //!   to the cache's name; [`Cached::stats`] counts the same.
 //! - Values are cloned out of the cache: wrap large values in an `Arc`.
+//! - [`Cached::get`] peeks at a stored value and [`Cached::insert`] primes one, without
+//!   running the function.
+//! - A call borrows its handle; [`Cached::call_owned`] owns one, for `'static` futures
+//!   (`ctx::spawn(cached.clone().call_owned(args))`).
 //!
 //! # Clearing
 //!
@@ -71,26 +77,35 @@ mod cached;
 mod call;
 mod clock;
 mod core;
+mod engine;
 mod flight;
+pub mod function;
+mod futures;
+mod key;
 pub(crate) mod lru;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod run;
 mod shard;
+mod try_cached;
 mod write;
 
-use std::future::Future;
 use std::hash::Hash;
 
 pub use self::backend::{Backend, BoxError, CacheError, ClearUnsupported};
 pub use self::builder::CacheBuilder;
-pub use self::cached::{Cached, ClearCache, TryCached};
+pub use self::cached::{Cached, TryCached};
 pub use self::call::{Call, TryCall};
 pub use self::clock::{Clock, ManualClock, SystemClock};
 pub use self::core::Stats;
+pub use self::function::CacheFn;
+pub use self::futures::{CallOwned, ClearCache, Insert};
 
 /// Wraps the async function `function` in an in-memory cache with the default settings
 /// (limit 1, no expiration). Use [`CacheBuilder`] to change them.
+///
+/// `function` takes one argument, or none or two to six, which the handle takes as a
+/// tuple (see [`CacheFn`]).
 ///
 /// # Examples
 ///
@@ -98,23 +113,25 @@ pub use self::core::Stats;
 /// use haiway::cache::cache;
 ///
 /// let square = cache(|x: u64| async move { x * x });
+/// let add = cache(|a: u64, b: u64| async move { a + b });
 /// # futures_lite::future::block_on(async {
 /// assert_eq!(square.call(12).await, 144);
+/// assert_eq!(add.call((2, 3)).await, 5);
 /// # });
 /// ```
-pub fn cache<A, V, F, Fut>(function: F) -> Cached<A, V>
+pub fn cache<A, V, F, M>(function: F) -> Cached<A, V>
 where
     A: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    F: Fn(A) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = V> + Send + 'static,
+    F: CacheFn<A, M, Output = V>,
 {
     CacheBuilder::new().build(function)
 }
 
 /// Wraps the fallible async function `function` in an in-memory cache with the default
-/// settings: only `Ok` values are stored; an `Err` reaches the caller (and every caller
-/// that waited on the same run) and the next call runs the function again.
+/// settings: only `Ok` values are stored; an `Err` reaches the caller (and, as a clone,
+/// every caller that waited on the same run) and the next call runs the function
+/// again. The error type is `Clone`: for one that is not, return an `Arc` of it.
 ///
 /// # Examples
 ///
@@ -123,17 +140,16 @@ where
 ///
 /// let parse = try_cache(|s: String| async move { s.parse::<u32>() });
 /// # futures_lite::future::block_on(async {
-/// assert_eq!(parse.call("7".into()).await.unwrap(), 7);
+/// assert_eq!(parse.call("7".into()).await, Ok(7));
 /// assert!(parse.call("x".into()).await.is_err());
 /// # });
 /// ```
-pub fn try_cache<A, V, E, F, Fut>(function: F) -> TryCached<A, V, E>
+pub fn try_cache<A, V, E, F, M>(function: F) -> TryCached<A, V, E>
 where
     A: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
-    F: Fn(A) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<V, E>> + Send + 'static,
+    E: Clone + Send + Sync + 'static,
+    F: CacheFn<A, M, Output = Result<V, E>>,
 {
     CacheBuilder::new().try_build(function)
 }
@@ -142,8 +158,10 @@ const _: () = {
     const fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
     const fn assert_send<T: Send>() {}
     assert_send_sync_clone::<Cached<String, String>>();
-    assert_send_sync_clone::<TryCached<String, String, std::io::Error>>();
+    assert_send_sync_clone::<TryCached<String, String, std::io::ErrorKind>>();
     assert_send::<Call<'static, String, String>>();
-    assert_send::<TryCall<'static, String, String, std::io::Error>>();
+    assert_send::<TryCall<'static, String, String, std::io::ErrorKind>>();
     assert_send::<ClearCache<'static>>();
+    assert_send::<Insert<'static>>();
+    assert_send::<CallOwned<String>>();
 };

@@ -12,6 +12,7 @@ use hashbrown::DefaultHashBuilder;
 
 use super::flight::Flight;
 use super::lru::Lru;
+use super::run::Runner;
 
 /// The most shards a cache can have.
 pub(crate) const MAX_SHARDS: usize = 1024;
@@ -28,8 +29,10 @@ pub(crate) struct Shard<A, K, V, E> {
 pub(crate) struct ShardState<A, K, V, E> {
     /// Stored values, and a pending node (holding its flight) per key being computed.
     pub(crate) store: Lru<K, V, Pending<A, V, E>>,
-    /// A flight nobody holds any more, kept (with its runner) for the next miss.
+    /// A flight nobody holds any more, kept for the next miss.
     pub(crate) spare: Option<Arc<Flight<A, V, E>>>,
+    /// An empty runner of the function, kept for the next miss.
+    pub(crate) spare_runner: Option<Runner<A, V, E>>,
     /// The shard's counters.
     pub(crate) counts: Counts,
 }
@@ -85,6 +88,7 @@ impl<A, K, V, E> Shard<A, K, V, E> {
             state: Mutex::new(ShardState {
                 store: Lru::with_hasher(limit, hasher),
                 spare: None,
+                spare_runner: None,
                 counts: Counts::default(),
             }),
         }

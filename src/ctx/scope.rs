@@ -8,9 +8,11 @@ use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::task::{FirstPanic, drop_each};
-use super::{Ctx, slot};
-use crate::event::Recorder;
+use super::context::Ctx;
+use super::panics::{FirstPanic, drop_each};
+use super::slot;
+use super::task_set::TaskSet;
+use crate::event::{Recorder, SharedRecorder};
 use crate::runtime::{BoxFuture, Spawn};
 
 /// Builds a scope: a name, and optionally a spawner and a recorder.
@@ -47,7 +49,7 @@ pub struct Scope {
     /// Set explicitly; otherwise inherited.
     spawner: Option<Arc<dyn Spawn>>,
     /// Set explicitly; otherwise inherited.
-    recorder: Option<Arc<dyn Recorder>>,
+    recorder: Option<SharedRecorder>,
 }
 
 impl Scope {
@@ -101,8 +103,7 @@ impl Scope {
     /// let _scope = Scope::new("job").recorder(recorder.clone());
     /// ```
     pub fn recorder(mut self, recorder: impl Recorder) -> Self {
-        super::recorder_set();
-        self.recorder = Some(Arc::new(recorder));
+        self.recorder = Some(SharedRecorder::new(recorder));
         self
     }
 
@@ -184,7 +185,7 @@ pin_project_lite::pin_project! {
         ctx: Option<Ctx>,
         // The scope's task set (also reachable through `ctx`, kept here so it is
         // available while `ctx` sits in the slot).
-        tasks: Arc<super::task::TaskSet>,
+        tasks: Arc<TaskSet>,
         // Tasks this scope drives itself (no spawner anywhere up the tree).
         local: FuturesUnordered<BoxFuture>,
         // Whether this scope drives its own tasks.

@@ -9,16 +9,28 @@
 //!
 //! When the scope's recorder attached a [`ScopeSpan`](crate::ScopeSpan), entering the
 //! slot also enters the span, and leaving it exits the span: the span wraps the poll.
+//!
+//! Beside the current `Ctx`, the thread keeps what its recorder wants
+//! ([`Recorder::min_level`](crate::Recorder::min_level), asked as the scope is
+//! entered): recording an event checks it first, so an event nobody wants costs one
+//! thread-local read and a comparison, inlined into the caller. Outside any scope
+//! nothing is wanted. (While a recorder runs, its scope's level stays: what it records
+//! is dropped one step later, where the slot shows the context lent.)
 
 use std::cell::{Cell, RefCell};
+use std::mem::ManuallyDrop;
 
-use super::Ctx;
-use super::task::FirstPanic;
+use super::context::{Ctx, WANTS_NOTHING, Wanted};
+use super::panics::FirstPanic;
+use crate::event::Level;
 
 /// One thread's slot.
 struct Slot {
-    /// The current context, if a scope's code is being polled.
-    current: RefCell<Option<Ctx>>,
+    /// The current context, if a scope's code is being polled. Never dropped: every
+    /// guard that puts a context here takes it back out (also when unwinding), so the
+    /// slot is empty whenever a thread can end. Without a destructor, the thread-local
+    /// needs no registration, and reading it no check that it still exists.
+    current: ManuallyDrop<RefCell<Option<Ctx>>>,
     /// Whether a context is lent out by [`lend`] right now (a recorder is running).
     lending: Cell<bool>,
 }
@@ -27,17 +39,37 @@ thread_local! {
     /// This thread's slot.
     static SLOT: Slot = const {
         Slot {
-            current: RefCell::new(None),
+            current: ManuallyDrop::new(RefCell::new(None)),
             lending: Cell::new(false),
         }
     };
+
+    /// What the current scope's recorder wants: [`WANTS_NOTHING`] outside any scope,
+    /// and while the recorder's `min_level` is asked. Apart from the slot, and without
+    /// a destructor, so reading it is a plain thread-local load.
+    static WANTED: Cell<Wanted> = const { Cell::new(WANTS_NOTHING) };
+}
+
+/// Whether the current scope's recorder wants events at `level`, as far as its
+/// [`min_level`](crate::Recorder::min_level) says: the first check of every recorded
+/// event, one thread-local read and a comparison.
+#[inline(always)]
+pub(crate) fn wants(level: Level) -> bool {
+    level as Wanted >= WANTED.with(Cell::get)
+}
+
+/// Sets what is wanted, returning what was.
+#[inline]
+fn set_wanted(wanted: Wanted) -> Wanted {
+    WANTED.with(|cell| cell.replace(wanted))
 }
 
 /// The panic when a scope's future is polled while the slot is borrowed: only
-/// possible from [`Recorder::enabled`](crate::Recorder::enabled).
+/// possible from [`Recorder::enabled`](crate::Recorder::enabled) or
+/// [`Recorder::min_level`](crate::Recorder::min_level).
 const POLLED_IN_ENABLED: &str = "haiway: a scope's future was polled inside \
-    `Recorder::enabled`, which must only compare levels; poll futures in \
-    `Recorder::record`, where no scope is current";
+    `Recorder::enabled` or `Recorder::min_level`, which must only compare levels; poll \
+    futures in `Recorder::record`, where no scope is current";
 
 /// Makes the `Ctx` in `home` current until dropped, then puts it back in `home` and
 /// restores whatever was current before.
@@ -46,6 +78,8 @@ pub(crate) struct Entered<'a> {
     home: &'a mut Option<Ctx>,
     /// What was current before: restored on drop.
     prev: Option<Ctx>,
+    /// What was wanted before: restored on drop.
+    prev_wanted: Wanted,
     /// `false` when nothing was entered (the slot was gone): the `Ctx` stayed in
     /// `home`.
     entered: bool,
@@ -59,20 +93,30 @@ pub(crate) struct Entered<'a> {
 /// # Panics
 ///
 /// When the slot is borrowed (a scope polled inside
-/// [`Recorder::enabled`](crate::Recorder::enabled)), with nothing entered: the context
-/// is back home, its span left. A panic of the span's `enter` passes through, with
-/// nothing entered.
+/// [`Recorder::enabled`](crate::Recorder::enabled) or
+/// [`Recorder::min_level`](crate::Recorder::min_level)), with nothing entered: the
+/// context is back home, its span left. A panic of the span's `enter` passes through,
+/// with nothing entered; one of `min_level`, with everything undone.
 #[inline]
 pub(crate) fn enter(home: &mut Option<Ctx>) -> Entered<'_> {
+    let asks = home.as_ref().is_some_and(Ctx::is_recording);
     if let Some(span) = home.as_ref().and_then(Ctx::span) {
         span.enter();
     }
     match swap_in(home) {
-        Swapped::In(prev) => Entered {
-            home,
-            prev,
-            entered: true,
-        },
+        Swapped::In(prev) => {
+            // The guard first: if the recorder's `min_level` panics, it undoes the rest.
+            let entered = Entered {
+                home,
+                prev,
+                prev_wanted: set_wanted(WANTS_NOTHING),
+                entered: true,
+            };
+            if asks {
+                set_wanted(ask_wanted());
+            }
+            entered
+        }
         not_entered => {
             if let Some(span) = home.as_ref().and_then(Ctx::span) {
                 span.exit();
@@ -83,10 +127,25 @@ pub(crate) fn enter(home: &mut Option<Ctx>) -> Entered<'_> {
             Entered {
                 home,
                 prev: None,
+                prev_wanted: WANTS_NOTHING,
                 entered: false,
             }
         }
     }
+}
+
+/// What the current scope's recorder wants ([`Recorder::min_level`]), asked with the
+/// slot borrowed, as [`Recorder::enabled`] is: a scope polled there panics with a
+/// message that says so, instead of entering (and asking again, without end).
+///
+/// [`Recorder::min_level`]: crate::Recorder::min_level
+/// [`Recorder::enabled`]: crate::Recorder::enabled
+fn ask_wanted() -> Wanted {
+    SLOT.try_with(|slot| match slot.current.try_borrow() {
+        Ok(current) => current.as_ref().map_or(WANTS_NOTHING, Ctx::wanted),
+        Err(_) => WANTS_NOTHING,
+    })
+    .unwrap_or(WANTS_NOTHING)
 }
 
 /// Runs `f`, a step of a drop, with the `Ctx` in `home` current as [`enter`] makes it,
@@ -94,6 +153,7 @@ pub(crate) fn enter(home: &mut Option<Ctx>) -> Entered<'_> {
 /// and `f` each run under `panics`, which keeps the first panic. If the span's `enter`
 /// panics, or the slot is borrowed or gone, `f` runs with nothing entered.
 pub(crate) fn drop_in(home: &mut Option<Ctx>, panics: &mut FirstPanic, f: impl FnOnce()) {
+    let asks = home.as_ref().is_some_and(Ctx::is_recording);
     let span_entered = match home.as_ref().and_then(Ctx::span) {
         Some(span) if !panics.run(|| span.enter()) => {
             panics.run(f);
@@ -104,7 +164,14 @@ pub(crate) fn drop_in(home: &mut Option<Ctx>, panics: &mut FirstPanic, f: impl F
     };
     match swap_in(home) {
         Swapped::In(prev) => {
+            let prev_wanted = set_wanted(WANTS_NOTHING);
+            if asks {
+                panics.run(|| {
+                    set_wanted(ask_wanted());
+                });
+            }
             panics.run(f);
+            set_wanted(prev_wanted);
             // `try_with`: during thread teardown the slot may be gone by now; then the
             // entered context is simply dropped, as `Entered` does.
             if let Ok(ctx) = SLOT.try_with(|slot| slot.current.replace(prev)) {
@@ -160,6 +227,7 @@ impl Drop for Entered<'_> {
             return;
         }
         let prev = self.prev.take();
+        set_wanted(self.prev_wanted);
         // `try_with`: during thread teardown the slot may already be gone; then there is
         // nothing to restore and the entered context is simply dropped.
         if let Ok(ctx) = SLOT.try_with(|slot| slot.current.replace(prev)) {
@@ -229,13 +297,55 @@ pub(crate) fn lend_if(wants: impl FnOnce(&Ctx) -> bool, f: impl FnOnce(&Ctx)) {
         if slot.lending.get() || !slot.current.borrow().as_ref().is_some_and(wants) {
             return;
         }
-        let ctx = slot.current.borrow_mut().take();
-        lend_from(slot, ctx, |ctx| {
-            if let Some(ctx) = ctx {
-                f(ctx);
-            }
-        });
+        // Nothing was lent (checked above): the guard sets `lending` back to `false`.
+        let lent = Lent {
+            slot,
+            ctx: slot.current.take(),
+        };
+        slot.lending.set(true);
+        if let Some(ctx) = &lent.ctx {
+            f(ctx);
+        }
+        lent.give_back();
     });
+}
+
+/// Puts a context lent by [`lend_if`] back: [`give_back`](Self::give_back) when the
+/// borrower returns, its `Drop` when it panics.
+struct Lent<'a> {
+    /// The slot it was lent from.
+    slot: &'a Slot,
+    /// The lent context.
+    ctx: Option<Ctx>,
+}
+
+impl Lent<'_> {
+    /// Puts the context back: the path of every recorded event, inlined, where the
+    /// `Drop` below is a call.
+    #[inline(always)]
+    fn give_back(mut self) {
+        self.slot.lending.set(false);
+        restore(self.slot, self.ctx.take());
+        // Nothing left to drop: the context is back, the slot a reference.
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        self.slot.lending.set(false);
+        restore(self.slot, self.ctx.take());
+    }
+}
+
+/// Puts `ctx` back in `slot`, which a loan left empty.
+#[inline(always)]
+fn restore(slot: &Slot, ctx: Option<Ctx>) {
+    // Whatever the borrower left in the slot (nothing, as every `enter` restores what
+    // it found) is dropped after the borrow ends: its `Drop` may be user code.
+    let left = slot.current.replace(ctx);
+    debug_assert!(left.is_none(), "a lent slot was left occupied");
+    drop(left);
 }
 
 /// Runs `f` with `ctx`, just taken out of `slot`, lent to it, and puts `ctx` back
@@ -256,11 +366,7 @@ fn lend_from<R>(slot: &Slot, ctx: Option<Ctx>, f: impl FnOnce(Option<&Ctx>) -> R
         #[inline]
         fn drop(&mut self) {
             self.slot.lending.set(self.was_lending);
-            // Whatever `f` left in the slot (nothing, as every `enter` restores what it
-            // found) is dropped after the borrow ends: its `Drop` may be user code.
-            let left = self.slot.current.replace(self.ctx.take());
-            debug_assert!(left.is_none(), "a lent slot was left occupied");
-            drop(left);
+            restore(self.slot, self.ctx.take());
         }
     }
 
@@ -277,4 +383,60 @@ fn lend_from<R>(slot: &Slot, ctx: Option<Ctx>, f: impl FnOnce(Option<&Ctx>) -> R
 #[inline]
 pub(crate) fn lending() -> bool {
     SLOT.try_with(|slot| slot.lending.get()).unwrap_or(false)
+}
+
+impl Ctx {
+    /// The current context.
+    ///
+    /// # Panics
+    ///
+    /// Outside any scope, with a message that says to wrap the code in
+    /// [`Scope::run`](crate::Scope::run). Use [`Ctx::try_current`] where that can
+    /// happen. Inside a [`Recorder`](crate::Recorder) no scope is current either (see
+    /// [`Recorder::record`](crate::Recorder::record)): use the `scope` it is given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{Ctx, Scope};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let name = Scope::new("job").run(async { Ctx::current().name().to_owned() }).await;
+    /// assert_eq!(name, "job");
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn current() -> Ctx {
+        match Ctx::try_current() {
+            Some(ctx) => ctx,
+            None => no_scope(),
+        }
+    }
+
+    /// The current context, or `None` outside any scope.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(haiway::Ctx::try_current().is_none());
+    /// ```
+    #[inline]
+    pub fn try_current() -> Option<Ctx> {
+        with(|ctx| ctx.cloned())
+    }
+}
+
+#[cold]
+#[track_caller]
+fn no_scope() -> ! {
+    if lending() {
+        panic!(
+            "haiway: no scope is current inside a `Recorder`: use the `scope: &ScopeInfo` \
+             argument of `Recorder::record` instead of `Ctx::current()` or the `ctx::` functions"
+        )
+    }
+    panic!(
+        "haiway: no scope is current. Wrap this code in `haiway::Scope::new(\"name\").run(async {{ .. }})`, \
+         or use `Ctx::try_current()` where running outside a scope is expected"
+    )
 }

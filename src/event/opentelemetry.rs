@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use ::opentelemetry::global::BoxedTracer;
 use ::opentelemetry::metrics::{Counter, Meter};
@@ -17,8 +17,7 @@ use ::opentelemetry::trace::{SpanBuilder, TraceContextExt, Tracer};
 use ::opentelemetry::{Context, ContextGuard, Key, KeyValue, StringValue};
 use hashbrown::HashMap;
 
-use super::{Event, LONG_LIVED, Level, NOT_KEPT, Recorder, ScopeSpan, Value};
-use crate::ctx::Ctx;
+use crate::event::{Event, Level, Prepared, Recorder, ScopeInfo, ScopeSpan, Value};
 
 /// A [`Recorder`] that counts each event in an OpenTelemetry counter named after it,
 /// adds it to the current OpenTelemetry span, and, given a [`Tracer`], opens a span per
@@ -28,8 +27,10 @@ use crate::ctx::Ctx;
 ///   (`cache.hit`, `cache.miss`, `cache.evict`, …), with the event's attributes as the
 ///   data point's attributes (`cache = "profiles"`). Scope names and ids are *not*
 ///   added: they would give every scope a time series of its own. Counters are created
-///   once per name and kept, and each thread keeps the ones it uses at hand, so
-///   recording is one lookup in a short per-thread list and one `add`: no lock, and no
+///   once per name and kept. A [`PreparedEvent`](crate::event::PreparedEvent) (a
+///   cache's `cache.hit`) keeps its counter and converted attributes
+///   ([`Recorder::prepare`]), so recording it is one `add`; another event is one
+///   lookup in a short per-thread list of counters and one `add`: no lock, and no
 ///   allocation beyond the event's own.
 /// - **Span events**: when an OpenTelemetry span is current and recording, the event is
 ///   also added to it, with its attributes and a `level` attribute.
@@ -89,7 +90,8 @@ pub struct OpenTelemetryRecorder {
 
 /// What an [`OpenTelemetryRecorder`] holds.
 struct Inner {
-    /// Tells this recorder's entries apart in the per-thread counter cache.
+    /// Tells this recorder's meter apart: in the per-thread counter cache, and in what
+    /// it prepares for events.
     id: u64,
     /// Where counters come from.
     meter: Meter,
@@ -154,7 +156,8 @@ impl OpenTelemetryRecorder {
         T::Span: Send + Sync + 'static,
     {
         let inner = Inner {
-            id: next_id(),
+            // The same meter, so the same counters: what was prepared for `self` holds.
+            id: self.inner.id,
             meter: self.inner.meter.clone(),
             counters: RwLock::new(self.counters().read().clone()),
             tracer: Some(BoxedTracer::new(Box::new(tracer))),
@@ -218,26 +221,17 @@ impl fmt::Debug for OpenTelemetryRecorder {
 }
 
 impl Recorder for OpenTelemetryRecorder {
-    fn record(&self, _scope: &Ctx, event: &Event) {
+    fn record(&self, _scope: &ScopeInfo, event: &Event) {
         let name = event.name_cow();
         let level = event.level();
-        // The hot path: this thread's counters and converted attributes, no lock and no
-        // allocation of ours. Re-entered (never expected) or during thread teardown, the
-        // slow path below does the same with the shared map and a fresh `Vec`.
+        // This thread's counters and a reused buffer for the attributes: no lock and no
+        // allocation of ours. Re-entered (never expected) or during thread teardown,
+        // the slow path below does the same with the shared map and a fresh `Vec`.
         let done = LOCAL.try_with(|local| {
             let Ok(mut local) = local.try_borrow_mut() else {
                 return false;
             };
             let local = &mut *local;
-            // A long-lived event (the cache's hit event): its counter and attributes
-            // were kept the first time this thread recorded it.
-            if let Some(handle) = prepared_handle(event) {
-                if let Some(prepared) = local.prepared(handle, self, event) {
-                    prepared.counter.add(1, &prepared.attributes);
-                    add_span_event(name, level, &prepared.attributes);
-                    return true;
-                }
-            }
             let buffer = &mut local.attributes;
             buffer.clear();
             buffer.extend(event.attributes().iter().map(key_value));
@@ -254,7 +248,29 @@ impl Recorder for OpenTelemetryRecorder {
         }
     }
 
-    fn open_scope(&self, scope: &Ctx) -> Option<Box<dyn ScopeSpan>> {
+    /// The event's counter and its attributes converted, once: recording a prepared
+    /// event again (a cache's `cache.hit`) is one `add` and no conversion.
+    fn prepare(&self, event: &Event) -> Option<Prepared> {
+        Some(Prepared::new(Counted {
+            recorder: self.inner.id,
+            counter: self.create_counter(event.name()),
+            attributes: event.attributes().iter().map(key_value).collect(),
+        }))
+    }
+
+    fn record_prepared(&self, scope: &ScopeInfo, event: &Event, prepared: &Prepared) {
+        match prepared.downcast_ref::<Counted>() {
+            Some(counted) if counted.recorder == self.inner.id => {
+                counted.counter.add(1, &counted.attributes);
+                add_span_event(event.name_cow(), event.level(), &counted.attributes);
+            }
+            // Another `OpenTelemetryRecorder`'s preparation: its counter comes from
+            // another meter.
+            _ => self.record(scope, event),
+        }
+    }
+
+    fn open_scope(&self, scope: &ScopeInfo) -> Option<Box<dyn ScopeSpan>> {
         let tracer = self.inner.tracer.as_ref()?;
         let mut attributes = Vec::with_capacity(3);
         attributes.push(KeyValue::new("haiway.scope_id", scope.id().to_string()));
@@ -274,6 +290,17 @@ impl Recorder for OpenTelemetryRecorder {
     }
 }
 
+/// What an [`OpenTelemetryRecorder`] prepares for an event: its counter and its
+/// attributes, converted.
+struct Counted {
+    /// The recorder it was prepared for (its counters come from that recorder's meter).
+    recorder: u64,
+    /// The counter named after the event.
+    counter: Counter<u64>,
+    /// The event's attributes, converted.
+    attributes: Vec<KeyValue>,
+}
+
 /// Adds the event to the current span, if it records: a copy of `attributes` and the
 /// event's level.
 // A `&Cow` so a static name stays borrowed: the name is copied only for a span that
@@ -281,6 +308,10 @@ impl Recorder for OpenTelemetryRecorder {
 #[allow(clippy::ptr_arg)]
 fn add_span_event(name: &Cow<'static, str>, level: Level, attributes: &[KeyValue]) {
     Context::map_current(|cx| {
+        // Most events have no span to join: one check, and no lock of the span's.
+        if !cx.has_active_span() {
+            return;
+        }
         let span = cx.span();
         if span.is_recording() {
             let mut attributes = attributes.to_vec();
@@ -300,96 +331,6 @@ fn next_id() -> u64 {
 /// cache starts over.
 const LOCAL_COUNTERS: usize = 64;
 
-/// How many long-lived events, process-wide, get their converted attributes kept at
-/// once (a few hundred bytes each, per thread that records them); past that, further
-/// events are converted each time. A dropped event gives its place back.
-const MAX_PREPARED: u32 = 1024;
-
-/// The places for kept conversions: which are free, and how often each was reused.
-struct Places {
-    /// Places never used yet start here.
-    next: u32,
-    /// Places given back.
-    free: Vec<u32>,
-    /// Per place, how many times it was handed out: part of the handle, so a thread's
-    /// conversion kept for an earlier owner of the place is never mistaken for the
-    /// current owner's.
-    generation: Vec<u32>,
-}
-
-static PLACES: Mutex<Places> = Mutex::new(Places {
-    next: 0,
-    free: Vec::new(),
-    generation: Vec::new(),
-});
-
-/// The place of a handle.
-fn place(handle: u64) -> usize {
-    (handle & u64::from(u32::MAX)) as usize
-}
-
-/// A handle to a free place (`generation << 32 | place`, never `0`, [`LONG_LIVED`] or
-/// [`NOT_KEPT`]), or `None` when all are taken.
-#[cold]
-fn acquire() -> Option<u64> {
-    let mut places = PLACES.lock().unwrap_or_else(PoisonError::into_inner);
-    let place = match places.free.pop() {
-        Some(place) => place,
-        None if places.next < MAX_PREPARED => {
-            places.next += 1;
-            places.generation.push(0);
-            places.next - 1
-        }
-        None => return None,
-    };
-    let generation = &mut places.generation[place as usize];
-    // Generations run from 1 to 2^31, then start over: a handle is never 0, and never
-    // one of the markers (their high halves are all ones).
-    *generation = if *generation >= 1 << 31 {
-        1
-    } else {
-        *generation + 1
-    };
-    Some(u64::from(*generation) << 32 | u64::from(place))
-}
-
-/// Gives the place of `handle` back (its event is being dropped).
-#[cold]
-pub(crate) fn release(handle: u64) {
-    let mut places = PLACES.lock().unwrap_or_else(PoisonError::into_inner);
-    places.free.push(place(handle) as u32);
-}
-
-/// The handle of `event`'s kept conversion, taking a place the first time a
-/// long-lived event is recorded; `None` for other events (converted each time).
-#[inline]
-fn prepared_handle(event: &Event) -> Option<u64> {
-    let memo = event.opentelemetry_memo();
-    match memo.load(Ordering::Acquire) {
-        0 | NOT_KEPT => None,
-        LONG_LIVED => {
-            let Some(handle) = acquire() else {
-                let _ = memo.compare_exchange(
-                    LONG_LIVED,
-                    NOT_KEPT,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-                return None;
-            };
-            match memo.compare_exchange(LONG_LIVED, handle, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => Some(handle),
-                // Another thread took a place for it first: use that one.
-                Err(other) => {
-                    release(handle);
-                    (other != NOT_KEPT).then_some(other)
-                }
-            }
-        }
-        handle => Some(handle),
-    }
-}
-
 /// One thread's view of the counters, and a buffer to build attributes in.
 #[derive(Default)]
 struct Local {
@@ -397,52 +338,6 @@ struct Local {
     counters: Vec<(u64, Cow<'static, str>, Counter<u64>)>,
     /// Reused for every event, so recording allocates nothing of its own.
     attributes: Vec<KeyValue>,
-    /// Long-lived events, converted, by place (see [`prepared_handle`]).
-    prepared: Vec<Option<Prepared>>,
-}
-
-/// An event as one recorder counts it: its counter and its converted attributes.
-struct Prepared {
-    /// The event's handle: the place's current owner, if it matches.
-    handle: u64,
-    /// The recorder it was prepared for.
-    recorder: u64,
-    /// The counter named after the event.
-    counter: Counter<u64>,
-    /// The event's attributes, converted.
-    attributes: Vec<KeyValue>,
-}
-
-impl Local {
-    /// The prepared `event` (whose handle is `handle`) for `recorder`, prepared now if
-    /// this thread has not yet; `None` if another recorder prepared it here (then
-    /// `recorder` converts it each time).
-    fn prepared(
-        &mut self,
-        handle: u64,
-        recorder: &OpenTelemetryRecorder,
-        event: &Event,
-    ) -> Option<&Prepared> {
-        let index = place(handle);
-        if self.prepared.len() <= index {
-            self.prepared.resize_with(index + 1, || None);
-        }
-        let current = self.prepared[index]
-            .as_ref()
-            .is_some_and(|prepared| prepared.handle == handle);
-        if !current {
-            let counter = local_counter(&mut self.counters, recorder, event.name_cow()).clone();
-            self.prepared[index] = Some(Prepared {
-                handle,
-                recorder: recorder.inner.id,
-                counter,
-                attributes: event.attributes().iter().map(key_value).collect(),
-            });
-        }
-        self.prepared[index]
-            .as_ref()
-            .filter(|prepared| prepared.recorder == recorder.inner.id)
-    }
 }
 
 /// `recorder`'s counter named `name`, from this thread's `counters` first.
@@ -511,51 +406,5 @@ impl ScopeSpan for OtelScope {
 
     fn end(&self) {
         self.cx.span().end();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Scope;
-
-    /// Records `event` twice in a scope with a recorder on the no-op global meter.
-    fn record_twice(event: &Event) {
-        let recorder = OpenTelemetryRecorder::new(::opentelemetry::global::meter("places"));
-        futures_lite::future::block_on(Scope::new("places").recorder(recorder).run(async {
-            crate::ctx::record_event(event);
-            crate::ctx::record_event(event);
-        }));
-    }
-
-    fn is_free(place_of: u64) -> bool {
-        let places = PLACES.lock().unwrap_or_else(PoisonError::into_inner);
-        places.free.contains(&(place(place_of) as u32))
-    }
-
-    #[test]
-    fn a_long_lived_event_holds_a_place_until_dropped_and_the_next_owner_gets_a_new_handle() {
-        let event = Event::info("places").with("k", "v").long_lived();
-        assert_eq!(
-            event.opentelemetry_memo().load(Ordering::Relaxed),
-            LONG_LIVED
-        );
-        record_twice(&event);
-        let first = event.opentelemetry_memo().load(Ordering::Relaxed);
-        assert!(first != 0 && first != LONG_LIVED && first != NOT_KEPT);
-        assert!(!is_free(first));
-        // A clone does not share the place; an event built per call never takes one.
-        let clone = event.clone();
-        assert_eq!(clone.opentelemetry_memo().load(Ordering::Relaxed), 0);
-        let plain = Event::info("places").with("k", "v");
-        record_twice(&plain);
-        assert_eq!(plain.opentelemetry_memo().load(Ordering::Relaxed), 0);
-        drop(event);
-        assert!(is_free(first), "a dropped event gives its place back");
-        let next = Event::info("places").with("k", "w").long_lived();
-        record_twice(&next);
-        let second = next.opentelemetry_memo().load(Ordering::Relaxed);
-        assert_eq!(place(second), place(first), "the freed place is reused");
-        assert_ne!(second, first, "under a new generation");
     }
 }

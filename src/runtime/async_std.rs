@@ -1,6 +1,6 @@
 //! The async-std adapter.
 
-use super::{BoxFuture, Spawn};
+use super::spawn::{BoxFuture, Spawn};
 
 /// Spawns on async-std's global executor (`async_std::task::spawn`).
 ///

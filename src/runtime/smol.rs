@@ -1,6 +1,6 @@
 //! The smol adapter.
 
-use super::{BoxFuture, Spawn};
+use super::spawn::{BoxFuture, Spawn};
 
 /// Spawns on smol's global executor (`smol::spawn`).
 ///

@@ -1,6 +1,6 @@
 //! The tokio adapter.
 
-use super::{BoxFuture, Spawn};
+use super::spawn::{BoxFuture, Spawn};
 
 /// Spawns on a tokio runtime, through the [`Handle`](::tokio::runtime::Handle) it holds.
 ///

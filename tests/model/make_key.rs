@@ -51,8 +51,9 @@ impl Hash for Collide {
     }
 }
 
-/// Arguments that are neither `Hash`, `Eq` nor `Clone`: only `make_key` sees their id.
-#[derive(Debug)]
+/// Arguments of which `make_key` keeps only the id: requests that differ in their
+/// other fields share a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Request {
     pub id: u8,
     /// Not part of the key.
@@ -87,8 +88,14 @@ pub enum Op {
     },
     /// Calls made concurrently (`(id, b)` each), then the cache is cleared.
     Batch { which: Which, calls: Vec<(u8, u8)> },
-    /// `clear_call_cache` for one key.
-    ClearKey { which: Which, id: u8, b: u8 },
+    /// `clear_call_cache` for one key (the keyed caches: `clear_key` by the key itself
+    /// when `by_key`).
+    ClearKey {
+        which: Which,
+        id: u8,
+        b: u8,
+        by_key: bool,
+    },
     /// `clear_cache`.
     Clear { which: Which },
 }
@@ -118,14 +125,15 @@ pub struct Reply {
     pub run: u32,
 }
 
-/// A call of any of the caches: `Err` is the fallible cache's (shared) error.
-type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<Reply, Arc<Reply>>> + 'a>>;
+/// A call of any of the caches: `Err` is the fallible cache's error (a clone for each
+/// caller of the run).
+type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<Reply, Reply>> + 'a>>;
 
 /// The caches under test, with one LRU model each.
 struct Caches {
-    keyed: Cached<Request, Reply, Collide>,
+    keyed: Cached<Request, Reply>,
     tuple: Cached<(Collide, u8), Reply>,
-    fallible: TryCached<Request, Reply, Reply, Collide>,
+    fallible: TryCached<Request, Reply, Reply>,
     /// The next run number (shared by every body).
     runs: Arc<AtomicU32>,
     mask: u8,
@@ -210,24 +218,32 @@ impl Caches {
         }
     }
 
-    fn clear(&mut self, which: Which, key: Option<Key>) {
+    fn clear(&mut self, which: Which, key: Option<Key>, by_key: bool) {
         let mask = self.mask;
         let request = |id| Request {
             id,
             note: String::new(),
             fail: false,
         };
+        let collide = |id| Collide { id, mask };
         let cleared = crate::exec::block_on(async {
             match (which, key) {
                 (Which::Keyed, None) => self.keyed.clear_cache().await,
+                (Which::Keyed, Some((id, _))) if by_key => self.keyed.clear_key(&collide(id)).await,
                 (Which::Keyed, Some((id, _))) => self.keyed.clear_call_cache(&request(id)).await,
                 (Which::Tuple, None) => self.tuple.clear_cache().await,
+                (Which::Tuple, Some((id, b))) if by_key => {
+                    self.tuple.clear_key(&(collide(id), b)).await
+                }
                 (Which::Tuple, Some((id, b))) => {
                     self.tuple
                         .clear_call_cache(&(Collide { id, mask }, b))
                         .await
                 }
                 (Which::Fallible, None) => self.fallible.clear_cache().await,
+                (Which::Fallible, Some((id, _))) if by_key => {
+                    self.fallible.clear_key(&collide(id)).await
+                }
                 (Which::Fallible, Some((id, _))) => {
                     self.fallible.clear_call_cache(&request(id)).await
                 }
@@ -266,7 +282,6 @@ impl Caches {
             }
         };
         let model_len = model.len();
-        let got = got.map_err(|e| *e);
         assert_eq!(got, expected, "{which:?} call of {key:?}");
         assert_eq!(self.len(which), model_len, "{which:?}: stored values");
     }
@@ -307,7 +322,7 @@ impl Caches {
         );
         drop(tasks);
         assert!(self.len(which) <= self.limit);
-        self.clear(which, None);
+        self.clear(which, None, false);
     }
 
     fn len(&self, which: Which) -> usize {
@@ -339,11 +354,16 @@ pub fn replay(input: &Input) {
                 caches.call_one(which, key, fail);
             }
             Op::Batch { which, calls } => caches.batch(*which, calls),
-            &Op::ClearKey { which, id, b } => {
+            &Op::ClearKey {
+                which,
+                id,
+                b,
+                by_key,
+            } => {
                 let key = caches.key(which, id, b);
-                caches.clear(which, Some(key));
+                caches.clear(which, Some(key), by_key);
             }
-            &Op::Clear { which } => caches.clear(which, None),
+            &Op::Clear { which } => caches.clear(which, None, false),
         }
         caches.validate();
     }

@@ -1,19 +1,156 @@
-//! The builder's later stages: a key function ([`Keyed`]), a backend of closures
-//! ([`FnBacked`]), or a [`Backend`] implementation ([`Backed`]).
+//! The builder's stages: keyed by the arguments ([`Plain`]), by a key function
+//! ([`Keyed`]), a `read` closure waiting for its `write` ([`Reading`]), a backend of
+//! closures ([`FnBacked`]), or a [`Backend`] implementation ([`Backed`]).
+//!
+//! Backend closures return `Result<_, BoxError>`: `Ok(..)` needs no annotation, and
+//! `?` converts any error.
 
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::Arc;
 
-use super::{Backed, CacheBuilder, FnBacked, Keyed};
-use crate::cache::backend::{Backend, BoxError, DynBackend, FnBackend};
+use super::{Backed, CacheBuilder, FnBacked, Keyed, Plain, Reading};
+use crate::cache::backend::{self, Backend, BoxError, FnBackend};
 use crate::cache::cached::{Cached, TryCached};
-use crate::cache::core::MakeKey;
-use crate::cache::run::{fallible, infallible};
+use crate::cache::function::CacheFn;
 
-impl<A, K> CacheBuilder<Keyed<A, K>>
+impl<A, V> CacheBuilder<A, V, Plain> {
+    /// Keys the cache by `make_key(&args)` instead of the arguments themselves: to
+    /// share keys with other processes through a backend, or to key by part of the
+    /// arguments. The handle's type stays `Cached<A, V>`. The arguments are `Hash + Eq
+    /// + Clone` as for any cache (every handle's `call` asks it), though only their
+    /// key is stored and compared; clear one call by its key with
+    /// [`clear_key`](crate::cache::Cached::clear_key).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::cache::Cached;
+    ///
+    /// #[derive(Clone, PartialEq, Eq, Hash)]
+    /// struct Request { user_id: u64, trace: String }
+    ///
+    /// let profile: Cached<Request, String> = Cached::builder()
+    ///     .limit(100)
+    ///     .make_key(|r: &Request| r.user_id)
+    ///     .build(|r: Request| async move { format!("profile {}", r.user_id) });
+    /// # futures_lite::future::block_on(async {
+    /// profile.call(Request { user_id: 1, trace: "a".into() }).await;
+    /// profile.call(Request { user_id: 1, trace: "b".into() }).await; // same key: a hit
+    /// # });
+    /// assert_eq!(profile.stats().hits, 1);
+    /// ```
+    pub fn make_key<K, M>(self, make_key: M) -> CacheBuilder<A, V, Keyed<A, K>>
+    where
+        M: Fn(&A) -> K + Send + Sync + 'static,
+    {
+        self.stage(Keyed {
+            make_key: Some(Box::new(make_key)),
+        })
+    }
+
+    /// Uses a backend of closures, keyed by the arguments: `read` here, then
+    /// [`write`](CacheBuilder::write) and optionally [`clear`](CacheBuilder::clear).
+    /// Prefer [`make_key`](CacheBuilder::make_key) first when the key is shared with
+    /// other processes. The closures return `Result<_, BoxError>`, so `Ok(..)` needs no
+    /// annotation and `?` converts any error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::cache::Cached;
+    ///
+    /// let cached = Cached::builder()
+    ///     .read(|key: u32| async move { Ok(Some(key * 10)) })
+    ///     .write(|_key: u32, _value: u32| async { Ok(()) })
+    ///     .build(|_x: u32| async { unreachable!("the backend has every value") });
+    /// # futures_lite::future::block_on(async {
+    /// assert_eq!(cached.call(1).await, 10);
+    /// # });
+    /// ```
+    pub fn read<R, Fut>(self, read: R) -> CacheBuilder<A, V, Reading<A, A, V>>
+    where
+        R: Fn(A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<V>, BoxError>> + Send + 'static,
+    {
+        self.stage(Reading {
+            make_key: None,
+            read: backend::read_fn(read),
+        })
+    }
+
+    /// Uses `backend` (a [`Backend`] of the arguments and the function's values, checked
+    /// at `build`), keyed by the arguments.
+    ///
+    /// # Examples
+    ///
+    /// See [`Backend`].
+    pub fn backend<B>(self, backend: B) -> CacheBuilder<A, V, Backed<A, A, B>> {
+        self.stage(Backed {
+            make_key: None,
+            backend,
+        })
+    }
+
+    /// Wraps `function`, an async function of `A` (of several arguments: see
+    /// [`CacheFn`]), with these settings.
+    ///
+    /// # Panics
+    ///
+    /// If the limit is 0 or the expiration is zero, with a message naming the setting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cached = haiway::cache::Cached::builder().limit(2).build(|x: u8| async move { x + 1 });
+    /// # futures_lite::future::block_on(async {
+    /// assert_eq!(cached.call(1).await, 2);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn build<F, M>(self, function: F) -> Cached<A, V>
+    where
+        F: CacheFn<A, M, Output = V>,
+        A: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        self.split().0.build::<F, M, A, A, V>(function, None, None)
+    }
+
+    /// Wraps the fallible `function` with these settings: only `Ok` values are stored.
+    /// An error reaches every caller that waited on the same run, each with a clone of
+    /// it (for an error that is not `Clone`, return an `Arc` of it).
+    ///
+    /// # Panics
+    ///
+    /// If the limit is 0 or the expiration is zero, with a message naming the setting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cached = haiway::cache::Cached::builder()
+    ///     .limit(10)
+    ///     .try_build(|x: u8| async move { x.checked_add(200).ok_or("overflow") });
+    /// # futures_lite::future::block_on(async {
+    /// assert_eq!(cached.call(1).await, Ok(201));
+    /// assert_eq!(cached.call(100).await, Err("overflow"));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn try_build<E, F, M>(self, function: F) -> TryCached<A, V, E>
+    where
+        F: CacheFn<A, M, Output = Result<V, E>>,
+        A: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        self.split()
+            .0
+            .try_build::<F, M, A, A, V, E>(function, None, None)
+    }
+}
+
+impl<A, V, K> CacheBuilder<A, V, Keyed<A, K>>
 where
-    A: Send + 'static,
     K: Hash + Eq + Clone + Send + Sync + 'static,
 {
     /// Uses a backend of closures, keyed by `make_key`: `read` here, then
@@ -33,11 +170,11 @@ where
     ///     .make_key(|user_id: &String| format!("profile:{user_id}"))
     ///     .read(move |key: String| {
     ///         let value = r.lock().unwrap().get(&key).cloned();
-    ///         async move { Ok::<_, std::io::Error>(value) }
+    ///         async move { Ok(value) }
     ///     })
     ///     .write(move |key: String, value: String| {
     ///         w.lock().unwrap().insert(key, value);
-    ///         async { Ok::<_, std::io::Error>(()) }
+    ///         async { Ok(()) }
     ///     })
     ///     .build(|user_id: String| async move { format!("profile of {user_id}") });
     /// # futures_lite::future::block_on(async {
@@ -45,32 +182,16 @@ where
     /// # });
     /// assert_eq!(store.lock().unwrap()["profile:ada"], "profile of ada");
     /// ```
-    pub fn read<V, R, Fut, Er>(self, read: R) -> CacheBuilder<FnBacked<A, K, V>>
+    pub fn read<R, Fut>(self, read: R) -> CacheBuilder<A, V, Reading<A, K, V>>
     where
-        V: Send + 'static,
         R: Fn(K) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Option<V>, Er>> + Send + 'static,
-        Er: Into<BoxError>,
+        Fut: Future<Output = Result<Option<V>, BoxError>> + Send + 'static,
     {
-        let CacheBuilder {
-            limit,
-            shards,
-            expiration,
-            name,
-            clock,
-            stage,
-        } = self;
-        CacheBuilder {
-            limit,
-            shards,
-            expiration,
-            name,
-            clock,
-            stage: FnBacked {
-                make_key: stage.make_key,
-                backend: FnBackend::new(read),
-            },
-        }
+        let (settings, stage) = self.split();
+        settings.into_builder(Reading {
+            make_key: stage.make_key,
+            read: backend::read_fn(read),
+        })
     }
 
     /// Uses `backend`, keyed by `make_key`.
@@ -78,16 +199,12 @@ where
     /// # Examples
     ///
     /// See [`Backend`].
-    pub fn backend<B>(self, backend: B) -> CacheBuilder<Backed<A, K, B>> {
-        let make_key = self.stage.make_key;
-        CacheBuilder {
-            limit: self.limit,
-            shards: self.shards,
-            expiration: self.expiration,
-            name: self.name,
-            clock: self.clock,
-            stage: Backed { make_key, backend },
-        }
+    pub fn backend<B>(self, backend: B) -> CacheBuilder<A, V, Backed<A, K, B>> {
+        let (settings, stage) = self.split();
+        settings.into_builder(Backed {
+            make_key: stage.make_key,
+            backend,
+        })
     }
 
     /// Wraps `function`, in memory, keyed by `make_key`.
@@ -100,18 +217,14 @@ where
     ///
     /// See [`CacheBuilder::make_key`].
     #[track_caller]
-    pub fn build<V, F, Fut>(self, function: F) -> Cached<A, V, K>
+    pub fn build<F, M>(self, function: F) -> Cached<A, V>
     where
+        F: CacheFn<A, M, Output = V>,
+        A: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
-        F: Fn(A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = V> + Send + 'static,
     {
         let (settings, stage) = self.split();
-        Cached::from_core(settings.core::<F, _, _, _, _>(
-            infallible(function),
-            stage.make_key,
-            None,
-        ))
+        settings.build::<F, M, A, K, V>(function, stage.make_key, None)
     }
 
     /// Wraps the fallible `function`, in memory, keyed by `make_key`.
@@ -127,32 +240,23 @@ where
     ///     .make_key(|s: &String| s.to_lowercase())
     ///     .try_build(|s: String| async move { s.parse::<u8>() });
     /// # futures_lite::future::block_on(async {
-    /// assert_eq!(c.call("7".into()).await.unwrap(), 7);
+    /// assert_eq!(c.call("7".into()).await, Ok(7));
     /// # });
     /// ```
     #[track_caller]
-    pub fn try_build<V, E, F, Fut>(self, function: F) -> TryCached<A, V, E, K>
+    pub fn try_build<E, F, M>(self, function: F) -> TryCached<A, V, E>
     where
+        F: CacheFn<A, M, Output = Result<V, E>>,
+        A: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
-        E: Send + Sync + 'static,
-        F: Fn(A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        E: Clone + Send + Sync + 'static,
     {
         let (settings, stage) = self.split();
-        TryCached::from_core(settings.core::<F, _, _, _, _>(
-            fallible(function),
-            stage.make_key,
-            None,
-        ))
+        settings.try_build::<F, M, A, K, V, E>(function, stage.make_key, None)
     }
 }
 
-impl<A, K, V> CacheBuilder<FnBacked<A, K, V>>
-where
-    A: Send + 'static,
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
+impl<A, V, K> CacheBuilder<A, V, Reading<A, K, V>> {
     /// Stores computed values with `write(key, value)`. The cache schedules it with
     /// [`ctx::spawn`](crate::ctx::spawn), so callers do not wait for it; outside any
     /// scope it is awaited inline. A failure is recorded as `cache.write_failed`.
@@ -160,16 +264,28 @@ where
     /// # Examples
     ///
     /// See [`CacheBuilder::read`].
-    pub fn write<W, Fut, Er>(mut self, write: W) -> Self
+    pub fn write<W, Fut>(self, write: W) -> CacheBuilder<A, V, FnBacked<A, K, V>>
     where
         W: Fn(K, V) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), Er>> + Send + 'static,
-        Er: Into<BoxError>,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
-        self.stage.backend.set_write(write);
-        self
+        let (settings, stage) = self.split();
+        settings.into_builder(FnBacked {
+            make_key: stage.make_key,
+            backend: FnBackend {
+                read: stage.read,
+                write: backend::write_fn(write),
+                clear: None,
+            },
+        })
     }
+}
 
+impl<A, V, K> CacheBuilder<A, V, FnBacked<A, K, V>>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     /// Clears the backend: `clear(Some(key))` for `clear_call_cache`, `clear(None)` for
     /// `clear_cache`. Without it, clearing returns [`CacheError::Unsupported`].
     ///
@@ -181,24 +297,23 @@ where
     /// use haiway::cache::Cached;
     ///
     /// let cached = Cached::builder()
-    ///     .read(|_k: u8| async { Ok::<Option<u8>, std::io::Error>(None) })
-    ///     .write(|_k: u8, _v: u8| async { Ok::<(), std::io::Error>(()) })
+    ///     .read(|_k: u8| async { Ok(None) })
+    ///     .write(|_k: u8, _v: u8| async { Ok(()) })
     ///     .clear(|key: Option<u8>| async move {
     ///         println!("clearing {key:?}");
-    ///         Ok::<(), std::io::Error>(())
+    ///         Ok(())
     ///     })
     ///     .build(|x: u8| async move { x });
     /// # futures_lite::future::block_on(async {
     /// cached.clear_cache().await.unwrap();
     /// # });
     /// ```
-    pub fn clear<C, Fut, Er>(mut self, clear: C) -> Self
+    pub fn clear<C, Fut>(mut self, clear: C) -> Self
     where
         C: Fn(Option<K>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), Er>> + Send + 'static,
-        Er: Into<BoxError>,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
-        self.stage.backend.set_clear(clear);
+        self.stage.backend.clear = Some(backend::clear_fn(clear));
         self
     }
 
@@ -207,25 +322,20 @@ where
     ///
     /// # Panics
     ///
-    /// If no `write` was given (values would be computed and never stored), if the
-    /// limit is 0, or if the expiration is zero.
+    /// If the limit is 0 or the expiration is zero.
     ///
     /// # Examples
     ///
     /// See [`CacheBuilder::read`].
     #[track_caller]
-    pub fn build<F, Fut>(self, function: F) -> Cached<A, V, K>
+    pub fn build<F, M>(self, function: F) -> Cached<A, V>
     where
-        F: Fn(A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = V> + Send + 'static,
+        F: CacheFn<A, M, Output = V>,
+        A: Hash + Eq + Clone + Send + Sync + 'static,
     {
         let (settings, stage) = self.split();
-        let (make_key, backend) = stage.into_parts();
-        Cached::from_core(settings.core::<F, _, _, _, _>(
-            infallible(function),
-            make_key,
-            Some(backend),
-        ))
+        let backend = settings.attach(stage.backend);
+        settings.build::<F, M, A, K, V>(function, stage.make_key, Some(backend))
     }
 
     /// Wraps the fallible `function` in front of the backend: only `Ok` values are
@@ -239,52 +349,31 @@ where
     ///
     /// ```
     /// let c = haiway::cache::Cached::builder()
-    ///     .read(|_k: u8| async { Ok::<Option<u8>, std::io::Error>(None) })
-    ///     .write(|_k: u8, _v: u8| async { Ok::<(), std::io::Error>(()) })
+    ///     .read(|_k: u8| async { Ok(None) })
+    ///     .write(|_k: u8, _v: u8| async { Ok(()) })
     ///     .try_build(|x: u8| async move { x.checked_mul(2).ok_or("overflow") });
     /// # futures_lite::future::block_on(async {
-    /// assert_eq!(c.call(4).await.unwrap(), 8);
+    /// assert_eq!(c.call(4).await, Ok(8));
     /// # });
     /// ```
     #[track_caller]
-    pub fn try_build<E, F, Fut>(self, function: F) -> TryCached<A, V, E, K>
+    pub fn try_build<E, F, M>(self, function: F) -> TryCached<A, V, E>
     where
-        E: Send + Sync + 'static,
-        F: Fn(A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        F: CacheFn<A, M, Output = Result<V, E>>,
+        A: Hash + Eq + Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
     {
         let (settings, stage) = self.split();
-        let (make_key, backend) = stage.into_parts();
-        TryCached::from_core(settings.core::<F, _, _, _, _>(
-            fallible(function),
-            make_key,
-            Some(backend),
-        ))
+        let backend = settings.attach(stage.backend);
+        settings.try_build::<F, M, A, K, V, E>(function, stage.make_key, Some(backend))
     }
 }
 
-impl<A, K, V> FnBacked<A, K, V>
+impl<A, V, K, B> CacheBuilder<A, V, Backed<A, K, B>>
 where
-    K: Clone + Send + Sync + 'static,
-    V: Send + 'static,
-{
-    /// The key function and the closures as a backend, refusing a backend that could
-    /// never store a value.
-    #[track_caller]
-    fn into_parts(self) -> (MakeKey<A, K>, Arc<dyn DynBackend<K, V>>) {
-        assert!(
-            self.backend.has_write(),
-            "haiway cache: a backend with `read` needs `write` too, or computed values would \
-             never be stored; add `.write(|key, value| async {{ .. }})` to the builder"
-        );
-        (self.make_key, Arc::new(self.backend))
-    }
-}
-
-impl<A, K, B> CacheBuilder<Backed<A, K, B>>
-where
-    A: Send + 'static,
     K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    B: Backend<K, V>,
 {
     /// Wraps `function` in front of the backend (and of a memory tier, if a limit was
     /// set). The backend is told the cache's expiration first
@@ -298,20 +387,14 @@ where
     ///
     /// See [`Backend`].
     #[track_caller]
-    pub fn build<V, F, Fut>(self, function: F) -> Cached<A, V, K>
+    pub fn build<F, M>(self, function: F) -> Cached<A, V>
     where
-        V: Clone + Send + Sync + 'static,
-        B: Backend<K, V>,
-        F: Fn(A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = V> + Send + 'static,
+        F: CacheFn<A, M, Output = V>,
+        A: Hash + Eq + Clone + Send + Sync + 'static,
     {
         let (settings, stage) = self.split();
         let backend = settings.attach(stage.backend);
-        Cached::from_core(settings.core::<F, _, _, _, _>(
-            infallible(function),
-            stage.make_key,
-            Some(backend),
-        ))
+        settings.build::<F, M, A, K, V>(function, stage.make_key, Some(backend))
     }
 
     /// Wraps the fallible `function` in front of the backend: only `Ok` values are
@@ -325,20 +408,14 @@ where
     ///
     /// See [`Backend`]; the function returns a `Result`.
     #[track_caller]
-    pub fn try_build<V, E, F, Fut>(self, function: F) -> TryCached<A, V, E, K>
+    pub fn try_build<E, F, M>(self, function: F) -> TryCached<A, V, E>
     where
-        V: Clone + Send + Sync + 'static,
-        E: Send + Sync + 'static,
-        B: Backend<K, V>,
-        F: Fn(A) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        F: CacheFn<A, M, Output = Result<V, E>>,
+        A: Hash + Eq + Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
     {
         let (settings, stage) = self.split();
         let backend = settings.attach(stage.backend);
-        TryCached::from_core(settings.core::<F, _, _, _, _>(
-            fallible(function),
-            stage.make_key,
-            Some(backend),
-        ))
+        settings.try_build::<F, M, A, K, V, E>(function, stage.make_key, Some(backend))
     }
 }

@@ -13,7 +13,7 @@ use super::{Attached, Flight, Run, Shared, Work};
 use crate::cache::backend::BoxFut;
 use crate::cache::core::{Core, Missed};
 use crate::cache::run::Runner;
-use crate::cache::shard;
+use crate::cache::shard::{self, Pending};
 use crate::ctx;
 
 /// What a caller's turn at driving a run came to ([`Core::drive`]).
@@ -40,10 +40,6 @@ impl<'x, 'a, A, K, V, E> Held<'x, 'a, A, K, V, E> {
         self.0.as_deref().expect("held while driving")
     }
 
-    fn attached_mut(&mut self) -> &mut Attached<'a, A, K, V, E> {
-        self.0.as_deref_mut().expect("held while driving")
-    }
-
     /// The run is back in the flight, or finished: nothing to drop.
     pub(crate) fn disarm(mut self) {
         self.0 = None;
@@ -63,7 +59,7 @@ where
     A: Send + 'static,
     K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    E: Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
 {
     /// The run of a flight this call leads, started outside any lock: the backend read
     /// (unless the key is suspect, see [`write`](crate::cache::write)), or the function on
@@ -136,12 +132,7 @@ where
                         // The finished future is dropped (user code) before any lock.
                         runner.as_mut().clear();
                         held.disarm();
-                        return self.complete(
-                            attached,
-                            result.map_err(Arc::new),
-                            true,
-                            Some(runner),
-                        );
+                        return self.complete(attached, result, true, Some(runner));
                     }
                     Poll::Pending => Work::Function(runner),
                 },
@@ -330,10 +321,9 @@ where
         let mut payload = None;
         let mut write_key: Option<K> = None;
         let mut write = None;
-        let mut donations = Vec::new();
         // A panic from here on (a key's or value's `Clone`) drops the run, and the
         // other callers start it again.
-        let mut held = Held::new(&mut attached);
+        let held = Held::new(&mut attached);
         let now = self.now();
         let settle = {
             let attached = held.attached();
@@ -365,41 +355,32 @@ where
                     }
                 }
             }
-            // The node's hold on the flight goes (never its last: this call has one).
-            drop(payload.take());
-            // Nobody else holds the flight: nobody to settle, and it is kept.
-            let flight = &mut held.attached_mut().flight;
-            match (Arc::get_mut(flight), st.spare.is_none()) {
-                (Some(kept), true) => {
-                    let inner = kept.inner_mut();
-                    // Arguments of callers that left, dropped after the lock.
-                    donations = std::mem::take(&mut inner.donations);
-                    if inner.spare.is_none() {
-                        inner.spare = runner.take();
-                    }
-                    st.spare = Some(flight.clone());
-                    false
+            // Nobody else in the flight (only the node's hold, if it is still there, and
+            // this call's): nobody to settle. Then the node's hold is kept for the
+            // shard's next miss, with the runner, and no reference count moves.
+            let holds = 1 + usize::from(payload.is_some());
+            let alone = Arc::strong_count(&held.attached().flight) == holds;
+            if alone && payload.is_some() && st.spare.is_none() {
+                st.spare = payload.take().map(|Pending(flight)| flight);
+                if st.spare_runner.is_none() {
+                    st.spare_runner = runner.take();
                 }
-                (Some(_), false) => false,
-                (None, _) => true,
             }
+            // Otherwise the node's hold goes (never the last one: this call has one).
+            drop(payload.take());
+            !alone
         };
         if settle {
             // The waiters' copy (user code), while the run is still held.
             let shared = Arc::new(result.clone());
             held.disarm();
-            attached.flight.settle(shared, runner);
+            attached.flight.settle(shared, None);
         } else {
             held.disarm();
-            if let Some(runner) = runner {
-                let mut inner = attached.flight.lock();
-                if inner.spare.is_none() {
-                    inner.spare = Some(runner);
-                }
-            }
         }
         attached.detach();
-        drop(donations);
+        // A runner not kept (the shard had one) is freed here, outside the lock.
+        drop(runner);
         if evicted.is_some() {
             ctx::record_event(&self.events.evict);
         }

@@ -97,17 +97,10 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
                         self.touch(idx);
                         Insert::Replaced(old)
                     }
-                    Slot::Pending(_) => {
-                        self.push_front(idx);
-                        self.live += 1;
-                        match self.limit {
-                            Some(limit) if self.live > limit.get() => {
-                                let (k, v) = self.evict();
-                                Insert::Evicted(k, v)
-                            }
-                            _ => Insert::Inserted,
-                        }
-                    }
+                    Slot::Pending(_) => match self.link_new(idx) {
+                        Some((k, v)) => Insert::Evicted(k, v),
+                        None => Insert::Inserted,
+                    },
                 }
             }
             Entry::Vacant(vacant) => {
@@ -119,14 +112,9 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
                     next: NIL,
                 });
                 vacant.insert(idx);
-                self.push_front(idx);
-                self.live += 1;
-                match self.limit {
-                    Some(limit) if self.live > limit.get() => {
-                        let (k, v) = self.evict();
-                        Insert::Evicted(k, v)
-                    }
-                    _ => Insert::Inserted,
+                match self.link_new(idx) {
+                    Some((k, v)) => Insert::Evicted(k, v),
+                    None => Insert::Inserted,
                 }
             }
         }

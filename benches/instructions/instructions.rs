@@ -16,7 +16,7 @@
 //! - haiway's `hit_noop_scope`: the hit inside a scope whose recorder (`NoopRecorder`)
 //!   wants no events; `hit_shards8`: the hit with `shards(8)`.
 //!
-//! Run with `cargo bench -p haiway-benches --bench instructions` (needs valgrind and
+//! Run with `cargo bench -p haiway-instructions` (needs valgrind and
 //! `gungraun-runner` 0.20.0: `cargo install gungraun-runner --version 0.20.0`).
 
 use std::future::Future;
