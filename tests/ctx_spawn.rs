@@ -224,6 +224,80 @@ fn a_recorder_panicking_on_task_panicked_keeps_the_tasks_own_panic<R: Runtime>()
     assert_eq!(payload, Err("the task failed".to_owned()));
 }
 
+/// Sends on drop: tells the test the task's future was dropped.
+struct DropSignal(Option<futures::channel::oneshot::Sender<()>>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn cancel_stops_a_waiting_task_and_the_scope_does_not_wait_for_it<R: Runtime>() {
+    let (dropped_tx, mut dropped_rx) = futures::channel::oneshot::channel::<()>();
+    let out = R::block_on(async move {
+        R::scope("s")
+            .run(async move {
+                let task = ctx::spawn(async move {
+                    let _signal = DropSignal(Some(dropped_tx));
+                    std::future::pending::<u32>().await
+                });
+                let out = task.cancel().await;
+                // The task's future was dropped by the time `cancel` returned: the
+                // sender it held is gone (sent on drop, or dropped unsent if the task
+                // was cancelled before its first poll).
+                assert!(
+                    !matches!(dropped_rx.try_recv(), Ok(None)),
+                    "the cancelled task's future is still alive"
+                );
+                out
+            })
+            .await
+    });
+    assert_eq!(out, None);
+}
+
+fn cancel_of_a_finished_task_returns_its_output<R: Runtime>() {
+    let out = R::block_on(async {
+        R::scope("s")
+            .run(async {
+                let task = ctx::spawn(async { 7_u32 });
+                // Wait for it to finish without taking its output: yield (waking
+                // ourselves) until it has, so an executor on this thread runs it.
+                futures::future::poll_fn(|cx| {
+                    if task.is_finished() {
+                        std::task::Poll::Ready(())
+                    } else {
+                        cx.waker().wake_by_ref();
+                        std::task::Poll::Pending
+                    }
+                })
+                .await;
+                task.cancel().await
+            })
+            .await
+    });
+    assert_eq!(out, Some(7));
+}
+
+// `ctx::spawn(..);` as a statement detaches the task: no `unused_must_use` warning
+// (this function fails to compile if `Task` is `#[must_use]` again).
+#[deny(unused_must_use)]
+fn a_spawn_statement_compiles_without_a_warning_and_runs<R: Runtime>() {
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    R::block_on(async move {
+        R::scope("s")
+            .run(async move {
+                ctx::spawn(async move { flag.store(true, Ordering::SeqCst) });
+            })
+            .await
+    });
+    assert!(ran.load(Ordering::SeqCst));
+}
+
 on_every_executor!(
     a_task_whose_finished_future_panics_on_drop_reports_that_panic,
     a_recorder_panicking_on_task_panicked_keeps_the_tasks_own_panic,
@@ -234,4 +308,7 @@ on_every_executor!(
     panic_in_task_reaches_its_handle_and_is_recorded,
     detached_panicking_task_does_not_tear_down_the_scope,
     spawning_after_the_scope_ended_is_a_clear_error,
+    cancel_stops_a_waiting_task_and_the_scope_does_not_wait_for_it,
+    cancel_of_a_finished_task_returns_its_output,
+    a_spawn_statement_compiles_without_a_warning_and_runs,
 );

@@ -245,7 +245,11 @@ where
 /// A handle to a spawned task: a future of the task's output.
 ///
 /// Dropping the handle detaches the task: it keeps running, and its scope still waits
-/// for it.
+/// for it. This is the convention of tokio's `JoinHandle` (and of haiway's
+/// `ctx.spawn`), not of smol's `Task`, which cancels on drop: work spawned in a scope
+/// belongs to the scope, which waits for it, so `ctx::spawn(work);` as a statement is
+/// the fire-and-forget form and compiles without a warning. To stop a task, call
+/// [`cancel`](Task::cancel).
 ///
 /// # Panics
 ///
@@ -267,7 +271,6 @@ where
 ///     .await;
 /// # });
 /// ```
-#[must_use = "a Task does nothing when dropped except detach; await it to get its output"]
 pub struct Task<T> {
     /// Shared with the runner.
     shared: Arc<Shared<T>>,
@@ -313,6 +316,53 @@ impl<T> Task<T> {
     /// assert!(ran.load(Ordering::SeqCst)); // the scope waited for it
     /// ```
     pub fn detach(self) {}
+
+    /// Cancels the task and waits until it has stopped: its future is dropped (inside
+    /// its scope) the next time its executor polls it, or at once if it waits. Returns
+    /// the task's output if it finished before the cancellation reached it, and `None`
+    /// if it was cancelled (here, or earlier by its scope or executor).
+    ///
+    /// Dropping the returned future does not undo the cancellation.
+    ///
+    /// # Panics
+    ///
+    /// Re-raises the task's panic if it panicked before the cancellation reached it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{ctx, Scope};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// Scope::new("job")
+    ///     .run(async {
+    ///         let forever = ctx::spawn(std::future::pending::<()>());
+    ///         assert_eq!(forever.cancel().await, None);
+    ///     })
+    ///     .await; // the scope does not wait for the cancelled task
+    /// # });
+    /// ```
+    pub async fn cancel(self) -> Option<T> {
+        self.shared.aborted.store(true, Ordering::Release);
+        self.shared.runner.wake();
+        std::future::poll_fn(|cx| {
+            let mut st = self.shared.lock();
+            match std::mem::replace(&mut st.0, Output::Taken) {
+                Output::Pending => {
+                    st.0 = Output::Pending;
+                    register(&mut st.1, cx.waker());
+                    Poll::Pending
+                }
+                Output::Ready(value) => Poll::Ready(Some(value)),
+                Output::Cancelled | Output::Taken => Poll::Ready(None),
+                Output::Panicked(payload) => {
+                    drop(st);
+                    resume_unwind(payload)
+                }
+            }
+        })
+        .await
+    }
 }
 
 impl<T> Future for Task<T> {
