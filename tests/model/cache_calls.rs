@@ -143,12 +143,12 @@ pub struct Input {
     pub ops: Vec<Op>,
 }
 
-/// A body's error: the run that failed.
-#[derive(Debug, PartialEq, Eq)]
+/// A body's error: the run that failed (each caller of that run gets a clone).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failed(pub u32);
 
 /// What a caller gets.
-type Outcome = Result<(u8, u32), Arc<Failed>>;
+type Outcome = Result<(u8, u32), Failed>;
 
 /// The cache under test, either kind.
 enum Handle {
