@@ -3,7 +3,7 @@
 mod common;
 
 use haiway::cache::Cached;
-use haiway::{Level, MemoryRecorder, Scope, Value};
+use haiway::{Level, MemoryRecorder, Scope};
 
 #[test]
 fn hit_miss_and_evict_events_reach_a_memory_recorder() {
@@ -23,11 +23,8 @@ fn hit_miss_and_evict_events_reach_a_memory_recorder() {
     );
     for recorded in recorder.events() {
         assert_eq!(recorded.event.level(), Level::Debug);
-        assert_eq!(
-            recorded.event.attribute("cache"),
-            Some(&Value::from("squares"))
-        );
-        assert_eq!(recorded.scope_name.as_ref(), "test");
+        assert_eq!(recorded.event.attribute_str("cache"), Some("squares"));
+        assert_eq!(recorded.scope(), "test");
     }
 }
 

@@ -37,8 +37,16 @@ fn events_reach_the_recorder_with_the_right_scope<R: Runtime>() {
     assert_eq!(events[0].scope_id, root.id());
     assert_eq!(events[0].event.attribute("n"), Some(&Value::Int(1)));
     assert_eq!(events[0].event.attribute("ok"), Some(&Value::Bool(true)));
+    // The short forms compare the same values.
+    assert!(events[0].event.attribute("n").is_some_and(|n| n == 1));
+    assert!(events[0].event.attribute("ok").is_some_and(|ok| ok == true));
+    assert_eq!(
+        events[0].event.attribute("n").and_then(Value::as_i64),
+        Some(1)
+    );
     assert_eq!(events[1].scope_id, nested.id());
     assert_eq!(events[1].scope_name.as_ref(), "nested");
+    assert_eq!(events[1].scope(), "nested");
     assert_eq!(events[1].event.level(), Level::Debug);
     assert_eq!(events[1].trace_id, root.trace_id());
     assert_eq!(events[2].scope_id, root.id());
@@ -519,4 +527,26 @@ mod third_party {
         assert_eq!(other.names(), ["cache.hit", "tick"]);
         assert_eq!(recorder.prepared.load(Ordering::SeqCst), 3);
     }
+}
+
+#[test]
+fn values_compare_with_plain_values_and_convert_only_to_their_own_kind() {
+    let event = Event::info("x")
+        .with("cache", "users")
+        .with("n", 3_u32)
+        .with("ratio", 0.5)
+        .with("ok", true);
+    assert_eq!(event.attribute_str("cache"), Some("users"));
+    assert_eq!(event.attribute_str("n"), None);
+    let value = |key| event.attribute(key).expect("present");
+    assert!(value("cache") == "users" && value("cache") != "user");
+    assert!(value("n") == 3 && value("n") != 4);
+    assert!(value("ratio") == 0.5);
+    assert!(value("ok") == true);
+    // A value of another kind is never equal, whatever its text.
+    assert!(Value::from("3") != 3 && Value::from(3) != "3" && Value::from(1) != true);
+    assert_eq!(value("n").as_str(), None);
+    assert_eq!(value("cache").as_i64(), None);
+    assert_eq!(value("n").as_f64(), Some(3.0));
+    assert_eq!(value("ok").as_bool(), Some(true));
 }

@@ -40,7 +40,7 @@ use crate::runtime::{BoxFuture, Spawn};
 ///     })
 ///     .await;
 /// # });
-/// assert_eq!(recorder.events()[0].scope_name.as_ref(), "db");
+/// assert_eq!(recorder.events()[0].scope(), "db");
 /// ```
 #[must_use = "a Scope does nothing until you call `.run(future)` and await it"]
 pub struct Scope {

@@ -251,6 +251,21 @@ impl Event {
             .map(|(_, v)| v)
     }
 
+    /// The string value of the first attribute named `key`, if it has one: the short
+    /// form for tests, `event.attribute_str("cache") == Some("users")`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let event = haiway::Event::info("x").with("cache", "users").with("n", 1);
+    /// assert_eq!(event.attribute_str("cache"), Some("users"));
+    /// assert_eq!(event.attribute_str("n"), None); // not a string
+    /// assert_eq!(event.attribute_str("missing"), None);
+    /// ```
+    pub fn attribute_str(&self, key: &str) -> Option<&str> {
+        self.attribute(key).and_then(Value::as_str)
+    }
+
     /// The name as stored: a recorder that keeps names (a counter per event name, say)
     /// can share a static one instead of copying it.
     ///

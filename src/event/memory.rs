@@ -21,7 +21,7 @@ use super::scope::{ScopeId, ScopeInfo, TraceId};
 ///     .await;
 /// # });
 /// let recorded = &recorder.events()[0];
-/// assert_eq!(recorded.scope_name.as_ref(), "job");
+/// assert_eq!(recorded.scope(), "job");
 /// assert_eq!(recorded.event.name(), "done");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,31 @@ pub struct RecordedEvent {
     /// The event, shared: every recording of a [`PreparedEvent`](super::PreparedEvent)
     /// (a cache's `cache.hit`, say) shares one copy.
     pub event: Arc<Event>,
+}
+
+impl RecordedEvent {
+    /// The name of the scope that recorded the event, as a `&str`:
+    /// `recorded.scope() == "job"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{Event, MemoryRecorder, Scope};
+    ///
+    /// let recorder = MemoryRecorder::new();
+    /// # futures_lite::future::block_on(async {
+    /// Scope::new("job")
+    ///     .recorder(recorder.clone())
+    ///     .run(async { haiway::ctx::record_event(Event::info("done").with("n", 1)) })
+    ///     .await;
+    /// # });
+    /// let recorded = &recorder.events()[0];
+    /// assert_eq!(recorded.scope(), "job");
+    /// assert!(recorded.event.attribute("n").is_some_and(|n| n == 1));
+    /// ```
+    pub fn scope(&self) -> &str {
+        &self.scope_name
+    }
 }
 
 /// A recorder that keeps every event in memory, in order, for tests to assert on.

@@ -77,6 +77,153 @@ pub enum Value {
     Str(Cow<'static, str>),
 }
 
+impl Value {
+    /// The string, if this is a [`Value::Str`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::Value;
+    ///
+    /// assert_eq!(Value::from("users").as_str(), Some("users"));
+    /// assert_eq!(Value::from(1).as_str(), None);
+    /// ```
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is a [`Value::Int`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::Value;
+    ///
+    /// assert_eq!(Value::from(7_u32).as_i64(), Some(7));
+    /// assert_eq!(Value::from(7.0).as_i64(), None);
+    /// ```
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The number, if this is a [`Value::Float`] or a [`Value::Int`] (converted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::Value;
+    ///
+    /// assert_eq!(Value::from(0.5).as_f64(), Some(0.5));
+    /// assert_eq!(Value::from(2).as_f64(), Some(2.0));
+    /// assert_eq!(Value::from("2").as_f64(), None);
+    /// ```
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Float(v) => Some(*v),
+            #[allow(clippy::cast_precision_loss)]
+            Value::Int(v) => Some(*v as f64),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is a [`Value::Bool`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::Value;
+    ///
+    /// assert_eq!(Value::from(true).as_bool(), Some(true));
+    /// assert_eq!(Value::from("true").as_bool(), None);
+    /// ```
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+/// A value equals a string when it is that string: `value == "users"`.
+///
+/// # Examples
+///
+/// ```
+/// let event = haiway::Event::debug("cache.hit").with("cache", "users");
+/// assert!(event.attribute("cache").is_some_and(|v| v == "users"));
+/// assert_eq!(event.attribute_str("cache"), Some("users"));
+/// ```
+impl PartialEq<str> for Value {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == Some(other)
+    }
+}
+
+/// See `PartialEq<str>`.
+impl PartialEq<&str> for Value {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == Some(*other)
+    }
+}
+
+/// A value equals an integer when it is that integer: `value == 3`.
+///
+/// # Examples
+///
+/// ```
+/// assert!(haiway::Value::from(3_u8) == 3);
+/// ```
+impl PartialEq<i64> for Value {
+    fn eq(&self, other: &i64) -> bool {
+        self.as_i64() == Some(*other)
+    }
+}
+
+/// A value equals a boolean when it is that boolean: `value == true`.
+///
+/// # Examples
+///
+/// ```
+/// assert!(haiway::Value::from(true) == true);
+/// ```
+impl PartialEq<bool> for Value {
+    fn eq(&self, other: &bool) -> bool {
+        self.as_bool() == Some(*other)
+    }
+}
+
+/// A value equals a float when it is that float (not an integer): `value == 0.5`.
+///
+/// # Examples
+///
+/// ```
+/// assert!(haiway::Value::from(0.5) == 0.5);
+/// ```
+impl PartialEq<f64> for Value {
+    fn eq(&self, other: &f64) -> bool {
+        matches!(self, Value::Float(v) if v == other)
+    }
+}
+
+/// The comparisons above, for a borrowed value (as [`Event::attribute`](super::Event::attribute)
+/// returns it): `event.attribute("n").is_some_and(|n| n == 3)`.
+macro_rules! borrowed_eq {
+    ($($t:ty),*) => {$(
+        impl PartialEq<$t> for &Value {
+            fn eq(&self, other: &$t) -> bool {
+                **self == *other
+            }
+        }
+    )*};
+}
+borrowed_eq!(i64, bool, f64);
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
