@@ -550,3 +550,31 @@ fn values_compare_with_plain_values_and_convert_only_to_their_own_kind() {
     assert_eq!(value("n").as_f64(), Some(3.0));
     assert_eq!(value("ok").as_bool(), Some(true));
 }
+
+#[test]
+fn a_handle_records_a_built_event_only_when_its_scope_wants_it() {
+    let kept = MemoryRecorder::new();
+    let recorder = AtLeast {
+        min: Level::Info,
+        kept: kept.clone(),
+    };
+    let job = futures_lite::future::block_on(
+        haiway::Scope::new("job")
+            .recorder(recorder)
+            .run(async { Ctx::current() }),
+    );
+    // Outside the scope, through the handle: below the recorder's level, `make` is not
+    // called; at its level it is, and the event is recorded in the handle's scope.
+    job.record_event_with(Level::Debug, || unreachable!("below the recorder's level"));
+    job.record_event_with(Level::Info, || Event::info("late").with("step", 3));
+    // An event built at another level than announced is asked about again.
+    job.record_event_with(Level::Warning, || Event::debug("demoted"));
+    let events = kept.events();
+    assert_eq!(kept.names(), ["late"]);
+    assert_eq!(events[0].scope(), "job");
+    assert_eq!(events[0].scope_id, job.id());
+    // A scope with no recorder never builds it.
+    let quiet =
+        futures_lite::future::block_on(haiway::Scope::new("quiet").run(async { Ctx::current() }));
+    quiet.record_event_with(Level::Error, || unreachable!("no recorder"));
+}

@@ -39,6 +39,49 @@ impl Ctx {
             }
         }
     }
+
+    /// Records the event built by `make` in this scope, calling `make` only when the
+    /// scope's recorder will receive an event at `level` (it has one, and it is
+    /// [enabled](crate::Recorder::enabled) at `level`): [`record_event_with`] for any
+    /// `Ctx`, current or not. If `make` returns an event at another level, the recorder
+    /// is asked again about that level.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{Ctx, Event, Level, MemoryRecorder, Scope};
+    ///
+    /// let recorder = MemoryRecorder::new();
+    /// # futures_lite::future::block_on(async {
+    /// let ctx = Scope::new("job")
+    ///     .recorder(recorder.clone())
+    ///     .run(async { Ctx::current() })
+    ///     .await;
+    /// // The handle records in its scope from anywhere.
+    /// ctx.record_event_with(Level::Info, || Event::info("late").with("step", 3));
+    /// # });
+    /// assert_eq!(recorder.count("late"), 1);
+    ///
+    /// // A scope without a recorder never builds the event.
+    /// # futures_lite::future::block_on(async {
+    /// let quiet = Scope::new("quiet").run(async { Ctx::current() }).await;
+    /// quiet.record_event_with(Level::Error, || unreachable!());
+    /// # });
+    /// ```
+    pub fn record_event_with(&self, level: Level, make: impl FnOnce() -> Event) {
+        let Some(recorder) = self.recorder() else {
+            return;
+        };
+        // From inside a recorder: dropped, so no recorder calls itself back.
+        if slot::lending() || !recorder.get().enabled(level) {
+            return;
+        }
+        let event = make();
+        let other = event.level();
+        if other == level || recorder.get().enabled(other) {
+            slot::lend(|_| recorder.record(self.info(), &event, None));
+        }
+    }
 }
 
 /// Records `event` (an [`Event`], a reference to one, or a reference to a

@@ -28,26 +28,13 @@ pub(super) const SCOPE_FIELDS: [&str; 4] = ["scope", "scope_id", "parent_id", "t
 const SPAN_FIELDS: &[&str] = &["scope_id", "parent_id", "trace_id"];
 
 /// How many distinct event shapes (level, name, attribute keys) get a callsite of
-/// their own before events fall back to a shared callsite per level.
-///
-/// # Examples
-///
-/// ```
-/// // Plenty for the cache's events and an application's own.
-/// assert!(haiway::event::tracing::MAX_EVENT_CALLSITES >= 1_000);
-/// ```
-pub const MAX_EVENT_CALLSITES: usize = 1024;
+/// their own before events fall back to a shared callsite per level. Private: a
+/// tuning constant, free to change (the module docs give its value).
+pub(super) const MAX_EVENT_CALLSITES: usize = 1024;
 
 /// How many distinct (span level, scope name) pairs get a span callsite of their own
-/// before scope spans fall back to one named `haiway.scope`.
-///
-/// # Examples
-///
-/// ```
-/// // Scope names are meant to be few: "request", "db", not one per request id.
-/// assert!(haiway::event::tracing::MAX_SPAN_CALLSITES >= 100);
-/// ```
-pub const MAX_SPAN_CALLSITES: usize = 256;
+/// before scope spans fall back to one named `haiway.scope`. Private, as above.
+pub(super) const MAX_SPAN_CALLSITES: usize = 256;
 
 /// Interest values, as `DefaultCallsite` stores them.
 const INTEREST_NEVER: u8 = 0;

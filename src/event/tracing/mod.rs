@@ -13,10 +13,10 @@
 //! field (which a `message` attribute joins: `task.panicked: boom`).
 //!
 //! Each callsite is a few hundred bytes that are never freed, so their number is
-//! bounded: past [`MAX_EVENT_CALLSITES`] distinct shapes (an application that puts ids
+//! bounded: past 1,024 distinct shapes (an application that puts ids
 //! in event names, say) events fall back to a fixed callsite per level whose
 //! `attributes` field holds every attribute formatted as `key=value`. Scope spans work
-//! the same way, one callsite per distinct scope name, up to [`MAX_SPAN_CALLSITES`];
+//! the same way, one callsite per distinct scope name, up to 256;
 //! then spans are named `haiway.scope` with the scope's name in a `scope` field.
 
 mod callsite;
@@ -26,7 +26,6 @@ use ::tracing::Span;
 use ::tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
 
 use self::callsite::{DynCallsite, EVENT_CALLSITES, SPAN_CALLSITES};
-pub use self::callsite::{MAX_EVENT_CALLSITES, MAX_SPAN_CALLSITES};
 use self::emit::{
     PreparedSite, dispatch_event, fallback_event, fallback_span, field_keys, new_span,
 };
@@ -204,7 +203,7 @@ impl Recorder for TracingRecorder {
     /// The event's callsite and the values of its fields, worked out once: recording
     /// a prepared event again (a cache's `cache.hit`) skips hashing its name and keys
     /// and converting its attributes. `None` for an event with too many attributes, or
-    /// once [`MAX_EVENT_CALLSITES`] exist.
+    /// once 1,024 exist.
     fn prepare(&self, event: &Event) -> Option<Prepared> {
         let callsite = event_callsite(tracing_level(event.level()), event)?;
         Some(Prepared::new(PreparedSite::new(callsite, event)))
@@ -223,7 +222,7 @@ impl Recorder for TracingRecorder {
 }
 
 /// The callsite of `event` at `level`, found or created; `None` for an event with too
-/// many attributes, or once [`MAX_EVENT_CALLSITES`] exist.
+/// many attributes, or once 1,024 exist.
 fn event_callsite(level: ::tracing::Level, event: &Event) -> Option<&'static DynCallsite> {
     let attributes = event.attributes();
     if attributes.len() > MAX_ATTRIBUTES {
