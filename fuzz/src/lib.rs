@@ -1,5 +1,5 @@
 //! Models shared by haiway's fuzz targets (in `fuzz_targets/`) and its property tests
-//! (`tests/prop_*.rs`): each replays a list of ops against the real cache and a simple
+//! (`tests/cache/prop_*.rs`): each replays a list of ops against the real cache and a simple
 //! model, and panics on the first difference.
 //!
 //! The models live in the main package, under `tests/model/`, so the published crate's

@@ -27,7 +27,7 @@
 //! any other, and after the drain each key is called once more, so a stale value left
 //! in the backend is caught.
 //!
-//! Shared by `tests/prop_cache_calls.rs` and the fuzz targets (both include this file
+//! Shared by `tests/cache/prop_cache_calls.rs` and the fuzz targets (both include this file
 //! by path; it lives in the package so the published crate's tests build), so it uses
 //! haiway's public API and std only.
 

@@ -8,7 +8,7 @@
 //! evicts the least recently used key. Batches of concurrent calls (on the executor
 //! of [`exec`](crate::exec)) check that each value is its own key's, then clear.
 //!
-//! Shared by `tests/prop_make_key.rs` and the fuzz target (both include this file by
+//! Shared by `tests/cache/prop_make_key.rs` and the fuzz target (both include this file by
 //! path; it lives in the package so the published crate's tests build), so it uses
 //! haiway's public API and std only.
 

@@ -2,13 +2,12 @@
 //! other; a cancelled leader hands its run over to a waiter (the run is cancelled only
 //! when no caller is left), and a panicking leader's waiters start over.
 
-mod common;
-
+use crate::common;
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
 
-use common::{Calls, Gate, gated};
+use crate::common::{Calls, Gate, gated};
 use futures::{FutureExt, poll};
 use haiway::cache::Cached;
 

@@ -4,8 +4,6 @@
 //! kept its limit, and the scope ended with no task and no computation left behind.
 //! The choices are deterministic in the seed; the whole run is bounded in time.
 
-mod common;
-
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -16,7 +14,7 @@ use haiway::cache::{Cached, ManualClock};
 use haiway::runtime::BoxFuture;
 use haiway::{Scope, ctx};
 
-use common::yield_n;
+use crate::common::yield_n;
 
 /// Tasks, and the steps each takes (under Miri: a taste of it).
 #[cfg(not(miri))]

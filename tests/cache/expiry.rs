@@ -1,10 +1,8 @@
 //! Expiration on an injected clock: no sleeps.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Calls, Gate};
+use crate::common::{Calls, Gate};
 use haiway::cache::{Cached, ManualClock};
 
 #[test]

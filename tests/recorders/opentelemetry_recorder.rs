@@ -15,9 +15,7 @@ use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMe
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 
-#[path = "support/metrics.rs"]
-mod metrics_support;
-use metrics_support::points;
+use crate::metrics_support::points;
 
 /// A meter provider exporting to memory, and its exporter.
 fn metrics() -> (SdkMeterProvider, InMemoryMetricExporter) {

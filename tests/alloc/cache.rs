@@ -1,14 +1,9 @@
 //! A cache hit allocates nothing: with no recorder, and with one (the `cache.hit`
 //! event is built once per cache and lent to the recorder).
 
-mod common;
-
-use common::counting_alloc::{Counting, allocations_in};
+use crate::common::counting_alloc::allocations_in;
 use haiway::Scope;
 use haiway::cache::Cached;
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
 
 /// Polls `future` once with a no-op waker (allocation-free) and returns its output.
 fn poll_once<F: std::future::Future>(future: F) -> F::Output {

@@ -1,12 +1,7 @@
 //! With no recorder set, recording an event allocates nothing.
 
-mod common;
-
-use common::counting_alloc::{Counting, allocations_in};
+use crate::common::counting_alloc::allocations_in;
 use haiway::{Event, Level, Scope, ctx};
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
 
 #[test]
 fn recording_without_a_recorder_does_not_allocate() {

@@ -1,10 +1,9 @@
 //! Errors and panics reach the caller and are never stored.
 
-mod common;
-
+use crate::common;
 use std::panic::AssertUnwindSafe;
 
-use common::Calls;
+use crate::common::Calls;
 use futures::FutureExt;
 use haiway::cache::{Cached, try_cache};
 

@@ -1,7 +1,5 @@
 //! Hit, miss and evict events reach the recorder; `stats()` counts the same.
 
-mod common;
-
 use haiway::cache::Cached;
 use haiway::{Level, MemoryRecorder, Scope};
 

@@ -1,14 +1,13 @@
 //! Custom backends with an in-memory fake: reads, background writes, failures,
 //! clearing, single-flight and the memory tier.
 
-mod common;
-
+use crate::common;
 use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{Calls, Gate};
+use crate::common::{Calls, Gate};
 use futures::poll;
 use haiway::cache::{Backend, BoxError, CacheError, Cached};
 use haiway::{MemoryRecorder, Scope, Value};

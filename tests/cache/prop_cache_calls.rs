@@ -6,15 +6,7 @@
 //! The model and its checks live in `tests/model/cache_calls.rs` (included by path);
 //! see there for what is checked.
 
-#[allow(dead_code)]
-#[path = "model/exec.rs"]
-mod exec;
-
-#[allow(dead_code)]
-#[path = "model/cache_calls.rs"]
-mod cache_calls;
-
-use cache_calls::{BackendMode, Body, Input, KEYS, Op, OpPlan, Spawning, replay};
+use crate::cache_calls::{BackendMode, Body, Input, KEYS, Op, OpPlan, Spawning, replay};
 use proptest::prelude::*;
 
 fn body() -> impl Strategy<Value = Body> {

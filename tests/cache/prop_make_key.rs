@@ -3,15 +3,7 @@
 //! keys whose `Hash` collides on purpose, against an exact LRU model. The model and its
 //! checks live in `tests/model/make_key.rs` (included by path).
 
-#[allow(dead_code)]
-#[path = "model/exec.rs"]
-mod exec;
-
-#[allow(dead_code)]
-#[path = "model/make_key.rs"]
-mod make_key;
-
-use make_key::{IDS, Input, Op, Which, replay};
+use crate::make_key::{IDS, Input, Op, Which, replay};
 use proptest::prelude::*;
 
 fn which() -> impl Strategy<Value = Which> {

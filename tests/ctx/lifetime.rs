@@ -1,13 +1,12 @@
 //! Scope lifetime: `run` waits for every task (grandchildren too); dropping the scope
 //! future cancels unfinished tasks.
 
-mod common;
-
+use crate::common;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{DropSignal, Runtime};
+use crate::common::{DropSignal, Runtime};
 use futures::channel::oneshot;
 use futures::poll;
 use haiway::{Scope, ctx};

@@ -1,11 +1,9 @@
 //! Nested scopes: inheritance, overrides, ids, and restoring the outer context.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::Runtime;
+use crate::common::Runtime;
 use haiway::runtime::{BoxFuture, Spawn};
 use haiway::{Ctx, Event, MemoryRecorder, Scope, ctx};
 

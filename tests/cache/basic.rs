@@ -1,8 +1,6 @@
 //! haiway's cache tests, ported as behaviours with a call counter.
 
-mod common;
-
-use common::Calls;
+use crate::common::Calls;
 use haiway::cache::{Cached, cache};
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -205,8 +203,8 @@ mod sharded {
 
     #[test]
     fn concurrent_calls_of_one_key_share_a_run_in_a_sharded_cache() {
-        let gate = super::common::Gate::default();
-        let runs = super::common::Calls::default();
+        let gate = crate::common::Gate::default();
+        let runs = crate::common::Calls::default();
         let (g, r) = (gate.clone(), runs.clone());
         let cached = Cached::builder()
             .limit(1_000)
@@ -300,7 +298,7 @@ mod peek_and_prime {
     use haiway::{MemoryRecorder, Scope};
     use std::time::Duration;
 
-    use super::common::{Calls, Gate};
+    use crate::common::{Calls, Gate};
 
     #[test]
     fn get_returns_a_stored_value_without_counting_or_recording() {
@@ -321,7 +319,7 @@ mod peek_and_prime {
     #[test]
     fn get_neither_runs_nor_joins_a_run_in_flight() {
         let gate = Gate::default();
-        let (cached, calls) = super::common::gated(&gate);
+        let (cached, calls) = crate::common::gated(&gate);
         super::block_on(async {
             let mut running = std::pin::pin!(cached.call(1));
             assert!(futures::poll!(running.as_mut()).is_pending());
@@ -389,7 +387,7 @@ mod peek_and_prime {
     #[test]
     fn a_run_in_flight_answers_its_callers_but_does_not_replace_an_insert() {
         let gate = Gate::default();
-        let (cached, calls) = super::common::gated(&gate);
+        let (cached, calls) = crate::common::gated(&gate);
         super::block_on(async {
             let mut running = std::pin::pin!(cached.call(1));
             assert!(futures::poll!(running.as_mut()).is_pending());

@@ -1,12 +1,11 @@
 //! Spawned tasks: inherited context, handles, detaching, panics, spawning too late.
 
-mod common;
-
+use crate::common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::Runtime;
+use crate::common::Runtime;
 use futures::FutureExt;
 use haiway::ctx::{self, SpawnErrorKind};
 use haiway::runtime::BoxFuture;

@@ -1,8 +1,6 @@
 //! Many tasks on two worker threads hammer one cache: every value belongs to its key
 //! and the store never exceeds its limit.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -1,12 +1,11 @@
 //! Events reach the recorder with the recording scope's identity.
 
-mod common;
-
+use crate::common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::Runtime;
+use crate::common::Runtime;
 use haiway::{Ctx, Event, Level, MemoryRecorder, Recorder, ScopeInfo, Value, ctx};
 
 fn events_reach_the_recorder_with_the_right_scope<R: Runtime>() {

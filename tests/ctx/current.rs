@@ -1,10 +1,9 @@
 //! `Ctx::current` / `try_current` inside and outside a scope, on every executor.
 
-mod common;
-
+use crate::common;
 use std::panic::catch_unwind;
 
-use common::Runtime;
+use crate::common::Runtime;
 use haiway::Ctx;
 use haiway::ctx::{self, SpawnErrorKind};
 

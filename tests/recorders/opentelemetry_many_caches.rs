@@ -11,9 +11,7 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 
-#[path = "support/metrics.rs"]
-mod metrics_support;
-use metrics_support::points;
+use crate::metrics_support::points;
 
 /// Counter `name`'s value per `cache` attribute in the latest export, sorted.
 fn per_cache(exported: &[ResourceMetrics], name: &str) -> Vec<(String, u64)> {

@@ -1,10 +1,8 @@
 //! `clear_cache` and `clear_call_cache`, including during a running computation.
 
-mod common;
-
 use std::pin::pin;
 
-use common::{Calls, Gate, gated};
+use crate::common::{Calls, Gate, gated};
 use futures::poll;
 use haiway::cache::Cached;
 
@@ -88,7 +86,7 @@ fn clear_call_cache_during_a_run_does_not_resurrect_its_result() {
 mod by_borrowed_forms_and_keys {
     use haiway::cache::{CacheError, Cached};
 
-    use super::common::Calls;
+    use crate::common::Calls;
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         futures_lite::future::block_on(f)

@@ -8,13 +8,12 @@
 //!   randomized multi-threaded test): a key with an outdated write in flight is not
 //!   read from the backend until the write is undone.
 
-mod common;
-
+use crate::common;
 use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
 
-use common::{Gate, yield_n, yield_until};
+use crate::common::{Gate, yield_n, yield_until};
 use futures::poll;
 use haiway::Scope;
 use haiway::cache::{Backend, BoxError, Cached};
@@ -834,7 +833,7 @@ mod randomized {
 /// by another process) stays, and the key is read again.
 mod compare_and_delete {
     use super::*;
-    use common::Calls;
+    use crate::common::Calls;
 
     /// A map whose writes wait twice: before they land (`send`), and for their reply
     /// (`reply`). `compares`: it implements `clear_if` as compare-and-delete; else its

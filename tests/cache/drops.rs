@@ -6,8 +6,7 @@
 //! A drop under the lock would block that thread; after 5 s the drop counts as one
 //! made under the lock (the test fails; it never passes by waiting).
 
-mod common;
-
+use crate::common;
 use std::pin::pin;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};

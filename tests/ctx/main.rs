@@ -1,0 +1,13 @@
+//! The context: the current scope, events, interleaved scopes, lifetimes, nesting and
+//! spawned tasks, each on every executor the crate supports. One test binary.
+
+#[macro_use]
+#[path = "../common/mod.rs"]
+mod common;
+
+mod current;
+mod events;
+mod interleave;
+mod lifetime;
+mod nesting;
+mod spawn;
