@@ -85,6 +85,26 @@ def resolve(mods, here, segments):
     return best
 
 
+def inline_modules(module, code):
+    """The code of a file split into its own part and its inline modules' (`mod x { .. }`,
+    nested ones too), each with the module path its `super::`/`self::` start from."""
+    parts, rest = [], code
+    while True:
+        m = re.search(r"\bmod\s+([A-Za-z_]\w*)\s*\{", rest)
+        if not m:
+            break
+        depth, end = 0, len(rest)
+        for i in range(m.end() - 1, len(rest)):
+            depth += rest[i] == "{"
+            depth -= rest[i] == "}"
+            if depth == 0:
+                end = i
+                break
+        parts += inline_modules(module + (m.group(1),), rest[m.end() : end])
+        rest = rest[: m.start()] + rest[end + 1 :]
+    return [(module, rest)] + parts
+
+
 def main(argv):
     root, excepted = argv[1], []
     if "--except" in argv:
@@ -97,11 +117,15 @@ def main(argv):
             continue
         code = code_of(open(path, encoding="utf-8").read())
         targets = set()
-        for use in re.finditer(r"\buse\s+([^;]+);", code):
-            for segments in use_paths(re.sub(r"\s+", "", use.group(1))):
-                targets.add(resolve(mods, module, segments))
-        for inline in re.finditer(r"\b(?:crate|super|self)(?:::[A-Za-z_]\w*)+", code):
-            targets.add(resolve(mods, module, inline.group(0).split("::")))
+        for here, part in inline_modules(module, code):
+            for use in re.finditer(r"\buse\s+([^;]+);", part):
+                for segments in use_paths(re.sub(r"\s+", "", use.group(1))):
+                    targets.add(resolve(mods, here, segments))
+            for inline in re.finditer(r"\b(?:crate|super|self)(?:::[A-Za-z_]\w*)+", part):
+                targets.add(resolve(mods, here, inline.group(0).split("::")))
+        # An inline module's imports are its file's: `super::*` in a file's `mod tests`
+        # names the file's own module.
+        targets = {t[: len(module)] if t and t[: len(module)] == module else t for t in targets}
         edges[module] = {t for t in targets if t is not None and t != module and not left_out(t)}
 
     # Tarjan's strongly connected components.

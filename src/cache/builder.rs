@@ -493,3 +493,27 @@ impl<A, K, B> fmt::Debug for Backed<A, K, B> {
         f.debug_struct("Backed").finish_non_exhaustive()
     }
 }
+
+/// [`Cached::builder`] lives here, beside what it returns: `cached` does not import
+/// the builder, which imports it.
+impl<A, V> Cached<A, V> {
+    /// A [`CacheBuilder`] with the default settings. `A` and `V` are inferred from the
+    /// function given to `build`, or named here (`Cached::<String, String>::builder()`),
+    /// and the function is then checked against them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::cache::Cached;
+    ///
+    /// let negate = Cached::builder().limit(10).build(|x: i32| async move { -x });
+    /// let upper = Cached::<String, String>::builder().build(|s: String| async move { s.to_uppercase() });
+    /// # futures_lite::future::block_on(async {
+    /// assert_eq!(negate.call(5).await, -5);
+    /// assert_eq!(upper.call("a".into()).await, "A");
+    /// # });
+    /// ```
+    pub fn builder() -> CacheBuilder<A, V> {
+        CacheBuilder::new()
+    }
+}

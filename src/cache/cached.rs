@@ -7,7 +7,6 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use super::builder::CacheBuilder;
 use super::call::{Call, Calling};
 use super::core::Stats;
 use super::engine::Engine;
@@ -61,26 +60,6 @@ pub struct Cached<A, V> {
 }
 
 impl<A, V> Cached<A, V> {
-    /// A [`CacheBuilder`] with the default settings. `A` and `V` are inferred from the
-    /// function given to `build`, or named here (`Cached::<String, String>::builder()`),
-    /// and the function is then checked against them.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use haiway::cache::Cached;
-    ///
-    /// let negate = Cached::builder().limit(10).build(|x: i32| async move { -x });
-    /// let upper = Cached::<String, String>::builder().build(|s: String| async move { s.to_uppercase() });
-    /// # futures_lite::future::block_on(async {
-    /// assert_eq!(negate.call(5).await, -5);
-    /// assert_eq!(upper.call("a".into()).await, "A");
-    /// # });
-    /// ```
-    pub fn builder() -> CacheBuilder<A, V> {
-        CacheBuilder::new()
-    }
-
     pub(crate) fn from_engine(engine: Engine<A, V, Infallible>) -> Self {
         Cached {
             engine: Arc::new(engine),

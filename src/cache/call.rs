@@ -16,10 +16,12 @@ use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::attached::{Attached, Missed};
 use super::backend::BoxFut;
-use super::core::{Core, Locked, Missed};
+use super::core::{Core, Locked};
+use super::drive::{Driven, Held};
 use super::engine::{Engine, KeyedCore};
-use super::flight::{Attached, Driven, Held, Run, Shared, Work};
+use super::flight::{Run, Shared, Work};
 use super::key::ErasedKey;
 use crate::ctx;
 

@@ -19,10 +19,9 @@ use hashbrown::DefaultHashBuilder;
 
 use super::backend::{BoxFut, CacheError, DynBackend};
 use super::clock::Clock;
-use super::flight::{Attached, Flight};
-use super::lru::{Insert, Lru, Reserve};
-use super::run::{Function, Runner};
-use super::shard::{self, Counts, Pending, Shard, ShardState};
+use super::lru::{Insert, Lru};
+use super::run::Function;
+use super::shard::{self, Counts, Shard, ShardState};
 use super::write::{self, PendingWrite, Writes};
 use crate::ctx;
 use crate::event::{Event, Level, PreparedEvent};
@@ -166,30 +165,6 @@ impl std::fmt::Display for Stats {
     }
 }
 
-/// What [`Core::miss`] found.
-pub(crate) enum Missed<'a, A, K, V, E> {
-    /// A live value after all (a retry found it): counted as a hit.
-    Hit(V),
-    /// Another call leads this key's flight: this call joined it.
-    Join(Attached<'a, A, K, V, E>),
-    /// This call leads a new flight, holding its run: it starts it.
-    Lead {
-        /// The call's place in the flight.
-        attached: Attached<'a, A, K, V, E>,
-        /// With a backend, a copy of the key to read.
-        key: Option<K>,
-        /// The arguments to start the run with.
-        args: A,
-        /// The kept flight's empty runner, if the flight was a kept one.
-        runner: Option<Runner<A, V, E>>,
-        /// The value of an expired entry the pending node replaced, to drop once the
-        /// lock is released.
-        expired: Option<V>,
-        /// Whether to record `cache.miss` (counted already), once the call holds the run.
-        record_miss: bool,
-    },
-}
-
 impl<A, K, V, E> Core<A, K, V, E>
 where
     A: Send + 'static,
@@ -287,105 +262,6 @@ where
             ctx::record_event(&self.events.hit);
         }
         Ok(value)
-    }
-
-    /// The miss path, with the shard's lock `st` from [`hit`](Self::hit): join the
-    /// key's flight, or lead a new one. Counts and records a miss when `count`.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn miss<'s>(
-        &'s self,
-        (mut st, hash, now): Locked<'s, A, K, V, E>,
-        args: A,
-        count: bool,
-    ) -> Missed<'s, A, K, V, E> {
-        let mut args = args;
-        let mut key = self.key(&args);
-        // With a backend a leader's hit or miss is known only once it has read.
-        let uncounted = count && self.backend.is_some();
-        loop {
-            let ShardState {
-                store,
-                spare,
-                spare_runner,
-                ..
-            } = &mut *st;
-            // The flight of a new pending node: the shard's kept one if nobody holds
-            // it any more, else a new one.
-            let mut led = None;
-            let mut runner = None;
-            let mut left_behind = Vec::new();
-            let found = store.reserve(
-                hash,
-                &*key,
-                now,
-                || (*key).clone(),
-                || {
-                    runner = spare_runner.take();
-                    let kept = spare.take().and_then(|mut kept| {
-                        left_behind = Arc::get_mut(&mut kept)?.reuse(uncounted);
-                        Some(kept)
-                    });
-                    let flight = kept.unwrap_or_else(|| Arc::new(Flight::new(uncounted)));
-                    led = Some(flight.clone());
-                    Pending(flight)
-                },
-            );
-            match found {
-                Reserve::Live(value) => {
-                    let value = value.clone();
-                    if count {
-                        st.counts.hit();
-                        drop(st);
-                        ctx::record_event(&self.events.hit);
-                    }
-                    return Missed::Hit(value);
-                }
-                Reserve::Pending(slot, Pending(flight)) => {
-                    let flight = flight.clone();
-                    drop(key);
-                    if let Err(back) = flight.join(args) {
-                        // Its last caller is on the way out, freeing the key: free it
-                        // here, and lead a new flight.
-                        args = back;
-                        let stale = st.store.remove_pending(slot);
-                        drop(st);
-                        drop((stale, flight));
-                        st = self.shards[shard::index(hash, self.mask)].lock();
-                        key = self.key(&args);
-                        continue;
-                    }
-                    if count {
-                        st.counts.miss();
-                    }
-                    drop(st);
-                    // A recorder is user code: if it panics, this call leaves.
-                    let attached = Attached::new(self, hash, slot, flight);
-                    if count {
-                        ctx::record_event(&self.events.miss);
-                    }
-                    return Missed::Join(attached);
-                }
-                Reserve::Reserved(slot, expired) => {
-                    let flight = led.expect("a reserved node has a new flight");
-                    let record_miss = count && !uncounted;
-                    if record_miss {
-                        st.counts.miss();
-                    }
-                    drop(st);
-                    drop(left_behind);
-                    let key = self.backend.as_ref().map(|_| key.into_owned());
-                    return Missed::Lead {
-                        attached: Attached::new(self, hash, slot, flight),
-                        key,
-                        args,
-                        runner,
-                        expired,
-                        record_miss,
-                    };
-                }
-            }
-        }
     }
 
     /// Records one `cache.miss` event.
@@ -543,34 +419,6 @@ where
     pub(crate) fn validate(&self) {
         for shard in self.shards.iter() {
             shard.lock().store.validate();
-        }
-    }
-}
-
-impl<A, K, V, E> Core<A, K, V, E> {
-    /// Frees the pending node `slot` of the key with hash `hash` if it still holds
-    /// `flight` (whose run was dropped); `uncounted`: a backend lookup that never told
-    /// a hit from a miss, counted as a miss. Needs no bounds: a call's `Drop` reaches it.
-    pub(crate) fn release(
-        &self,
-        hash: u64,
-        slot: usize,
-        flight: &Flight<A, V, E>,
-        uncounted: bool,
-    ) {
-        let removed = {
-            let mut st = self.shards[shard::index(hash, self.mask)].lock();
-            if uncounted {
-                st.counts.miss();
-            }
-            st.release(slot, flight)
-        };
-        // The key and the node's hold on the flight (maybe its last, and so the run's
-        // runner) are dropped outside the lock.
-        drop(removed);
-        // Not while unwinding: a recorder that panicked now would abort the process.
-        if uncounted && !std::thread::panicking() {
-            ctx::record_event(&self.events.miss);
         }
     }
 }

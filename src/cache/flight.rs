@@ -33,13 +33,7 @@ use std::task::{Wake, Waker};
 use event_listener::{Event as Notify, EventListener};
 
 use super::backend::{BoxError, BoxFut};
-use super::core::Core;
 use super::run::Runner;
-use crate::ctx;
-
-mod drive;
-
-pub(crate) use self::drive::{Driven, Held};
 
 /// A result shared by a run with the callers waiting on it (each takes a clone).
 pub(crate) type Shared<V, E> = Result<V, E>;
@@ -114,8 +108,8 @@ pub(crate) enum Work<A, V, E> {
 }
 
 /// A flight's place among the callers of another one ([`Work::Follow`]): the parts
-/// of its [`Attached`] while the run rests in its flight (the membership is left by
-/// [`Attached::drop_run`], which has the cache at hand).
+/// of its [`Attached`](super::attached::Attached) while the run rests in its flight (the membership is left by
+/// [`Attached::drop_run`](super::attached::Attached::drop_run), which has the cache at hand).
 pub(crate) struct Follow<A, V, E> {
     /// The flight followed.
     pub(crate) flight: Arc<Flight<A, V, E>>,
@@ -259,152 +253,5 @@ impl<A, V, E> Flight<A, V, E> {
         }
         drop(inner);
         self.notify();
-    }
-}
-
-/// A call's place in a flight: counted among its callers until it leaves, which it does
-/// when dropped (see the [module docs](self) for what leaving does to the run).
-pub(crate) struct Attached<'a, A, K, V, E> {
-    /// The cache.
-    pub(crate) core: &'a Core<A, K, V, E>,
-    /// The key's hash (finds the shard).
-    pub(crate) hash: u64,
-    /// The flight's pending node in the shard's store.
-    pub(crate) slot: usize,
-    /// The flight.
-    pub(crate) flight: Arc<Flight<A, V, E>>,
-    /// Registered interest in the flight's next wake-up.
-    pub(crate) listener: Option<EventListener>,
-    /// [`ctx::spawn_mark`] when this call first drove the run: a different mark when it
-    /// leaves means the run may have spawned tasks into this call's scope, which may
-    /// end with the call; then the run is dropped (spawns from other threads count
-    /// too).
-    pub(crate) mark: Option<u64>,
-    /// Whether this call still counts among the flight's callers.
-    joined: bool,
-}
-
-impl<'a, A, K, V, E> Attached<'a, A, K, V, E> {
-    /// A call that joined `flight` (already counted by [`Flight::join`]).
-    pub(crate) fn new(
-        core: &'a Core<A, K, V, E>,
-        hash: u64,
-        slot: usize,
-        flight: Arc<Flight<A, V, E>>,
-    ) -> Self {
-        Attached {
-            core,
-            hash,
-            slot,
-            flight,
-            listener: None,
-            mark: None,
-            joined: true,
-        }
-    }
-
-    /// This call no longer counts among the callers (the flight's count was settled
-    /// by whoever detached it).
-    pub(crate) fn detach(mut self) {
-        self.joined = false;
-    }
-
-    /// This membership, put to rest in a follower's run (see [`Follow`]).
-    pub(crate) fn into_follow(mut self, listener: Option<EventListener>) -> Follow<A, V, E> {
-        self.joined = false;
-        Follow {
-            flight: self.flight.clone(),
-            slot: self.slot,
-            listener,
-        }
-    }
-
-    /// The membership a follower's run rested (see [`Follow`]), woken up again.
-    pub(crate) fn from_follow(
-        core: &'a Core<A, K, V, E>,
-        hash: u64,
-        follow: Follow<A, V, E>,
-    ) -> (Self, Option<EventListener>) {
-        let attached = Attached::new(core, hash, follow.slot, follow.flight);
-        (attached, follow.listener)
-    }
-
-    /// The run this call held (took out to poll or start) was dropped, by a panic:
-    /// this call leaves, and the run starts again for the callers left (none left:
-    /// the key is freed).
-    pub(crate) fn dropped_while_held(&mut self) {
-        self.joined = false;
-        let mut inner = self.flight.lock();
-        inner.callers -= 1;
-        self.drop_run(inner, None);
-    }
-
-    /// Leaves the flight. The run is dropped if this was its last caller, and started
-    /// again if this call drove it and spawned into its scope since, or is unwinding.
-    /// Out of line: waiting is the rare path.
-    #[cold]
-    #[inline(never)]
-    fn leave(&mut self) {
-        self.joined = false;
-        let doom = std::thread::panicking() || self.mark.is_some_and(|m| ctx::spawn_mark() != m);
-        let mut inner = self.flight.lock();
-        inner.callers -= 1;
-        match inner.run {
-            Run::Idle(_) if inner.callers == 0 || doom => {
-                let Run::Idle(work) = std::mem::replace(&mut inner.run, Run::Polling) else {
-                    unreachable!("matched above")
-                };
-                self.drop_run(inner, Some(work));
-            }
-            Run::Restart if inner.callers == 0 => self.drop_run(inner, None),
-            // Whoever polls it starts it again when its poll returns.
-            Run::Polling if doom => inner.doomed = true,
-            _ => {}
-        }
-    }
-
-    /// Drops the run (`work`, if this call has it; the flight's run is not `Idle`):
-    /// with callers left it starts again, else the flight is abandoned and the key
-    /// freed. What is dropped (user code) is dropped after every lock is released.
-    fn drop_run(
-        &self,
-        mut inner: std::sync::MutexGuard<'_, Inner<A, V, E>>,
-        work: Option<Work<A, V, E>>,
-    ) {
-        if inner.callers > 0 {
-            inner.run = Run::Restart;
-            drop(inner);
-            self.flight.notify();
-            if let Some(Work::Follow(follow)) = work {
-                drop(Attached::from_follow(self.core, self.hash, follow));
-            } else {
-                drop(work);
-            }
-            return;
-        }
-        inner.run = Run::Abandoned;
-        let uncounted = std::mem::take(&mut inner.uncounted);
-        let donations = std::mem::take(&mut inner.donations);
-        drop(inner);
-        self.core
-            .release(self.hash, self.slot, &self.flight, uncounted);
-        // A followed flight is left as its other callers leave (this `Attached`'s drop).
-        let followed = match work {
-            Some(Work::Follow(follow)) => Some(Attached::from_follow(self.core, self.hash, follow)),
-            other => {
-                drop(other);
-                None
-            }
-        };
-        drop((followed, donations));
-    }
-}
-
-impl<A, K, V, E> Drop for Attached<'_, A, K, V, E> {
-    #[inline]
-    fn drop(&mut self) {
-        if self.joined {
-            self.leave();
-        }
     }
 }

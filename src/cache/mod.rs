@@ -71,12 +71,14 @@
 //! A [`Cached`] handle is a cheap `Clone` (one reference count) and `Send + Sync`: keep
 //! it in a struct field, or in a `static` with [`std::sync::LazyLock`].
 
+mod attached;
 mod backend;
 pub mod builder;
 mod cached;
 mod call;
 mod clock;
 mod core;
+mod drive;
 mod engine;
 mod flight;
 pub mod function;

@@ -1,7 +1,7 @@
 //! Driving a flight's run: starting it, polling it with the flight's waker, following
 //! another flight after a clear, starting it again, and completing it (storing the
 //! value, settling the other callers). The [`Core`] methods a call uses once it holds
-//! its flight's run; see [`flight`](super) for the rules.
+//! its flight's run; see [`flight`](super::flight) for the rules.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,11 +9,12 @@ use std::task::{Context, Poll};
 
 use event_listener::EventListener;
 
-use super::{Attached, Flight, Run, Shared, Work};
-use crate::cache::backend::BoxFut;
-use crate::cache::core::{Core, Missed};
-use crate::cache::run::Runner;
-use crate::cache::shard::{self, Pending};
+use super::attached::{Attached, Missed};
+use super::backend::BoxFut;
+use super::core::Core;
+use super::flight::{Flight, Run, Shared, Work};
+use super::run::Runner;
+use super::shard::{self, Pending};
 use crate::ctx;
 
 /// What a caller's turn at driving a run came to ([`Core::drive`]).
