@@ -104,6 +104,10 @@ pub mod ctx;
 pub mod event;
 pub mod runtime;
 
+#[cfg(feature = "macros")]
+#[doc = include_str!("cache/attribute.md")]
+pub use haiway_macros::cache;
+
 pub use crate::ctx::{Ctx, Run, Scope, Task};
 #[cfg(feature = "opentelemetry")]
 pub use crate::event::opentelemetry::OpenTelemetryRecorder;

@@ -71,6 +71,9 @@
 //! A [`Cached`] handle is a cheap `Clone` (one reference count) and `Send + Sync`: keep
 //! it in a struct field, or in a `static` with [`std::sync::LazyLock`].
 
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+pub mod attribute;
 mod backend;
 pub mod builder;
 mod cached;
