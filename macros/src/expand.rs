@@ -107,7 +107,11 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
     let backend_init = match &args.backend {
         Some(backend) if async_backend => {
             settings.extend(quote!(.backend(__haiway_backend)));
-            quote_spanned!(backend.span()=> let __haiway_backend = async { #backend }.await;)
+            let value = match backend {
+                Expr::Async(_) => quote!((#backend).await),
+                _ => quote!(#backend),
+            };
+            quote_spanned!(backend.span()=> let __haiway_backend = #value;)
         }
         Some(backend) => {
             settings.extend(quote_spanned!(backend.span()=> .backend(#backend)));
@@ -132,13 +136,7 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
     for (input, arg) in outer_sig.inputs.iter_mut().zip(&arguments) {
         if let FnArg::Typed(typed) = input {
             typed.attrs.clear();
-            typed.pat = Box::new(Pat::Ident(PatIdent {
-                attrs: Vec::new(),
-                by_ref: None,
-                mutability: None,
-                ident: arg.name.clone(),
-                subpat: None,
-            }));
+            *typed.pat = named(&arg.name);
         }
     }
     // The body's function: the original signature, renamed.
@@ -147,13 +145,7 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
     for (i, input) in inner_sig.inputs.iter_mut().enumerate() {
         if let FnArg::Typed(typed) = input {
             if let Pat::Wild(_) = &*typed.pat {
-                typed.pat = Box::new(Pat::Ident(PatIdent {
-                    attrs: Vec::new(),
-                    by_ref: None,
-                    mutability: None,
-                    ident: arguments[i].name.clone(),
-                    subpat: None,
-                }));
+                *typed.pat = named(&arguments[i].name);
             }
         }
     }
@@ -236,6 +228,17 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
 
             #inner_sig #block
         }
+    })
+}
+
+/// The pattern that binds `name`.
+fn named(name: &syn::Ident) -> Pat {
+    Pat::Ident(PatIdent {
+        attrs: Vec::new(),
+        by_ref: None,
+        mutability: None,
+        ident: name.clone(),
+        subpat: None,
     })
 }
 

@@ -144,11 +144,11 @@ pub struct Input {
 }
 
 /// A body's error: the run that failed.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failed(pub u32);
 
 /// What a caller gets.
-type Outcome = Result<(u8, u32), Arc<Failed>>;
+type Outcome = Result<(u8, u32), Failed>;
 
 /// The cache under test, either kind.
 enum Handle {
