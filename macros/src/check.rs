@@ -2,9 +2,7 @@
 //! without `self` or generics. Everything else is a spanned error that says what to do
 //! instead.
 
-use proc_macro2::Span;
-use quote::format_ident;
-use syn::spanned::Spanned;
+use quote::{ToTokens, format_ident};
 use syn::{FnArg, GenericArgument, Ident, Pat, PathArguments, ReturnType, Signature, Type};
 
 /// One argument of the cached function.
@@ -20,35 +18,40 @@ pub(crate) fn signature(sig: &Signature) -> syn::Result<Vec<Arg>> {
     let mut errors = Errors::default();
     if sig.asyncness.is_none() {
         errors.add(
-            sig.fn_token.span,
+            &sig.fn_token,
             "the cache memoizes async functions: make it `async fn`",
         );
     }
     if let Some(constness) = &sig.constness {
-        errors.add(constness.span, "a cached function cannot be `const`");
+        errors.add(constness, "a cached function cannot be `const`");
     }
     if let Some(unsafety) = &sig.unsafety {
-        errors.add(unsafety.span, "a cached function cannot be `unsafe`");
+        errors.add(unsafety, "a cached function cannot be `unsafe`");
     }
     if let Some(abi) = &sig.abi {
-        errors.add(abi.span(), "a cached function cannot have an `extern` ABI");
+        errors.add(abi, "a cached function cannot have an `extern` ABI");
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+    let generics: Option<&dyn ToTokens> = match &sig.generics.where_clause {
+        _ if !sig.generics.params.is_empty() => Some(&sig.generics),
+        Some(where_clause) => Some(where_clause),
+        None => None,
+    };
+    if let Some(generics) = generics {
         errors.add(
-            sig.generics.span(),
+            generics,
             "a generic function cannot be cached: its cache is one `static`, and a static \
              cannot be generic. Cache a function of concrete types, or build a handle for \
              each type with `Cached::builder()`",
         );
     }
     if let Some(variadic) = &sig.variadic {
-        errors.add(variadic.span(), "a cached function cannot be variadic");
+        errors.add(variadic, "a cached function cannot be variadic");
     }
     let mut args = Vec::new();
     for (i, input) in sig.inputs.iter().enumerate() {
         match input {
             FnArg::Receiver(receiver) => errors.add(
-                receiver.span(),
+                receiver,
                 "a method cannot be cached with `#[haiway::cache]`: its cache is one \
                  `static`, shared by every `self`. Keep a `Cached` handle in a field of the \
                  type instead, built with `Cached::builder()`, and call it from the method",
@@ -61,7 +64,7 @@ pub(crate) fn signature(sig: &Signature) -> syn::Result<Vec<Arg>> {
                     Pat::Wild(_) => Some(format_ident!("__arg{}", i)),
                     pat => {
                         errors.add(
-                            pat.span(),
+                            pat,
                             "the arguments of a cached function are its cache key and need \
                              names: write `name: Type` and destructure it in the body \
                              (`let (a, b) = name;`)",
@@ -89,12 +92,12 @@ pub(crate) fn signature(sig: &Signature) -> syn::Result<Vec<Arg>> {
 fn types(ty: &Type, output: bool, errors: &mut Errors) {
     match ty {
         Type::ImplTrait(_) if output => errors.add(
-            ty.span(),
+            ty,
             "a cached function cannot return `impl Trait`: its values are stored in a \
              `static`, which needs their type. Name the type",
         ),
         Type::ImplTrait(_) => errors.add(
-            ty.span(),
+            ty,
             "an `impl Trait` argument makes the function generic, and a generic function \
              cannot be cached: its cache is one `static`. Take a concrete type",
         ),
@@ -105,7 +108,7 @@ fn types(ty: &Type, output: bool, errors: &mut Errors) {
                 .is_some_and(|lifetime| lifetime.ident == "static");
             if !is_static && !output {
                 errors.add(
-                    ty.span(),
+                    ty,
                     "the arguments of a cached function are kept in the cache as its key, \
                      so they cannot borrow: take an owned type (`String` for `&str`, \
                      `Vec<T>` for `&[T]`)",
@@ -143,8 +146,9 @@ fn types(ty: &Type, output: bool, errors: &mut Errors) {
 struct Errors(Option<syn::Error>);
 
 impl Errors {
-    fn add(&mut self, span: Span, message: &str) {
-        let error = syn::Error::new(span, message);
+    /// An error on `tokens` (spanning all of them).
+    fn add(&mut self, tokens: &dyn ToTokens, message: &str) {
+        let error = syn::Error::new_spanned(tokens, message);
         match &mut self.0 {
             Some(errors) => errors.combine(error),
             None => self.0 = Some(error),
