@@ -1,6 +1,8 @@
 //! The expansion of `#[haiway::cache(..)] async fn name(args) -> R { body }`:
 //!
-//! - `async fn name(args) -> R`, with the signature as written, calling the handle;
+//! - `fn name(args) -> impl Future<Output = R> + Send + 'static`, returning the
+//!   handle's call future (`async fn` as written when the backend is awaited: the
+//!   handle is then awaited first);
 //! - an uninhabited `enum name {}` of the same visibility (a type and a function can
 //!   share a name), whose associated functions reach the handle: `name::cached()`,
 //!   `name::clear_cache()`, `name::clear_call_cache(&args)`. Unlike a module, a type
@@ -191,10 +193,23 @@ pub(crate) fn expand(args: Args, item: ItemFn) -> syn::Result<TokenStream> {
          the backend."
     );
 
+    // Without an async backend, the function returns the call's future itself, so that
+    // a hit costs what a hit through the handle costs (an `async fn` around it would
+    // add its own state machine to every poll).
+    let outer_body = if async_backend {
+        quote!(#get.call(#key).await)
+    } else {
+        outer_sig.asyncness = None;
+        outer_sig.output = syn::parse_quote! {
+            -> impl ::std::future::Future<Output = #output> + ::std::marker::Send + 'static
+        };
+        quote!(#get.call(#key))
+    };
+
     Ok(quote! {
         #(#attrs)*
         #vis #outer_sig {
-            #get.call(#key).await
+            #outer_body
         }
 
         #(#cfgs)*
