@@ -13,8 +13,8 @@ mod expand;
 
 use proc_macro::TokenStream;
 
-/// Memoizes an `async fn` in place. Documented, with examples, where haiway
-/// re-exports it: `haiway::cache`.
+/// *Defined in the crate `haiway-macros`: use it as `#[haiway::cache]`, through the
+/// `haiway` crate, whose docs of it come with examples.*
 #[proc_macro_attribute]
 pub fn cache(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = syn::parse_macro_input!(args as args::Args);
