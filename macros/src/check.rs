@@ -126,6 +126,13 @@ fn types(ty: &Type, output: bool, errors: &mut Errors) {
                 types(elem, output, errors);
             }
         }
+        Type::Path(path) if path.qself.is_none() && path.path.is_ident("Self") => errors.add(
+            ty,
+            "`#[haiway::cache]` memoizes free functions: their cache is a `static` and a \
+             type beside them, which an `impl` cannot hold. Move the function out of the \
+             `impl`, naming the type instead of `Self`, or keep a `Cached` handle built \
+             with `Cached::builder()` and call it from the method",
+        ),
         Type::Path(path) => {
             for segment in &path.path.segments {
                 if let PathArguments::AngleBracketed(generics) = &segment.arguments {
