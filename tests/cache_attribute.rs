@@ -1,7 +1,7 @@
 //! `#[haiway::cache]`: every argument, recursion through the static, single-flight
 //! across threads, the try form and `store_errors`. Each test has functions of its
 //! own: a cached function's handle is one `static`, shared by the whole binary.
-//! The compile errors are in `ui.rs` (trybuild).
+//! The compile errors are in `tests/ui/`, checked by `compile_errors` (trybuild).
 #![cfg(feature = "macros")]
 
 mod common;
@@ -194,8 +194,8 @@ mod expiration_clock_shards {
     }
 
     #[haiway::cache(limit = 16, shards = 16, name = "sharded")]
-    async fn sharded(x: u32) -> u32 {
-        x + 1
+    async fn sharded(x: u64) -> u64 {
+        x / 2
     }
 
     #[test]
@@ -214,10 +214,18 @@ mod expiration_clock_shards {
     #[test]
     fn shards_and_name_reach_the_builder() {
         block_on(async {
-            // 16 values fit one store of 16; split in 16 shards of one value each,
-            // two of 16 keys share a shard (all but certainly), and one is evicted.
-            for x in 0..16 {
-                assert_eq!(sharded(x).await, x + 1);
+            // 16 values fit one store of 16. Split in 16 shards of one value each,
+            // 16 keys spread at random (splitmix64, not consecutive integers, which a
+            // hash may spread evenly) all but certainly share a shard somewhere
+            // (1 - 16!/16^16), and one is evicted.
+            let mut state = 0x5EED_u64;
+            for _ in 0..16 {
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                let key = z ^ (z >> 31);
+                assert_eq!(sharded(key).await, key / 2);
             }
             let stats = sharded::cached().stats();
             assert_eq!(sharded::cached().name(), "sharded");
@@ -461,5 +469,37 @@ mod fallible {
             assert!(read_len(String::new()).await.is_err());
             assert_eq!(runs(&IO_RUNS), 3, "only the Ok value was stored");
         });
+    }
+}
+
+/// The compile errors, each in `tests/ui/` with the message it gives (`.stderr`),
+/// checked with trybuild. Only on stable: rustc's messages change between channels.
+/// Rewrite the `.stderr` files with `TRYBUILD=overwrite`.
+mod compile_errors {
+    use std::process::Command;
+
+    /// Whether `rustc` (the one cargo would run) is a stable release.
+    fn stable() -> bool {
+        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+        let version = Command::new(rustc)
+            .arg("--version")
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default();
+        !version.is_empty()
+            && !["nightly", "beta", "dev"]
+                .iter()
+                .any(|c| version.contains(c))
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "runs rustc")]
+    fn each_gives_its_message() {
+        if !stable() {
+            eprintln!("skipped: the .stderr files are written for stable rustc");
+            return;
+        }
+        let t = trybuild::TestCases::new();
+        t.compile_fail("tests/ui/*.rs");
     }
 }
