@@ -39,6 +39,12 @@ EXTRA_TARGETS = [
     # Sharding costs the hit path nothing that counts.
     ("haiway hit_shards8", "haiway hit", 2.0),
 ]
+# Lines that cost the same, within this many instructions per operation either way.
+LEVEL_TARGETS = [
+    # Issue 14: the code `#[haiway::cache]` expands to adds no cost to a hit through a
+    # handle kept in a `static`.
+    ("haiway hit_attribute", "haiway hit_static", 2.0),
+]
 LINE = re.compile(r"^instructions::(\w+)_lines::\w+ (\w+):")
 COUNT = re.compile(r"^\s+Instructions:\s+(\d+)")
 
@@ -98,6 +104,13 @@ def main():
         if line in counts and counts[line] - counts[base] > extra:
             more = counts[line] - counts[base]
             failed.append(f"{line}: {more:+.1f} instructions over {base}, target {extra:+.1f}")
+    for line, base, within in LEVEL_TARGETS:
+        if line not in counts or base not in counts:
+            failed.append(f"{line} or {base} missing from the bench output")
+            continue
+        more = counts[line] - counts[base]
+        if abs(more) > within:
+            failed.append(f"{line}: {more:+.1f} instructions from {base}, target within {within}")
     for failure in failed:
         print(f"error: {failure}")
     sys.exit(1 if failed else 0)

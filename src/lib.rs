@@ -31,8 +31,23 @@
 //! assert_eq!(recorder.names(), ["part"]);
 //! ```
 //!
-//! Memoizing an async function (note the default limit of **one** entry, as in
-//! haiway):
+//! Memoizing an async function where it is declared, with the [`cache`](macro@cache)
+//! attribute (note the default limit of **one** entry, as in haiway):
+//!
+//! ```
+//! #[haiway::cache(limit = 1_000)]
+//! async fn fetch_profile(user_id: String) -> String {
+//!     format!("profile of {user_id}")
+//! }
+//!
+//! # futures_lite::future::block_on(async {
+//! fetch_profile("ada".to_owned()).await; // runs the body
+//! fetch_profile("ada".to_owned()).await; // served from the cache
+//! # });
+//! assert_eq!(fetch_profile::cached().stats().hits, 1);
+//! ```
+//!
+//! The builder makes a handle to keep in a struct, or for tests to build afresh:
 //!
 //! ```
 //! use haiway::cache::Cached;
@@ -55,7 +70,9 @@
 //!
 //! # Features
 //!
-//! No feature is needed for the core. Optional features add executor adapters:
+//! No feature is needed for the core. `macros` (on by default) adds the
+//! [`cache`](macro@cache) attribute, through the proc-macro crate `haiway-macros` on
+//! `syn`. Optional features add executor adapters:
 //!
 //! - `smol`: [`runtime::Smol`], spawning on smol's global executor.
 //! - `async-std`: [`runtime::AsyncStd`], spawning on async-std's global executor.
@@ -103,6 +120,10 @@ pub mod cache;
 pub mod ctx;
 pub mod event;
 pub mod runtime;
+
+#[cfg(feature = "macros")]
+#[doc = include_str!("cache/attribute.md")]
+pub use haiway_macros::cache;
 
 pub use crate::ctx::{Ctx, Run, Scope, Task};
 #[cfg(feature = "opentelemetry")]

@@ -308,6 +308,55 @@ fn an_undo_keeps_a_newer_value_written_after_the_clear(server: RedisServer) {
 
 /// A trial named after the test function: it starts a server and runs the test, or
 /// ends as ignored when `redis-server` is not installed.
+/// The server of `the_attribute_takes_a_redis_backend`, set before its first call.
+static ATTRIBUTE_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+static ATTRIBUTE_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Connects once, on the first call, with the expiration as the keys' TTL.
+#[haiway::cache(
+    expiration = Duration::from_secs(60),
+    make_key = |(id, _): &(u64, String)| format!("{id}"),
+    backend = async {
+        let url = ATTRIBUTE_URL.get().expect("the test sets the URL first");
+        RedisBackend::connect(url, "test:attribute:").await.expect("connect")
+    },
+)]
+async fn attribute_profile(id: u64, trace: String) -> Profile {
+    ATTRIBUTE_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Profile {
+        id,
+        name: format!("user {id}"),
+        tags: vec![trace],
+    }
+}
+
+fn the_attribute_takes_a_redis_backend(server: RedisServer) {
+    ATTRIBUTE_URL.set(server.url()).expect("one test sets it");
+    smol::block_on(async {
+        let first = attribute_profile(7, "a".into()).await;
+        let again = attribute_profile(7, "b".into()).await; // the same key, from Redis
+        assert_eq!(first, again);
+        assert_eq!(first.tags, ["a"]);
+        assert_eq!(ATTRIBUTE_RUNS.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let mut conn = raw(&server).await;
+        let stored: String = conn.get("test:attribute:7").await.unwrap();
+        assert_eq!(serde_json::from_str::<Profile>(&stored).unwrap(), first);
+        let ttl: i64 = conn.pttl("test:attribute:7").await.unwrap();
+        assert!(
+            ttl > 0 && ttl <= 60_000,
+            "TTL from the expiration, got {ttl} ms"
+        );
+
+        attribute_profile::clear_call_cache(&7, &"z".to_owned())
+            .await
+            .unwrap();
+        let gone: Option<String> = conn.get("test:attribute:7").await.unwrap();
+        assert_eq!(gone, None, "cleared in Redis by its key");
+        let handle: &Cached<(u64, String), Profile> = attribute_profile::cached().await;
+        assert_eq!(handle.stats().hits, 1);
+    });
+}
+
 macro_rules! trial {
     ($test:ident) => {
         Trial::ignorable_test(stringify!($test), || match RedisServer::start() {
@@ -335,6 +384,7 @@ fn main() {
         trial!(a_dead_server_degrades_to_computing_and_a_restarted_one_works_again),
         trial!(clear_if_deletes_only_the_value_it_is_given),
         trial!(an_undo_keeps_a_newer_value_written_after_the_clear),
+        trial!(the_attribute_takes_a_redis_backend),
     ];
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }

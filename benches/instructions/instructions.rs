@@ -15,6 +15,9 @@
 //!   first 100,000 draws warmed the cache.
 //! - haiway's `hit_noop_scope`: the hit inside a scope whose recorder (`NoopRecorder`)
 //!   wants no events; `hit_shards8`: the hit with `shards(8)`.
+//! - haiway's `hit_static`: the hit through a handle in a `static` `LazyLock`, as users
+//!   keep one; `hit_attribute`: the same hit through a `#[haiway::cache]` function,
+//!   whose expansion keeps its handle so (`.ci/instructions.py` holds the two level).
 //!
 //! Run with `cargo bench -p haiway-instructions` (needs valgrind and
 //! `gungraun-runner` 0.20.0: `cargo install gungraun-runner --version 0.20.0`).
@@ -23,7 +26,7 @@ use std::future::Future;
 use std::hint::black_box;
 use std::num::NonZeroUsize;
 use std::pin::pin;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use gungraun::{library_benchmark, library_benchmark_group, main};
@@ -85,6 +88,15 @@ fn haiway(shards: usize) -> Cached<u64, u64> {
         .build(|k: u64| async move { k })
 }
 
+/// The hit line's cache in a `static`, as a user keeps a handle.
+static STATIC: LazyLock<Cached<u64, u64>> = LazyLock::new(|| haiway(1));
+
+/// The same cache through the attribute.
+#[haiway::cache(limit = CAPACITY)]
+async fn attribute(k: u64) -> u64 {
+    k
+}
+
 type Lru = Mutex<lru::LruCache<u64, u64>>;
 
 fn lru() -> Lru {
@@ -123,6 +135,14 @@ fn haiway_hot(shards: usize) -> Cached<u64, u64> {
     let cache = haiway(shards);
     now(cache.call(HOT));
     cache
+}
+
+fn static_hot() {
+    now(STATIC.call(HOT));
+}
+
+fn attribute_hot() {
+    now(attribute(HOT));
 }
 
 fn haiway_full() -> Cached<u64, u64> {
@@ -215,6 +235,26 @@ fn haiway_scoped(cache: Cached<u64, u64>) -> (u64, Cached<u64, u64>) {
 }
 
 #[library_benchmark]
+#[bench::hit_static(setup = static_hot)]
+fn haiway_static(_hot: ()) -> u64 {
+    let mut sum = 0;
+    for _ in 0..OPS {
+        sum += now(STATIC.call(black_box(HOT)));
+    }
+    sum
+}
+
+#[library_benchmark]
+#[bench::hit_attribute(setup = attribute_hot)]
+fn haiway_attribute(_hot: ()) -> u64 {
+    let mut sum = 0;
+    for _ in 0..OPS {
+        sum += now(attribute(black_box(HOT)));
+    }
+    sum
+}
+
+#[library_benchmark]
 #[bench::miss(setup = haiway_full)]
 fn haiway_miss(cache: Cached<u64, u64>) -> (u64, Cached<u64, u64>) {
     let mut sum = 0;
@@ -296,7 +336,8 @@ fn quick_zipf_calls((cache, keys): (Quick, Vec<u64>)) -> (u64, Quick) {
 
 library_benchmark_group!(
     name = haiway_lines;
-    benchmarks = haiway_hit, haiway_scoped, haiway_miss, haiway_zipf_calls
+    benchmarks = haiway_hit, haiway_scoped, haiway_static, haiway_attribute, haiway_miss,
+        haiway_zipf_calls
 );
 
 library_benchmark_group!(

@@ -1,6 +1,24 @@
-//! Memoized async functions: [`cache`], [`try_cache`] and [`CacheBuilder`].
+//! Memoized async functions: the attribute [`#[haiway::cache]`](macro@crate::cache),
+//! and [`cache`], [`try_cache`] and [`CacheBuilder`].
 //!
-//! Wrap an async function and call it through the returned handle: the first call with
+//! The attribute memoizes an `async fn` where it is declared, its call sites unchanged:
+//!
+//! ```
+//! #[haiway::cache(limit = 100)]
+//! async fn fetch_profile(user_id: String) -> String {
+//!     format!("profile of {user_id}")
+//! }
+//!
+//! # futures_lite::future::block_on(async {
+//! let first = fetch_profile("ada".to_owned()).await; // runs the body
+//! let again = fetch_profile("ada".to_owned()).await; // served from the cache
+//! assert_eq!(first, again);
+//! assert_eq!(fetch_profile::cached().stats().hits, 1);
+//! # });
+//! ```
+//!
+//! For a handle to keep in a struct, or one that tests build afresh, wrap an async
+//! function and call it through the returned handle: the first call with
 //! some arguments runs the function, later calls with equal arguments get a clone of
 //! the stored value. A function of one argument is called with it; one of none or of
 //! two to six arguments, with a tuple of them (`cache(|a: u32, b: u32| ..)` gives a
@@ -72,6 +90,9 @@
 //! it in a struct field, or in a `static` with [`std::sync::LazyLock`].
 
 mod attached;
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+pub mod attribute;
 mod backend;
 pub mod builder;
 mod cached;

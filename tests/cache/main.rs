@@ -16,6 +16,7 @@ mod exec;
 #[path = "../model/make_key.rs"]
 mod make_key;
 
+mod attribute;
 mod backend;
 mod basic;
 mod clear;

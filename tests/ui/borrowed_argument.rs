@@ -1,0 +1,6 @@
+#[haiway::cache]
+async fn shout(name: &str) -> String {
+    name.to_uppercase()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[haiway::cache]
+async fn describe<T: std::fmt::Debug>(value: T) -> String {
+    format!("{value:?}")
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[haiway::cache]
+async fn describe(value: impl std::fmt::Display) -> String {
+    value.to_string()
+}
+
+fn main() {}
