@@ -28,6 +28,8 @@ mod record;
 mod scope;
 mod slot;
 mod spawn;
+mod state;
+mod state_map;
 mod task;
 mod task_set;
 
@@ -36,5 +38,8 @@ pub use self::record::{is_recording, record_event, record_event_with};
 pub use self::scope::{Run, Scope};
 pub(crate) use self::spawn::spawn_mark;
 pub use self::spawn::{SpawnError, SpawnErrorKind, spawn, try_spawn};
+pub use self::state::{
+    Updated, Updating, contains_state, require_state, state, updating, with_state,
+};
 pub use self::task::Task;
 pub use crate::event::{ScopeId, TraceId};
