@@ -39,7 +39,7 @@ EXTRA_TARGETS = [
     # Sharding costs the hit path nothing that counts.
     ("haiway hit_shards8", "haiway hit", 2.0),
 ]
-LINE = re.compile(r"^instructions::(\w+)_lines::\w+ (\w+):")
+LINE = re.compile(r"^instructions::(\w+)_lines::\w+ (\w+)(:|$)")
 COUNT = re.compile(r"^\s+Instructions:\s+(\d+)")
 
 

@@ -387,3 +387,26 @@ fn reading_inside_with_state_reads_the_same_context() {
             }),
     );
 }
+
+#[test]
+fn recording_and_spawning_inside_with_state_work() {
+    let recorder = haiway::MemoryRecorder::new();
+    let spawned = futures::executor::block_on(
+        Scope::new("s")
+            .recorder(recorder.clone())
+            .state(Config(4))
+            .run(async {
+                let task = ctx::with_state(|c: Option<&Config>| {
+                    let n = c.map_or(0, |c| c.0);
+                    ctx::record_event(haiway::Event::info("free").with("n", n as i64));
+                    Ctx::current().record_event(haiway::Event::info("handle"));
+                    ctx::spawn(async move { (n, config()) })
+                });
+                // The slot is whole again: recording here works as ever.
+                ctx::record_event(haiway::Event::info("after"));
+                task.await
+            }),
+    );
+    assert_eq!(spawned, (4, Some(4)));
+    assert_eq!(recorder.names(), ["free", "handle", "after"]);
+}

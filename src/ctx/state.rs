@@ -104,10 +104,11 @@ pub fn contains_state<T: Any + Send + Sync>() -> bool {
 /// there is none, or outside any scope) and returns what `f` returns: a read that
 /// touches no reference count.
 ///
-/// `f` runs while the current context is borrowed: keep it to reading. Inside it,
-/// reading the context ([`state`], [`Ctx::current`], [`with_state`] again) works;
-/// recording an event, or polling a scope's future, panics. To keep a value for longer,
-/// clone what you need out of it, or use [`state`].
+/// `f` runs while the current context is borrowed: keep it short. Inside it, reading
+/// the context ([`state`], [`Ctx::current`], [`with_state`] again), spawning and
+/// recording events work (an event recorded there costs a reference count); polling a
+/// scope's future (a `block_on` of one) panics. To keep a value for longer, clone what
+/// you need out of it, or use [`state`].
 ///
 /// # Examples
 ///
