@@ -325,18 +325,6 @@ fn a_scope_dropped_unfinished_and_an_updating_dropped_unfinished_leave_no_state<
     });
 }
 
-on_every_executor!(
-    nested_scopes_inherit_override_and_restore,
-    the_last_value_given_for_a_type_wins,
-    spawned_tasks_see_their_scopes_state,
-    updating_runs_with_more_state_in_the_same_scope,
-    updating_nests_and_inherits,
-    missing_state_inside_a_scope,
-    concurrent_scopes_never_see_each_others_state,
-    a_trait_object_client_is_scoped_in,
-    a_scope_dropped_unfinished_and_an_updating_dropped_unfinished_leave_no_state,
-);
-
 #[test]
 fn outside_any_scope_state_is_missing() {
     assert!(ctx::state::<Config>().is_none());
@@ -350,13 +338,13 @@ fn outside_any_scope_state_is_missing() {
     assert!(message.contains("no scope is current"), "{message}");
 }
 
-#[test]
-fn a_finished_scopes_handle_still_reads_its_state() {
-    let ctx = futures::executor::block_on(
-        Scope::new("done")
+fn a_finished_scopes_handle_still_reads_its_state<R: Runtime>() {
+    let ctx = R::block_on(async {
+        R::scope("done")
             .state(Config(9))
-            .run(async { Ctx::current() }),
-    );
+            .run(async { Ctx::current() })
+            .await
+    });
     assert_eq!(ctx.state::<Config>().as_deref(), Some(&Config(9)));
     assert!(ctx.state::<Region>().is_none());
 }
@@ -372,10 +360,9 @@ fn updating_outside_any_scope_panics_clearly() {
     assert!(message.contains("Scope::new"), "{message}");
 }
 
-#[test]
-fn reading_inside_with_state_reads_the_same_context() {
-    futures::executor::block_on(
-        Scope::new("s")
+fn reading_inside_with_state_reads_the_same_context<R: Runtime>() {
+    R::block_on(
+        R::scope("s")
             .state(Config(4))
             .state(Region("eu"))
             .run(async {
@@ -388,11 +375,10 @@ fn reading_inside_with_state_reads_the_same_context() {
     );
 }
 
-#[test]
-fn recording_and_spawning_inside_with_state_work() {
+fn recording_and_spawning_inside_with_state_work<R: Runtime>() {
     let recorder = haiway::MemoryRecorder::new();
-    let spawned = futures::executor::block_on(
-        Scope::new("s")
+    let spawned = R::block_on(
+        R::scope("s")
             .recorder(recorder.clone())
             .state(Config(4))
             .run(async {
@@ -410,3 +396,18 @@ fn recording_and_spawning_inside_with_state_work() {
     assert_eq!(spawned, (4, Some(4)));
     assert_eq!(recorder.names(), ["free", "handle", "after"]);
 }
+
+on_every_executor!(
+    nested_scopes_inherit_override_and_restore,
+    the_last_value_given_for_a_type_wins,
+    spawned_tasks_see_their_scopes_state,
+    updating_runs_with_more_state_in_the_same_scope,
+    updating_nests_and_inherits,
+    missing_state_inside_a_scope,
+    concurrent_scopes_never_see_each_others_state,
+    a_trait_object_client_is_scoped_in,
+    a_scope_dropped_unfinished_and_an_updating_dropped_unfinished_leave_no_state,
+    a_finished_scopes_handle_still_reads_its_state,
+    reading_inside_with_state_reads_the_same_context,
+    recording_and_spawning_inside_with_state_work,
+);
