@@ -301,19 +301,34 @@ fn a_trait_object_client_is_scoped_in<R: Runtime>() {
 }
 
 fn a_scope_dropped_unfinished_and_an_updating_dropped_unfinished_leave_no_state<R: Runtime>() {
-    R::block_on(async {
+    /// Notes the `Config` current when it is dropped.
+    struct SeesOnDrop(Arc<Mutex<Vec<Option<u32>>>>);
+    impl Drop for SeesOnDrop {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push(config());
+        }
+    }
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    R::block_on(async move {
         R::scope("s")
             .state(Config(1))
-            .run(async {
+            .run(async move {
                 let (_tx, rx) = oneshot::channel::<()>();
+                let guard = SeesOnDrop(s.clone());
                 let mut pending = Box::pin(ctx::updating(Config(2)).run(async move {
+                    let _guard = guard;
                     let _ = rx.await;
                 }));
                 assert!((&mut pending).now_or_never().is_none());
                 assert_eq!(config(), Some(1));
+                // Dropped unfinished: its destructors run with the updated state.
                 drop(pending);
                 let (_tx, rx) = oneshot::channel::<()>();
+                let guard = SeesOnDrop(s);
                 let mut pending = Box::pin(Scope::new("n").state(Config(3)).run(async move {
+                    let _guard = guard;
                     let _ = rx.await;
                 }));
                 assert!((&mut pending).now_or_never().is_none());
@@ -323,6 +338,7 @@ fn a_scope_dropped_unfinished_and_an_updating_dropped_unfinished_leave_no_state<
             })
             .await
     });
+    assert_eq!(*seen.lock().unwrap(), [Some(2), Some(3)]);
 }
 
 #[test]
