@@ -376,6 +376,22 @@ fn updating_outside_any_scope_panics_clearly() {
     assert!(message.contains("Scope::new"), "{message}");
 }
 
+#[test]
+fn polling_a_scope_inside_with_state_panics_clearly() {
+    let message = futures::executor::block_on(Scope::new("s").state(Config(1)).run(async {
+        let payload = catch_unwind(|| {
+            ctx::with_state(|_: Option<&Config>| {
+                Scope::new("inner").run(async {}).now_or_never();
+            })
+        })
+        .expect_err("polling a scope there panics");
+        // The scope is whole afterwards.
+        assert_eq!(config(), Some(1));
+        common::panic_text(&*payload)
+    }));
+    assert!(message.contains("ctx::with_state"), "{message}");
+}
+
 fn reading_inside_with_state_reads_the_same_context<R: Runtime>() {
     R::block_on(
         R::scope("s")

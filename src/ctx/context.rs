@@ -30,7 +30,8 @@ pub(crate) const WANTS_NOTHING: Wanted = Level::Error as u8 + 1;
 /// A handle to the context of the scope the code runs in.
 ///
 /// Cheap to clone (one reference count). Holds the scope's identity, its spawner, its
-/// recorder and its [state](Ctx::state). Get the current one with [`Ctx::current`] or [`Ctx::try_current`].
+/// recorder and its [state](Ctx::state). Get the current one with [`Ctx::current`] or
+/// [`Ctx::try_current`].
 ///
 /// # Examples
 ///

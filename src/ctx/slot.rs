@@ -65,8 +65,9 @@ fn set_wanted(wanted: Wanted) -> Wanted {
 }
 
 /// The panic when a scope's future is polled while the slot is borrowed: only
-/// possible from [`Recorder::enabled`](crate::Recorder::enabled) or
-/// [`Recorder::min_level`](crate::Recorder::min_level).
+/// possible from [`Recorder::enabled`](crate::Recorder::enabled),
+/// [`Recorder::min_level`](crate::Recorder::min_level) or the closure of
+/// [`ctx::with_state`](crate::ctx::with_state).
 const POLLED_IN_ENABLED: &str = "haiway: a scope's future was polled inside \
     `Recorder::enabled` or `Recorder::min_level`, which must only compare levels, or \
     inside the closure of `ctx::with_state`, which must only read; poll futures in \
@@ -243,7 +244,9 @@ impl Drop for Entered<'_> {
 /// Runs `f` with a reference to the current context (or `None`, also during thread
 /// teardown once the slot is gone).
 ///
-/// The slot is borrowed while `f` runs: `f` must not poll futures or call user code.
+/// The slot is borrowed while `f` runs: `f` must not poll futures. User code runs here
+/// only as the closure of [`ctx::with_state`](crate::ctx::with_state): it may read the
+/// slot, and an event it records is lent a clone of the context ([`lend_read`]).
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
     let mut f = Some(f);
