@@ -392,6 +392,32 @@ fn polling_a_scope_inside_with_state_panics_clearly() {
     assert!(message.contains("ctx::with_state"), "{message}");
 }
 
+#[test]
+fn inside_a_recorder_no_scope_and_no_state_is_seen() {
+    /// Notes what its `record` sees of the context.
+    #[derive(Clone, Default)]
+    struct Peeking(Arc<Mutex<Vec<(bool, bool, bool)>>>);
+    impl haiway::Recorder for Peeking {
+        fn record(&self, _: &haiway::ScopeInfo, _: &haiway::Event) {
+            let seen = (
+                Ctx::try_current().is_some(),
+                ctx::state::<Config>().is_some(),
+                ctx::with_state(|c: Option<&Config>| c.is_some()),
+            );
+            self.0.lock().unwrap().push(seen);
+        }
+    }
+
+    let recorder = Peeking::default();
+    futures::executor::block_on(
+        Scope::new("s")
+            .recorder(recorder.clone())
+            .state(Config(1))
+            .run(async { ctx::record_event(haiway::Event::info("e")) }),
+    );
+    assert_eq!(*recorder.0.lock().unwrap(), [(false, false, false)]);
+}
+
 fn reading_inside_with_state_reads_the_same_context<R: Runtime>() {
     R::block_on(
         R::scope("s")
