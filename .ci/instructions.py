@@ -45,7 +45,7 @@ LEVEL_TARGETS = [
     # handle kept in a `static`.
     ("haiway hit_attribute", "haiway hit_static", 2.0),
 ]
-LINE = re.compile(r"^instructions::(\w+)_lines::\w+ (\w+):")
+LINE = re.compile(r"^instructions::(\w+)_lines::\w+ (\w+)(:|$)")
 COUNT = re.compile(r"^\s+Instructions:\s+(\d+)")
 
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SECTIONS = ["Quick start", "Memoizing async functions"]
+SECTIONS = ["Quick start", "Memoizing async functions", "State"]
 PLACEHOLDER = "path/to/haiway"
 
 

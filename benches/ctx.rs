@@ -13,6 +13,11 @@
 //!   scope, to separate the scope's poll wrapper from `ctx::spawn` itself), and
 //!   `ctx::spawn` in a scope that drives its own tasks (no spawner).
 //!
+//! - `state`: reading a value a scope provides, `ctx::with_state` (a borrow) and
+//!   `ctx::state` (an `Arc` clone), in a scope with one value and in one with eight,
+//!   against tokio's `task_local!` `CONFIG.with` (borrow) and `CONFIG_ARC.get()` (an
+//!   `Arc` clone) on the same value inside `scope`.
+//!
 //! Everything runs on the bench thread (`futures_lite::future::block_on`, the executor
 //! driven by `ex.run`), so no line pays for cross-thread wake-ups the others do not.
 
@@ -62,7 +67,24 @@ impl CtxLike {
 
 tokio::task_local! {
     static KEY: CtxLike;
+    static CONFIG: Config;
+    static CONFIG_ARC: Arc<Config>;
 }
+
+/// The value the `state` lines read.
+struct Config(u64);
+
+/// Seven more state types, for the scope with eight values.
+macro_rules! others {
+    ($($name:ident),*) => {
+        $(struct $name(#[allow(dead_code)] u64);)*
+        /// A scope with [`Config`] and seven other values.
+        fn scope8() -> Scope {
+            Scope::new("bench").state(Config(1))$(.state($name(1)))*
+        }
+    };
+}
+others!(O1, O2, O3, O4, O5, O6, O7);
 
 fn current(c: &mut Criterion) {
     let mut group = c.benchmark_group("current");
@@ -190,9 +212,45 @@ fn config() -> Criterion {
         .without_plots()
 }
 
+fn state(c: &mut Criterion) {
+    let mut group = c.benchmark_group("state");
+
+    group.bench_function("tokio task_local CONFIG.with (borrow)", |b| {
+        block_on(CONFIG.scope(Config(1), async {
+            b.iter(|| CONFIG.with(|c| black_box(c.0)));
+        }));
+    });
+
+    group.bench_function("haiway ctx::with_state (borrow, 1 value)", |b| {
+        block_on(Scope::new("bench").state(Config(1)).run(async {
+            b.iter(|| ctx::with_state(|c: Option<&Config>| black_box(c.map_or(0, |c| c.0))));
+        }));
+    });
+
+    group.bench_function("haiway ctx::with_state (borrow, 1 of 8 values)", |b| {
+        block_on(scope8().run(async {
+            b.iter(|| ctx::with_state(|c: Option<&Config>| black_box(c.map_or(0, |c| c.0))));
+        }));
+    });
+
+    group.bench_function("tokio task_local CONFIG_ARC.get (Arc clone)", |b| {
+        block_on(CONFIG_ARC.scope(Arc::new(Config(1)), async {
+            b.iter(|| black_box(CONFIG_ARC.get()));
+        }));
+    });
+
+    group.bench_function("haiway ctx::state (Arc clone, 1 of 8 values)", |b| {
+        block_on(scope8().run(async {
+            b.iter(|| black_box(ctx::state::<Config>()));
+        }));
+    });
+
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = current, spawn
+    targets = current, spawn, state
 }
 criterion_main!(benches);

@@ -2,7 +2,7 @@
 //!
 //! haiway gives async services two things that work on any executor: a [`Ctx`]
 //! context handle, carried in task-local storage by [`Scope::run`], that holds a task
-//! spawner and an event recorder; and [`cache`](cache::cache), which memoizes async
+//! spawner, an event recorder and typed [state](ctx::state); and [`cache`](cache::cache), which memoizes async
 //! functions in an LRU store with expiration and single-flight. It is the Rust
 //! counterpart of the Python library haiway (`ctx.spawn`, `ctx.record_event`,
 //! `haiway.helpers.caching.cache`).

@@ -18,6 +18,11 @@
 //! - haiway's `hit_static`: the hit through a handle in a `static` `LazyLock`, as users
 //!   keep one; `hit_attribute`: the same hit through a `#[haiway::cache]` function,
 //!   whose expansion keeps its handle so (`.ci/instructions.py` holds the two level).
+//! - `ctx` lines, one read of the context per operation, inside a scope: `is_recording`
+//!   (the bare slot read, for scale), `with_state_1` (`ctx::with_state` in a scope with
+//!   one value), `with_state_8` and `state_8` (`ctx::with_state` and `ctx::state`, in a
+//!   scope with eight, each read in turn), `with_state_missing_8` (a type not there).
+//!   The scope's setup (eight allocations) runs inside the count, about 0.1 per read.
 //!
 //! Run with `cargo bench -p haiway-instructions` (needs valgrind and
 //! `gungraun-runner` 0.20.0: `cargo install gungraun-runner --version 0.20.0`).
@@ -31,7 +36,7 @@ use std::task::{Context, Poll, Waker};
 
 use gungraun::{library_benchmark, library_benchmark_group, main};
 use haiway::cache::Cached;
-use haiway::{NoopRecorder, Scope};
+use haiway::{NoopRecorder, Scope, ctx};
 
 /// Operations per benchmark function.
 const OPS: u64 = 10_000;
@@ -334,6 +339,99 @@ fn quick_zipf_calls((cache, keys): (Quick, Vec<u64>)) -> (u64, Quick) {
     (sum, cache)
 }
 
+// The context lines.
+
+/// Eight state types for the `ctx` lines.
+macro_rules! state_types {
+    ($($name:ident),*) => {
+        $(struct $name(u64);)*
+        /// A scope with one value of each.
+        fn scope8() -> Scope {
+            Scope::new("bench")$(.state($name(1)))*
+        }
+        /// Reads all eight with `ctx::with_state`.
+        #[inline(always)]
+        fn with8() -> u64 {
+            0 $(+ ctx::with_state(|v: Option<&$name>| v.map_or(0, |v| v.0)))*
+        }
+        /// Reads all eight with `ctx::state`.
+        #[inline(always)]
+        fn arc8() -> u64 {
+            0 $(+ ctx::state::<$name>().map_or(0, |v| v.0))*
+        }
+    };
+}
+state_types!(S0, S1, S2, S3, S4, S5, S6, S7);
+
+/// Not in any scope.
+struct Absent;
+
+#[library_benchmark]
+#[bench::is_recording()]
+fn ctx_is_recording() -> u64 {
+    now(Scope::new("bench").run(async {
+        let mut sum = 0;
+        for _ in 0..OPS {
+            sum += u64::from(black_box(ctx::is_recording()));
+        }
+        sum
+    }))
+}
+
+#[library_benchmark]
+#[bench::with_state_1()]
+fn ctx_with_state_1() -> u64 {
+    now(Scope::new("bench").state(S0(1)).run(async {
+        let mut sum = 0;
+        for _ in 0..OPS {
+            sum += black_box(ctx::with_state(|v: Option<&S0>| v.map_or(0, |v| v.0)));
+        }
+        sum
+    }))
+}
+
+#[library_benchmark]
+#[bench::with_state_8()]
+fn ctx_with_state_8() -> u64 {
+    now(scope8().run(async {
+        let mut sum = 0;
+        for _ in 0..OPS / 8 {
+            sum += black_box(with8());
+        }
+        sum
+    }))
+}
+
+#[library_benchmark]
+#[bench::state_8()]
+fn ctx_state_8() -> u64 {
+    now(scope8().run(async {
+        let mut sum = 0;
+        for _ in 0..OPS / 8 {
+            sum += black_box(arc8());
+        }
+        sum
+    }))
+}
+
+#[library_benchmark]
+#[bench::with_state_missing_8()]
+fn ctx_with_state_missing_8() -> u64 {
+    now(scope8().run(async {
+        let mut sum = 0;
+        for _ in 0..OPS {
+            sum += u64::from(black_box(ctx::with_state(|v: Option<&Absent>| v.is_none())));
+        }
+        sum
+    }))
+}
+
+library_benchmark_group!(
+    name = ctx_lines;
+    benchmarks = ctx_is_recording, ctx_with_state_1, ctx_with_state_8, ctx_state_8,
+        ctx_with_state_missing_8
+);
+
 library_benchmark_group!(
     name = haiway_lines;
     benchmarks = haiway_hit, haiway_scoped, haiway_static, haiway_attribute, haiway_miss,
@@ -353,5 +451,6 @@ library_benchmark_group!(
 main!(
     library_benchmark_groups = haiway_lines,
     lru_lines,
-    quick_cache_lines
+    quick_cache_lines,
+    ctx_lines
 );

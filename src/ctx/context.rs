@@ -7,6 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use super::state_map::StateMap;
 use super::task_set::TaskSet;
 use crate::event::{Level, ScopeId, ScopeInfo, ScopeSpan, SharedRecorder, TraceId};
 use crate::runtime::Spawn;
@@ -28,8 +29,9 @@ pub(crate) const WANTS_NOTHING: Wanted = Level::Error as u8 + 1;
 
 /// A handle to the context of the scope the code runs in.
 ///
-/// Cheap to clone (one reference count). Holds the scope's identity, its spawner and
-/// its recorder. Get the current one with [`Ctx::current`] or [`Ctx::try_current`].
+/// Cheap to clone (one reference count). Holds the scope's identity, its spawner, its
+/// recorder and its [state](Ctx::state). Get the current one with [`Ctx::current`] or
+/// [`Ctx::try_current`].
 ///
 /// # Examples
 ///
@@ -67,7 +69,10 @@ struct Inner {
     tasks: Arc<TaskSet>,
     /// What the recorder attached to the scope when it started (a span, say): entered
     /// around every poll of the scope's code. Set at most once, right after creation.
-    span: OnceLock<Box<dyn ScopeSpan>>,
+    /// Shared with the contexts [`updated`](Ctx::updated) from this one.
+    span: OnceLock<Arc<dyn ScopeSpan>>,
+    /// The typed values the scope provides (its own over its parent's).
+    state: StateMap,
 }
 
 const _: () = {
@@ -82,6 +87,7 @@ impl Ctx {
         parent: Option<Ctx>,
         spawner: Option<Arc<dyn Spawn>>,
         recorder: Option<SharedRecorder>,
+        state: StateMap,
     ) -> Ctx {
         let trace_id = match &parent {
             Some(p) => p.trace_id(),
@@ -101,8 +107,36 @@ impl Ctx {
                 recorder,
                 tasks: Arc::new(TaskSet::new()),
                 span: OnceLock::new(),
+                state,
             }),
         }
+    }
+
+    /// The same scope (name, id, parent, spawner, recorder, task set and span) with
+    /// `state` instead of its own: what [`ctx::updating`](crate::ctx::updating) runs in.
+    pub(crate) fn updated(&self, state: StateMap) -> Ctx {
+        let inner = &self.inner;
+        let span = OnceLock::new();
+        if let Some(s) = inner.span.get() {
+            let _ = span.set(s.clone());
+        }
+        Ctx {
+            inner: Arc::new(Inner {
+                info: inner.info.clone(),
+                parent: inner.parent.clone(),
+                spawner: inner.spawner.clone(),
+                recorder: inner.recorder.clone(),
+                tasks: inner.tasks.clone(),
+                span,
+                state,
+            }),
+        }
+    }
+
+    /// The typed values this scope provides.
+    #[inline]
+    pub(crate) fn state_set(&self) -> &StateMap {
+        &self.inner.state
     }
 
     /// Asks the recorder, if any, for the scope's [`ScopeSpan`] and attaches it. Called
@@ -111,7 +145,7 @@ impl Ctx {
         if let Some(recorder) = &self.inner.recorder {
             if let Some(span) = recorder.get().open_scope(&self.inner.info) {
                 // Only the scope's creator calls this, once: the cell is empty.
-                let _ = self.inner.span.set(span);
+                let _ = self.inner.span.set(Arc::from(span));
             }
         }
     }
@@ -295,6 +329,7 @@ impl fmt::Debug for Ctx {
             .field("has_spawner", &self.inner.spawner.is_some())
             .field("has_recorder", &self.inner.recorder.is_some())
             .field("has_span", &self.inner.span.get().is_some())
+            .field("state", &self.inner.state)
             .finish()
     }
 }

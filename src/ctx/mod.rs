@@ -1,9 +1,10 @@
-//! The context: [`Ctx`], [`Scope`], spawning and event recording.
+//! The context: [`Ctx`], [`Scope`], spawning, event recording and state.
 //!
 //! A [`Scope`] runs a future with a [`Ctx`] current. The `Ctx` carries the scope's
-//! identity (name, id, parent, trace id), a spawner and a recorder; code anywhere below
-//! reaches it with [`Ctx::current`] or the free functions of this module, which read
-//! like haiway's `ctx.spawn` and `ctx.record_event`:
+//! identity (name, id, parent, trace id), a spawner, a recorder and typed state
+//! ([`Scope::state`], read with [`state`], [`with_state`] or [`require_state`]); code
+//! anywhere below reaches it with [`Ctx::current`] or the free functions of this module,
+//! which read like haiway's `ctx.spawn`, `ctx.record_event` and `ctx.state`:
 //!
 //! ```
 //! use haiway::{ctx, Event, MemoryRecorder, Scope};
@@ -28,6 +29,8 @@ mod record;
 mod scope;
 mod slot;
 mod spawn;
+mod state;
+mod state_map;
 mod task;
 mod task_set;
 
@@ -36,5 +39,8 @@ pub use self::record::{is_recording, record_event, record_event_with};
 pub use self::scope::{Run, Scope};
 pub(crate) use self::spawn::spawn_mark;
 pub use self::spawn::{SpawnError, SpawnErrorKind, spawn, try_spawn};
+pub use self::state::{
+    Updated, Updating, contains_state, require_state, state, updating, with_state,
+};
 pub use self::task::Task;
 pub use crate::event::{ScopeId, TraceId};

@@ -11,15 +11,17 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use super::context::Ctx;
 use super::panics::{FirstPanic, drop_each};
 use super::slot;
+use super::state_map::{Added, StateMap};
 use super::task_set::TaskSet;
 use crate::event::{Recorder, SharedRecorder};
 use crate::runtime::{BoxFuture, Spawn};
 
-/// Builds a scope: a name, and optionally a spawner and a recorder.
+/// Builds a scope: a name, and optionally a spawner, a recorder and state.
 ///
 /// [`Scope::run`] runs a future with the scope's [`Ctx`] current. A scope opened
 /// while another is current is nested in it: it shares its trace id, knows its parent,
-/// and inherits the parent's spawner and recorder unless it sets its own.
+/// and inherits the parent's spawner and recorder unless it sets its own, and the
+/// parent's [state](Scope::state) under its own.
 ///
 /// # Examples
 ///
@@ -50,6 +52,8 @@ pub struct Scope {
     spawner: Option<Arc<dyn Spawn>>,
     /// Set explicitly; otherwise inherited.
     recorder: Option<SharedRecorder>,
+    /// Typed values given to this scope, over the parent's.
+    state: Added,
 }
 
 impl Scope {
@@ -65,6 +69,7 @@ impl Scope {
             name: name.into(),
             spawner: None,
             recorder: None,
+            state: Added::default(),
         }
     }
 
@@ -107,6 +112,52 @@ impl Scope {
         self
     }
 
+    /// Provides `value` to the code of this scope, of scopes nested in it and of the
+    /// tasks spawned there, keyed by its exact type `T`: they read it with
+    /// [`ctx::state`](crate::ctx::state), [`ctx::with_state`](crate::ctx::with_state),
+    /// [`ctx::require_state`](crate::ctx::require_state) or [`Ctx::state`].
+    ///
+    /// The last value given for a type wins, and a value replaces the parent scope's
+    /// value of its type for this scope only. Any `Send + Sync + 'static` type will do:
+    /// configuration, a client, or a trait object behind an `Arc` (read back as
+    /// `state::<Arc<dyn Trait>>()`), which is how a test scopes in a fake.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{ctx, Scope};
+    /// use std::sync::Arc;
+    ///
+    /// trait Clock: Send + Sync {
+    ///     fn now(&self) -> u64;
+    /// }
+    /// struct Fixed(u64);
+    /// impl Clock for Fixed {
+    ///     fn now(&self) -> u64 { self.0 }
+    /// }
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// Scope::new("request")
+    ///     .state(Arc::new(Fixed(5)) as Arc<dyn Clock>)
+    ///     .state("first")
+    ///     .state("second") // the same type: replaces "first"
+    ///     .run(async {
+    ///         assert_eq!(ctx::require_state::<Arc<dyn Clock>>().now(), 5);
+    ///         assert_eq!(*ctx::require_state::<&str>(), "second");
+    ///         Scope::new("nested")
+    ///             .state("nested")
+    ///             .run(async { assert_eq!(*ctx::require_state::<&str>(), "nested") })
+    ///             .await;
+    ///         assert_eq!(*ctx::require_state::<&str>(), "second");
+    ///     })
+    ///     .await;
+    /// # });
+    /// ```
+    pub fn state<T: std::any::Any + Send + Sync>(mut self, value: T) -> Self {
+        self.state.push(value);
+        self
+    }
+
     /// Runs `future` with this scope's [`Ctx`] current.
     ///
     /// The scope is nested in the scope current when `run` is called, if any. The
@@ -143,7 +194,12 @@ impl Scope {
         let recorder = self
             .recorder
             .or_else(|| parent.as_ref().and_then(|p| p.recorder().cloned()));
-        let ctx = Ctx::new(self.name, parent, spawner, recorder);
+        // The parent's state, shared as it is when this scope adds nothing.
+        let state = match &parent {
+            Some(p) => p.state_set().merged(self.state),
+            None => StateMap::default().merged(self.state),
+        };
+        let ctx = Ctx::new(self.name, parent, spawner, recorder, state);
         ctx.open_span();
         let drives_tasks = ctx.spawner().is_none();
         Run {
@@ -165,6 +221,7 @@ impl fmt::Debug for Scope {
             .field("name", &self.name)
             .field("spawner", &self.spawner.is_some())
             .field("recorder", &self.recorder.is_some())
+            .field("state", &self.state.len())
             .finish()
     }
 }

@@ -65,11 +65,13 @@ fn set_wanted(wanted: Wanted) -> Wanted {
 }
 
 /// The panic when a scope's future is polled while the slot is borrowed: only
-/// possible from [`Recorder::enabled`](crate::Recorder::enabled) or
-/// [`Recorder::min_level`](crate::Recorder::min_level).
+/// possible from [`Recorder::enabled`](crate::Recorder::enabled),
+/// [`Recorder::min_level`](crate::Recorder::min_level) or the closure of
+/// [`ctx::with_state`](crate::ctx::with_state).
 const POLLED_IN_ENABLED: &str = "haiway: a scope's future was polled inside \
-    `Recorder::enabled` or `Recorder::min_level`, which must only compare levels; poll \
-    futures in `Recorder::record`, where no scope is current";
+    `Recorder::enabled` or `Recorder::min_level`, which must only compare levels, or \
+    inside the closure of `ctx::with_state`, which must only read; poll futures in \
+    `Recorder::record`, where no scope is current, or after `with_state` returns";
 
 /// Makes the `Ctx` in `home` current until dropped, then puts it back in `home` and
 /// restores whatever was current before.
@@ -242,7 +244,9 @@ impl Drop for Entered<'_> {
 /// Runs `f` with a reference to the current context (or `None`, also during thread
 /// teardown once the slot is gone).
 ///
-/// The slot is borrowed while `f` runs: `f` must not poll futures or call user code.
+/// The slot is borrowed while `f` runs: `f` must not poll futures. User code runs here
+/// only as the closure of [`ctx::with_state`](crate::ctx::with_state): it may read the
+/// slot, and an event it records is lent a clone of the context ([`lend_read`]).
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
     let mut f = Some(f);
@@ -269,12 +273,11 @@ pub(crate) fn with<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
 pub(crate) fn lend<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
     let mut f = Some(f);
     let lent = SLOT.try_with(|slot| {
-        let ctx = slot
-            .current
-            .try_borrow_mut()
-            .expect(POLLED_IN_ENABLED)
-            .take();
         let f = f.take().expect("`f` is taken once");
+        let ctx = match slot.current.try_borrow_mut() {
+            Ok(mut current) => current.take(),
+            Err(_) => return lend_read(slot, f),
+        };
         lend_from(slot, ctx, f)
     });
     match (lent, f) {
@@ -297,11 +300,13 @@ pub(crate) fn lend_if(wants: impl FnOnce(&Ctx) -> bool, f: impl FnOnce(&Ctx)) {
         if slot.lending.get() || !slot.current.borrow().as_ref().is_some_and(wants) {
             return;
         }
-        // Nothing was lent (checked above): the guard sets `lending` back to `false`.
-        let lent = Lent {
-            slot,
-            ctx: slot.current.take(),
+        let ctx = match slot.current.try_borrow_mut() {
+            Ok(mut current) => current.take(),
+            // Recorded while the slot is read (inside `ctx::with_state`'s closure).
+            Err(_) => return lend_read(slot, |ctx| ctx.map_or((), f)),
         };
+        // Nothing was lent (checked above): the guard sets `lending` back to `false`.
+        let lent = Lent { slot, ctx };
         slot.lending.set(true);
         if let Some(ctx) = &lent.ctx {
             f(ctx);
@@ -377,6 +382,28 @@ fn lend_from<R>(slot: &Slot, ctx: Option<Ctx>, f: impl FnOnce(Option<&Ctx>) -> R
         was_lending,
     };
     f(restore.ctx.as_ref())
+}
+
+/// [`lend`] while the slot is borrowed to read it (inside the closure of
+/// [`ctx::with_state`](crate::ctx::with_state)), so the context cannot be taken out: `f`
+/// gets a clone of it, and the slot stays as it is. A recorder called so still records
+/// nothing of its own (the slot shows a context lent), but `Ctx::try_current` there sees
+/// the scope.
+#[cold]
+#[inline(never)]
+fn lend_read<R>(slot: &Slot, f: impl FnOnce(Option<&Ctx>) -> R) -> R {
+    /// Sets `lending` back, also when `f` panics.
+    struct Reset<'a>(&'a Slot, bool);
+
+    impl Drop for Reset<'_> {
+        fn drop(&mut self) {
+            self.0.lending.set(self.1);
+        }
+    }
+
+    let ctx = slot.current.try_borrow().ok().and_then(|c| c.clone());
+    let _reset = Reset(slot, slot.lending.replace(true));
+    f(ctx.as_ref())
 }
 
 /// Whether a recorder is running on this thread, its scope's context lent to it.

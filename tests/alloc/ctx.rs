@@ -1,4 +1,5 @@
-//! With no recorder set, recording an event allocates nothing.
+//! With no recorder set, recording an event allocates nothing; reading state allocates
+//! nothing, and a scope that adds no state copies none of its parent's.
 
 use crate::common::counting_alloc::allocations_in;
 use haiway::{Event, Level, Scope, ctx};
@@ -34,4 +35,50 @@ fn the_counter_sees_allocations() {
     // Guards the test above against a counter that never counts.
     let (n, ()) = allocations_in(|| drop(std::hint::black_box(vec![1u8; 16])));
     assert!(n >= 1);
+}
+
+/// Allocations of opening, running and finishing a scope that adds no state, in the
+/// current scope (polled once: its body finishes at once).
+fn child_scope_allocations() -> usize {
+    let waker = std::task::Waker::noop();
+    let (n, ready) = allocations_in(|| {
+        let mut child = std::pin::pin!(Scope::new("child").run(async {}));
+        child
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_ready()
+    });
+    assert!(ready);
+    n
+}
+
+#[test]
+fn state_reads_do_not_allocate_and_a_child_adding_none_copies_none() {
+    struct Config(u64);
+    struct Other;
+    let (stateless, stateful) = futures_lite::future::block_on(async {
+        let stateless = Scope::new("plain")
+            .run(async { child_scope_allocations() })
+            .await;
+        let stateful = Scope::new("with-state")
+            .state(Config(1))
+            .state(Other)
+            .run(async {
+                let (reads, sum) = allocations_in(|| {
+                    let mut sum = 0;
+                    for _ in 0..100 {
+                        sum += ctx::with_state(|c: Option<&Config>| c.map_or(0, |c| c.0));
+                        sum += ctx::state::<Config>().map_or(0, |c| c.0);
+                        sum += u64::from(ctx::contains_state::<Other>());
+                    }
+                    sum
+                });
+                assert_eq!((reads, sum), (0, 300));
+                child_scope_allocations()
+            })
+            .await;
+        (stateless, stateful)
+    });
+    // A child of a scope with state shares the parent's values: no allocation more.
+    assert_eq!(stateful, stateless);
 }

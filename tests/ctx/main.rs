@@ -11,3 +11,4 @@ mod interleave;
 mod lifetime;
 mod nesting;
 mod spawn;
+mod state;

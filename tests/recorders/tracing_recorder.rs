@@ -337,6 +337,41 @@ fn spawned_tasks_run_in_their_scope_span() {
 }
 
 #[test]
+fn updating_runs_in_the_scopes_span_with_its_fields() {
+    let (layer, id) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("parent")
+                .recorder(TracingRecorder::new().span_level(Level::DEBUG))
+                .run(async {
+                    ctx::updating(7u32)
+                        .run(async {
+                            ctx::record_event(Event::info("in.updating"));
+                            // Runs after the `updating` future has finished.
+                            ctx::spawn(async {
+                                futures_lite::future::yield_now().await;
+                                let n = ctx::state::<u32>().map_or(0, |n| *n);
+                                ctx::record_event(Event::info("in.task").with("n", n));
+                            })
+                            .detach();
+                        })
+                        .await;
+                    Ctx::current().id()
+                }),
+        )
+    });
+    let events = layer.events();
+    let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["in.updating", "in.task"]);
+    for event in &events {
+        assert_eq!(event.spans, ["parent"], "{}", event.name);
+        assert_eq!(event.field("scope"), Some("str:parent"));
+        assert_eq!(event.field("scope_id"), Some(&*format!("debug:{id}")));
+    }
+    assert_eq!(events[1].field("n"), Some("i64:7"));
+    assert_eq!(layer.spans().len(), 1, "no span of its own");
+}
+
+#[test]
 fn an_event_with_very_many_attributes_falls_back_to_one_attributes_field() {
     let (layer, ()) = collect(LevelFilter::TRACE, || {
         block_on(
