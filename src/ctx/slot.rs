@@ -297,22 +297,91 @@ pub(crate) fn lend<R>(f: impl FnOnce(Option<&Ctx>) -> R) -> R {
 #[inline]
 pub(crate) fn lend_if(wants: impl FnOnce(&Ctx) -> bool, f: impl FnOnce(&Ctx)) {
     let _ = SLOT.try_with(|slot| {
-        if slot.lending.get() || !slot.current.borrow().as_ref().is_some_and(wants) {
+        if slot.lending.get() {
+            return;
+        }
+        // `wants` asks the recorder (`enabled`): an event it records is dropped too.
+        let asking = Asking::start(slot);
+        if !slot.current.borrow().as_ref().is_some_and(wants) {
             return;
         }
         let ctx = match slot.current.try_borrow_mut() {
             Ok(mut current) => current.take(),
             // Recorded while the slot is read (inside `ctx::with_state`'s closure).
-            Err(_) => return lend_read(slot, |ctx| ctx.map_or((), f)),
+            Err(_) => {
+                drop(asking);
+                return lend_read(slot, |ctx| ctx.map_or((), f));
+            }
         };
-        // Nothing was lent (checked above): the guard sets `lending` back to `false`.
+        // `lending` stays `true`: the guard below sets it back to `false`.
+        asking.hand_over();
         let lent = Lent { slot, ctx };
-        slot.lending.set(true);
         if let Some(ctx) = &lent.ctx {
             f(ctx);
         }
         lent.give_back();
     });
+}
+
+/// `lending` set while a recorder is asked whether it wants an event, so an event it
+/// records meanwhile is dropped (as one recorded while it records); set back to `false`
+/// when dropped, also by a panic of the recorder.
+struct Asking<'a>(&'a Slot);
+
+impl<'a> Asking<'a> {
+    /// Sets `lending`, which was `false`.
+    #[inline(always)]
+    fn start(slot: &'a Slot) -> Self {
+        slot.lending.set(true);
+        Asking(slot)
+    }
+
+    /// Leaves `lending` set, for a [`Lent`] to put back.
+    #[inline(always)]
+    fn hand_over(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Asking<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.0.lending.set(false);
+    }
+}
+
+/// Asks the current scope's recorder through `f` (with the current context, `None`
+/// outside any scope) with `lending` set, so an event it records meanwhile is dropped.
+/// `false` while a recorder runs or is asked already.
+#[inline]
+pub(crate) fn ask(f: impl FnOnce(Option<&Ctx>) -> bool) -> bool {
+    SLOT.try_with(|slot| {
+        if slot.lending.get() {
+            return false;
+        }
+        let _asking = Asking::start(slot);
+        f(slot.current.borrow().as_ref())
+    })
+    .unwrap_or(false)
+}
+
+/// [`ask`] for a recorder reached through a handle, not the current context.
+#[inline]
+pub(crate) fn ask_about(f: impl FnOnce() -> bool) -> bool {
+    let mut f = Some(f);
+    let asked = SLOT.try_with(|slot| {
+        if slot.lending.get() {
+            return false;
+        }
+        let _asking = Asking::start(slot);
+        f.take().is_some_and(|f| f())
+    });
+    match (asked, f) {
+        (Ok(wanted), _) => wanted,
+        // The slot is gone (thread teardown): nothing to guard, as `lend` lends nothing.
+        (Err(_), Some(f)) => f(),
+        (Err(_), None) => false,
+    }
 }
 
 /// Puts a context lent by [`lend_if`] back: [`give_back`](Self::give_back) when the

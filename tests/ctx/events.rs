@@ -261,6 +261,41 @@ fn polling_a_scope_in_enabled_panics_with_a_clear_message<R: Runtime>() {
     assert!(message.contains("Recorder::enabled"), "{message}");
 }
 
+fn events_recorded_from_enabled_are_dropped_not_recursed_into<R: Runtime>() {
+    /// Records from `enabled`, each way there is: without the rule that events recorded
+    /// while a recorder is asked are dropped, every `enabled` would ask `enabled` again,
+    /// without end (a stack overflow).
+    struct Chatty(MemoryRecorder);
+    impl Recorder for Chatty {
+        fn record(&self, scope: &ScopeInfo, event: &Event) {
+            self.0.record(scope, event);
+        }
+        fn enabled(&self, _: Level) -> bool {
+            ctx::record_event(Event::info("from enabled"));
+            ctx::record_event_with(Level::Info, || Event::info("from enabled, lazily"));
+            if let Some(ctx) = Ctx::try_current() {
+                ctx.record_event(Event::info("from enabled, through the handle"));
+                ctx.record_event_with(Level::Info, || Event::info("lazily, the handle"));
+            }
+            true
+        }
+    }
+    let kept = MemoryRecorder::new();
+    let recorder = Chatty(kept.clone());
+    R::block_on(async move {
+        R::scope("root")
+            .recorder(recorder)
+            .run(async {
+                ctx::record_event(Event::info("a"));
+                ctx::record_event_with(Level::Info, || Event::info("b"));
+                Ctx::current().record_event(Event::info("c"));
+                Ctx::current().record_event_with(Level::Info, || Event::info("d"));
+            })
+            .await
+    });
+    assert_eq!(kept.names(), ["a", "b", "c", "d"]);
+}
+
 fn events_recorded_while_a_recorder_runs_are_dropped_even_in_its_own_scopes<R: Runtime>() {
     /// Ships each event in a scope of its own that records with this same recorder:
     /// without the rule, every event would record another, without end. Holds the
@@ -309,6 +344,7 @@ on_every_executor!(
     inside_a_recorder_ctx_current_says_to_use_the_scope_argument,
     a_recorder_may_run_a_scope_of_its_own,
     polling_a_scope_in_enabled_panics_with_a_clear_message,
+    events_recorded_from_enabled_are_dropped_not_recursed_into,
     events_reach_the_recorder_with_the_right_scope,
     recording_outside_a_scope_or_without_recorder_is_a_no_op,
     a_recorder_gets_only_the_levels_it_enables,
