@@ -150,16 +150,29 @@ pub(crate) fn split(shards: usize, limit: Option<NonZeroUsize>) -> Vec<Option<No
 }
 
 /// The shard of a key with hash `hash`, among `mask + 1` shards: middle bits of the
-/// hash, which hashbrown's tables use neither for buckets (low bits) nor for their
-/// tags (the top 7).
+/// hash multiplied by an odd constant (Fibonacci hashing), so every bit of the hash
+/// below them counts. The hash's own middle bits are not enough: with some of the
+/// process-wide seeds of hashbrown's default hasher, one of them stays the same for
+/// every small integer key, and half the shards stayed empty (one process in 40).
 #[inline]
 pub(crate) fn index(hash: u64, mask: usize) -> usize {
-    (hash >> 32) as usize & mask
+    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_shard_gets_keys_even_when_the_hash_has_constant_middle_bits() {
+        // Hashes whose bits 32 to 34 never change (as some seeds of the default hasher
+        // give small integer keys): every one of 8 shards still gets its share.
+        let mut counts = [0_usize; 8];
+        for i in 0..1_000_u64 {
+            counts[index(i << 35 | i, 7)] += 1;
+        }
+        assert!(counts.iter().all(|&n| n > 60), "{counts:?}");
+    }
 
     fn limits(shards: usize, limit: Option<usize>) -> Vec<Option<usize>> {
         split(shards, limit.and_then(NonZeroUsize::new))

@@ -18,12 +18,18 @@
 //! - Until that undo succeeds, the key is *suspect*: the backend may hold a value
 //!   computed before a clear. A leader does not read a suspect key from the backend: it
 //!   counts a miss and runs the function ([`Writes::is_suspect`]).
-//! - An undo that fails, or a stale write dropped once it was attempted (its value may
-//!   have landed, or may land: a command already sent runs all the same), leaves its key
+//! - An undo that fails, or is dropped, after its stale write returned leaves the key
 //!   suspect (*tainted*) until a fresh write of the key or a clear of it succeeds. The
 //!   key costs runs of the function until then (usually one: that run's own write lifts
-//!   the taint), and is never blocked. A tainted key that is never called or cleared
-//!   again stays in the book (one entry per key) until a `clear_cache` succeeds.
+//!   the taint), and is never blocked.
+//! - A stale write dropped once it was attempted but before it returned (its scope was
+//!   cancelled) may land at any time: a command already sent runs all the same, and on
+//!   another connection it may land after a write sent later. A fresh write does not
+//!   lift that taint by itself: the next fresh write of the key clears the key in the
+//!   backend first (which the stale write cannot outlast), and that clear lifts it. The
+//!   key costs one run of the function and one backend clear.
+//! - A tainted key that is never called or cleared again stays in the book (one entry
+//!   per key) until a `clear_cache` succeeds.
 //!
 //! What this cannot see: a backend that applies a write later than a clear it was sent
 //! before (on another connection, or spawned away from the write's future). A
@@ -72,14 +78,19 @@ struct Pending<K> {
 struct Suspect {
     /// Stale writes of the key not finished yet.
     stale_writes: usize,
-    /// Set when a stale value may have stayed in the backend (an undo failed, or a
-    /// stale write was dropped before its undo): the epoch it was set at.
+    /// Set when a stale value may have stayed in the backend (its write returned, and
+    /// its undo failed or was dropped): the epoch it was set at. A write that starts
+    /// later lands after it, and so does a clear.
     tainted: Option<u64>,
+    /// Set when a stale write was dropped before it returned: its value may land at any
+    /// time, even after a write that starts later (on another connection, say), but
+    /// not after a clear that follows it. The epoch it was set at.
+    unfinished: Option<u64>,
 }
 
 impl Suspect {
     fn is_clean(&self) -> bool {
-        self.stale_writes == 0 && self.tainted.is_none()
+        self.stale_writes == 0 && self.tainted.is_none() && self.unfinished.is_none()
     }
 }
 
@@ -114,6 +125,7 @@ impl<K: Hash + Eq + Clone> Writes<K> {
             book: self.book.clone(),
             id,
             landed: false,
+            returned: false,
             settled: false,
         }
     }
@@ -135,7 +147,7 @@ impl<K: Hash + Eq + Clone> Writes<K> {
                     None => {
                         let suspect = Suspect {
                             stale_writes: 1,
-                            tainted: None,
+                            ..Suspect::default()
                         };
                         suspects.insert(write.key.clone(), suspect);
                     }
@@ -165,23 +177,38 @@ impl<K: Hash + Eq + Clone> Writes<K> {
     pub(crate) fn cleared(&self, key: Option<&K>, since: u64) {
         let removed: Vec<K> = {
             let mut book = lock(&self.book);
-            lift(&mut book.suspects, key, since)
+            lift(&mut book.suspects, key, since, Lift::Clear)
         };
         // Keys are dropped after the lock is released: their `Drop` is user code.
         drop(removed);
     }
 }
 
-/// Lifts the taints of `key` (`None`: of every key) set before `since`; the keys no
-/// longer suspect are returned, to be dropped outside the lock.
+/// What lifts a taint: a clear of the key, or a fresh write of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lift {
+    /// A backend clear that succeeded: it lifts every taint set before it.
+    Clear,
+    /// A fresh write that succeeded: it lifts the taints of stale writes that returned
+    /// before it started, not of one that was dropped unfinished (that one may still
+    /// land after it).
+    Write,
+}
+
+/// Lifts the taints of `key` (`None`: of every key) set before `since` that `by`
+/// covers; the keys no longer suspect are returned, to be dropped outside the lock.
 fn lift<K: Hash + Eq + Clone>(
     suspects: &mut HashMap<K, Suspect>,
     key: Option<&K>,
     since: u64,
+    by: Lift,
 ) -> Vec<K> {
     let covered = |suspect: &mut Suspect| {
         if suspect.tainted.is_some_and(|at| at < since) {
             suspect.tainted = None;
+        }
+        if by == Lift::Clear && suspect.unfinished.is_some_and(|at| at < since) {
+            suspect.unfinished = None;
         }
         suspect.is_clean()
     };
@@ -212,6 +239,9 @@ pub(crate) struct PendingWrite<K: Hash + Eq + Clone> {
     /// Whether the backend write was attempted: its value may have landed (even when
     /// it reported a failure, a lost acknowledgement, or was dropped after sending).
     landed: bool,
+    /// Whether the backend write returned: a value it left has landed by now, and a
+    /// write that starts later lands after it.
+    returned: bool,
     /// Whether the write is known to leave no stale value behind: it was not stale
     /// when it ended (a clear after that clears the backend after it), or it was
     /// undone.
@@ -232,6 +262,11 @@ impl<K: Hash + Eq + Clone> PendingWrite<K> {
         self.landed = true;
     }
 
+    /// The backend write returned (see the field).
+    fn returned(&mut self) {
+        self.returned = true;
+    }
+
     /// Nothing stale can remain of this write (see the field).
     fn settled(&mut self) {
         self.settled = true;
@@ -244,10 +279,35 @@ impl<K: Hash + Eq + Clone> PendingWrite<K> {
         book.epoch
     }
 
+    /// Whether a stale write of `key` was dropped unfinished (see
+    /// [`Suspect::unfinished`]): only a clear lifts that.
+    fn has_unfinished(&self, key: &K) -> bool {
+        lock(&self.book)
+            .suspects
+            .get(key)
+            .is_some_and(|suspect| suspect.unfinished.is_some())
+    }
+
+    /// The backend cleared `key` successfully, in a clear that started at `since`.
+    fn cleared(&self, key: &K, since: u64) {
+        let removed = lift(
+            &mut lock(&self.book).suspects,
+            Some(key),
+            since,
+            Lift::Clear,
+        );
+        drop(removed);
+    }
+
     /// The write landed fresh (no clear outdated it): taints of its key set before it
     /// started (at `since`) are covered by the value it wrote.
     fn landed_fresh(&self, key: &K, since: u64) {
-        let removed = lift(&mut lock(&self.book).suspects, Some(key), since);
+        let removed = lift(
+            &mut lock(&self.book).suspects,
+            Some(key),
+            since,
+            Lift::Write,
+        );
         drop(removed);
     }
 }
@@ -270,9 +330,13 @@ impl<K: Hash + Eq + Clone> Drop for PendingWrite<K> {
                         Some(suspect) => {
                             suspect.stale_writes -= 1;
                             if self.landed && !self.settled {
-                                // The stale value may have stayed in the backend.
+                                // The stale value may have stayed in the backend, or
+                                // (dropped unfinished) may still land.
                                 *epoch += 1;
-                                suspect.tainted = Some(*epoch);
+                                match self.returned {
+                                    true => suspect.tainted = Some(*epoch),
+                                    false => suspect.unfinished = Some(*epoch),
+                                }
                             }
                             suspect.is_clean()
                         }
@@ -317,10 +381,22 @@ where
             return;
         }
         let since = pending.epoch();
+        if pending.has_unfinished(&key) {
+            // A stale write of this key was dropped unfinished and may still land, even
+            // after this one: clear the key first (the backend applies no write after
+            // a clear that follows it), so this write is the last word and the key is
+            // read again. A failed clear leaves the key unread; it is tried again by
+            // the next fresh write.
+            match backend.clear(Some(&key)).await {
+                Ok(()) => pending.cleared(&key, since),
+                Err(e) => failed("cache.stale_write", &*e),
+            }
+        }
         // From here on the value may land, even if this future is dropped before the
         // write returns (a command already sent runs all the same).
         pending.landed();
         let wrote = backend.clone().write(key.clone(), value.clone()).await;
+        pending.returned();
         if let Err(e) = &wrote {
             failed("cache.write_failed", &**e);
         }

@@ -212,3 +212,60 @@ fn a_stale_write_landing_after_a_clear_is_not_read_back() {
         ],
     });
 }
+
+/// Found by the `cache_calls` fuzz target (minimized): a key cleared (in memory and in
+/// the backend) while its first run is in flight; a call after the clear must not get
+/// that run's value.
+#[test]
+fn fuzz_a_call_after_a_clear_does_not_get_the_run_from_before_it() {
+    use crate::cache_calls::Spawning;
+    let plan = |held, fails| OpPlan {
+        held,
+        fails,
+        lands: true,
+        late: true,
+    };
+    let input = Input {
+        limit: 38,
+        ttl_ms: None,
+        fallible: false,
+        bodies: vec![],
+        backend: Some(BackendMode {
+            memory: true,
+            spawning: Spawning::ScopeDrives,
+            compares: true,
+            plans: vec![
+                plan(false, false),
+                plan(true, true),
+                plan(false, false),
+                plan(true, true),
+                plan(false, true),
+                plan(true, true),
+                plan(true, true),
+            ],
+        }),
+        ops: vec![
+            Op::Call {
+                key: 17,
+                cancel_after: Some(17),
+            },
+            Op::PollAll,
+            Op::ClearKey { key: 157 },
+            Op::ClearKey { key: 157 },
+            Op::ClearKey { key: 157 },
+            Op::ClearKey { key: 157 },
+            Op::Cancel { caller: 121 },
+            Op::ClearKey { key: 19 },
+            Op::Call {
+                key: 17,
+                cancel_after: Some(17),
+            },
+            Op::Call {
+                key: 69,
+                cancel_after: Some(17),
+            },
+            Op::PollAll,
+        ],
+    };
+    replay(&input);
+}
