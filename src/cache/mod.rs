@@ -79,12 +79,14 @@
 //! ([`Backend::clear_if`]; a backend that cannot compare clears the key whatever it
 //! holds), so a newer value written since the clear stays. Until the undo has
 //! succeeded, the key is not read from the backend: a call counts a miss and runs the
-//! function. If the undo fails,
-//! or the write is dropped once attempted (its call or its scope cancelled: a command
-//! already sent may still land), the key stays unread until a fresh value of it is
-//! written or a clear of it succeeds: it costs runs of the function (usually one),
-//! never a stale answer. A [`Backend`] must not apply a write after a clear that was
-//! sent after it. Other processes' writes are not covered: they are theirs.
+//! function. If the undo fails, the key stays unread until a fresh value of it is
+//! written or a clear of it succeeds. If the write is dropped once attempted but before
+//! it returned (its call or its scope cancelled: a command already sent may still land,
+//! even after a later write), the key stays unread until a clear of it succeeds: its
+//! next fresh write clears the key in the backend first. Either costs runs of the
+//! function (usually one), never a stale answer. A [`Backend`] must not apply a write
+//! after a clear that was sent after it. Other processes' writes are not covered: they
+//! are theirs.
 //!
 //! A [`Cached`] handle is a cheap `Clone` (one reference count) and `Send + Sync`: keep
 //! it in a struct field, or in a `static` with [`std::sync::LazyLock`].
