@@ -274,7 +274,21 @@ fn run(seed: u64) {
     });
     match finished.recv_timeout(DEADLINE) {
         Ok(()) => driver.join().expect("driver thread"),
-        Err(e) => panic!("the stress scope did not finish within {DEADLINE:?} ({e}): a hang"),
+        Err(e) => panic!(
+            "the stress scope did not finish within {DEADLINE:?} ({e}): a hang (seed {seed:#x}; \
+             {} of {total_calls} calls ended: {} ok, {} cancelled, {} panicked; {} of {TASKS} \
+             tasks finished, {} alive; {} computations alive; {})",
+            tally.ok.load(Ordering::SeqCst)
+                + tally.cancelled.load(Ordering::SeqCst)
+                + tally.panicked.load(Ordering::SeqCst),
+            tally.ok.load(Ordering::SeqCst),
+            tally.cancelled.load(Ordering::SeqCst),
+            tally.panicked.load(Ordering::SeqCst),
+            tally.finished_tasks.load(Ordering::SeqCst),
+            live_tasks.load(Ordering::SeqCst),
+            live_bodies.load(Ordering::SeqCst),
+            cache.stats(),
+        ),
     }
     for stop in stops {
         let _ = stop.send(());
