@@ -175,13 +175,15 @@ impl<K: Hash + Eq + Clone> Writes<K> {
     /// The backend cleared `key` (`None`: everything) successfully, in a clear that
     /// started at `since`: taints set before then are gone.
     pub(crate) fn cleared(&self, key: Option<&K>, since: u64) {
-        let removed: Vec<K> = {
-            let mut book = lock(&self.book);
-            lift(&mut book.suspects, key, since, Lift::Clear)
-        };
-        // Keys are dropped after the lock is released: their `Drop` is user code.
-        drop(removed);
+        lift_in(&self.book, key, since, Lift::Clear);
     }
+}
+
+/// [`lift`] in `book`, the keys no longer suspect dropped after the lock is released
+/// (their `Drop` is user code).
+fn lift_in<K: Hash + Eq + Clone>(book: &Mutex<Book<K>>, key: Option<&K>, since: u64, by: Lift) {
+    let removed = lift(&mut lock(book).suspects, key, since, by);
+    drop(removed);
 }
 
 /// What lifts a taint: a clear of the key, or a fresh write of it.
@@ -290,25 +292,13 @@ impl<K: Hash + Eq + Clone> PendingWrite<K> {
 
     /// The backend cleared `key` successfully, in a clear that started at `since`.
     fn cleared(&self, key: &K, since: u64) {
-        let removed = lift(
-            &mut lock(&self.book).suspects,
-            Some(key),
-            since,
-            Lift::Clear,
-        );
-        drop(removed);
+        lift_in(&self.book, Some(key), since, Lift::Clear);
     }
 
     /// The write landed fresh (no clear outdated it): taints of its key set before it
     /// started (at `since`) are covered by the value it wrote.
     fn landed_fresh(&self, key: &K, since: u64) {
-        let removed = lift(
-            &mut lock(&self.book).suspects,
-            Some(key),
-            since,
-            Lift::Write,
-        );
-        drop(removed);
+        lift_in(&self.book, Some(key), since, Lift::Write);
     }
 }
 

@@ -34,7 +34,7 @@ impl Ctx {
         let (event, prepared) = (event.event(), event.prepared_event());
         if let Some(recorder) = self.recorder() {
             // From inside a recorder: dropped, so no recorder calls itself back.
-            if slot::ask_about(|| recorder.get().enabled(event.level())) {
+            if slot::ask(|| recorder.get().enabled(event.level())) {
                 slot::lend(|_| recorder.record(self.info(), event, prepared));
             }
         }
@@ -73,12 +73,12 @@ impl Ctx {
             return;
         };
         // From inside a recorder: dropped, so no recorder calls itself back.
-        if !slot::ask_about(|| recorder.get().enabled(level)) {
+        if !slot::ask(|| recorder.get().enabled(level)) {
             return;
         }
         let event = make();
         let other = event.level();
-        if other == level || slot::ask_about(|| recorder.get().enabled(other)) {
+        if other == level || slot::ask(|| recorder.get().enabled(other)) {
             slot::lend(|_| recorder.record(self.info(), &event, None));
         }
     }
@@ -207,5 +207,5 @@ pub fn is_recording() -> bool {
 /// allows: it only compares levels.
 fn current_wants(level: Level) -> bool {
     // While a recorder runs, events are dropped: not worth building.
-    slot::ask(|ctx| ctx.is_some_and(|ctx| ctx.wants(level)))
+    slot::ask(|| slot::with(|ctx| ctx.is_some_and(|ctx| ctx.wants(level))))
 }

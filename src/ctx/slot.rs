@@ -350,24 +350,10 @@ impl Drop for Asking<'_> {
     }
 }
 
-/// Asks the current scope's recorder through `f` (with the current context, `None`
-/// outside any scope) with `lending` set, so an event it records meanwhile is dropped.
-/// `false` while a recorder runs or is asked already.
+/// Asks a scope's recorder through `f` with `lending` set, so an event it records
+/// meanwhile is dropped. `false` while a recorder runs or is asked already.
 #[inline]
-pub(crate) fn ask(f: impl FnOnce(Option<&Ctx>) -> bool) -> bool {
-    SLOT.try_with(|slot| {
-        if slot.lending.get() {
-            return false;
-        }
-        let _asking = Asking::start(slot);
-        f(slot.current.borrow().as_ref())
-    })
-    .unwrap_or(false)
-}
-
-/// [`ask`] for a recorder reached through a handle, not the current context.
-#[inline]
-pub(crate) fn ask_about(f: impl FnOnce() -> bool) -> bool {
+pub(crate) fn ask(f: impl FnOnce() -> bool) -> bool {
     let mut f = Some(f);
     let asked = SLOT.try_with(|slot| {
         if slot.lending.get() {
