@@ -189,7 +189,14 @@ where
                 }
             }
             inner.run = Run::Idle(work);
+            // Woken while out of the flight: the callers that heard it then saw the run
+            // taken out, and wait for the next wake-up. They are told now; this call
+            // may never be polled again (dropped, or held in a `select!` that lost).
+            let woken = flight.wakes() != inner.polled_at;
             drop(inner);
+            if woken {
+                flight.notify();
+            }
             held.disarm();
             return Driven::Pending(attached);
         }

@@ -436,3 +436,112 @@ fn a_leader_alive_but_never_polled_again_stalls_no_waiter() {
     // The leader, polled at last, gets the same value.
     assert_eq!(block_on(leader), (1, 1));
 }
+
+/// A waker that raises a flag, for tests that poll by hand.
+struct Flag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Flag {
+    fn new() -> Arc<Flag> {
+        Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)))
+    }
+    /// Whether it was woken since the last look (and lowers it).
+    fn take(&self) -> bool {
+        self.0.swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Polls `future` once with `flag`'s waker.
+fn poll_with<F: std::future::Future + ?Sized>(
+    future: std::pin::Pin<&mut F>,
+    flag: &Arc<Flag>,
+) -> std::task::Poll<F::Output> {
+    let waker = std::task::Waker::from(flag.clone());
+    future.poll(&mut std::task::Context::from_waker(&waker))
+}
+
+type Call = std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>>;
+
+/// A leader whose run woke itself during its first poll, and a waiter that joined
+/// during that poll (after the wake-up), saw the run taken out, and waits for the next
+/// one: (leader, its flag, waiter, its flag, the function's runs).
+fn woken_during_the_leaders_poll() -> (Call, Arc<Flag>, Call, Arc<Flag>, Calls) {
+    let waiter: Arc<std::sync::Mutex<Option<Call>>> = Arc::default();
+    let waiter_flag = Flag::new();
+    // Run by the function's first poll, after it woke itself: the waiter joins while
+    // the run is out of its flight.
+    let hook: Arc<std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>> = Arc::default();
+    let calls = Calls::default();
+    let f = {
+        let (hook, calls) = (hook.clone(), calls.clone());
+        Cached::builder().limit(4).build(move |x: u32| {
+            calls.hit();
+            let hook = hook.clone();
+            let mut polls = 0;
+            std::future::poll_fn(move |cx| {
+                polls += 1;
+                if polls > 1 {
+                    return std::task::Poll::Ready(x * 10);
+                }
+                cx.waker().wake_by_ref();
+                if let Some(hook) = hook.lock().unwrap().take() {
+                    hook();
+                }
+                std::task::Poll::Pending
+            })
+        })
+    };
+    {
+        let (f, waiter, waiter_flag) = (f.clone(), waiter.clone(), waiter_flag.clone());
+        *hook.lock().unwrap() = Some(Box::new(move || {
+            let mut w: Call = Box::pin(f.call_owned(1));
+            assert!(poll_with(w.as_mut(), &waiter_flag).is_pending());
+            assert!(!waiter_flag.take(), "the run was out: the waiter waits");
+            *waiter.lock().unwrap() = Some(w);
+        }));
+    }
+    let leader_flag = Flag::new();
+    let mut leader: Call = Box::pin(f.clone().call_owned(1));
+    assert!(poll_with(leader.as_mut(), &leader_flag).is_pending());
+    assert!(leader_flag.take(), "the leader is to poll again");
+    let w = waiter.lock().unwrap().take().expect("the waiter joined");
+    (leader, leader_flag, w, waiter_flag, calls)
+}
+
+/// Found under load by `stress_cancel` (a scope that never ended): the run wakes itself
+/// while its leader polls it, and a caller joins meanwhile, sees the run taken out, and
+/// waits for its next wake-up. The leader is dropped before it polls again: the waiter
+/// must have been told, or nobody polls the run again.
+#[test]
+fn a_run_woken_during_its_poll_wakes_the_callers_who_joined_meanwhile() {
+    let (leader, _, mut waiter, waiter_flag, calls) = woken_during_the_leaders_poll();
+    assert!(waiter_flag.take(), "the waiter was not told of the wake-up");
+    drop(leader);
+    assert_eq!(
+        poll_with(waiter.as_mut(), &waiter_flag),
+        std::task::Poll::Ready(10)
+    );
+    assert_eq!(calls.get(), 1, "the function started once");
+}
+
+/// The same, with the leader alive but never polled again (a `select!` branch that
+/// lost): the waiter drives the run.
+#[test]
+fn a_run_woken_during_its_poll_is_driven_on_by_a_waiter_while_its_leader_idles() {
+    let (mut leader, leader_flag, mut waiter, waiter_flag, calls) = woken_during_the_leaders_poll();
+    assert!(waiter_flag.take(), "the waiter was not told of the wake-up");
+    assert_eq!(
+        poll_with(waiter.as_mut(), &waiter_flag),
+        std::task::Poll::Ready(10)
+    );
+    assert_eq!(
+        poll_with(leader.as_mut(), &leader_flag),
+        std::task::Poll::Ready(10)
+    );
+    assert_eq!(calls.get(), 1, "the function started once");
+}
