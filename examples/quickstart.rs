@@ -58,7 +58,7 @@ fn main() {
             attrs.join(" ")
         );
     }
-    // "stats: 2 hits, 3 misses, 0 evictions, 3 stored"
+    // "stats: 2 hits, 3 misses (0 coalesced), 3 runs, 0 evictions, 3 stored"
     // `fetch_profile::cached()` is the function's `Cached` handle.
     println!("stats: {}", fetch_profile::cached().stats());
 }

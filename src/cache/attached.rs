@@ -113,7 +113,7 @@ where
                         continue;
                     }
                     if count {
-                        st.counts.miss();
+                        st.counts.joined();
                     }
                     drop(st);
                     // A recorder is user code: if it panics, this call leaves.

@@ -89,6 +89,7 @@ where
     /// A runner started on `args`: `kept` if there is one, or a new one.
     fn runner(&self, kept: Option<Runner<A, V, E>>, args: A) -> Runner<A, V, E> {
         let mut runner = kept.unwrap_or_else(|| (self.function)());
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         runner.as_mut().start(args);
         runner
     }

@@ -40,14 +40,16 @@ pub(crate) struct ShardState<A, K, V, E> {
 /// What a pending node of the store holds: its flight.
 pub(crate) struct Pending<A, V, E>(pub(crate) Arc<Flight<A, V, E>>);
 
-/// A shard's counters, counted in one place: [`Counts::hit`], [`Counts::miss`] and
-/// [`Counts::evicted`], under the shard's lock.
+/// A shard's counters, counted in one place: [`Counts::hit`], [`Counts::miss`],
+/// [`Counts::joined`] and [`Counts::evicted`], under the shard's lock.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Counts {
     /// Calls answered from the store (the memory tier, or the backend).
     pub(crate) hits: u64,
     /// Calls that found no stored value.
     pub(crate) misses: u64,
+    /// Of the misses, the calls that joined a run another call had started.
+    pub(crate) coalesced: u64,
     /// Values pushed out by the limit.
     pub(crate) evictions: u64,
 }
@@ -65,6 +67,13 @@ impl Counts {
         self.misses += 1;
     }
 
+    /// One call that found no stored value and joined the run in flight for its key.
+    #[inline]
+    pub(crate) fn joined(&mut self) {
+        self.misses += 1;
+        self.coalesced += 1;
+    }
+
     /// One value pushed out by the limit.
     #[inline]
     pub(crate) fn evicted(&mut self) {
@@ -76,6 +85,7 @@ impl Counts {
         Counts {
             hits: self.hits + other.hits,
             misses: self.misses + other.misses,
+            coalesced: self.coalesced + other.coalesced,
             evictions: self.evictions + other.evictions,
         }
     }

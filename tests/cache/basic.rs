@@ -466,7 +466,7 @@ mod stats {
         let before = cached.stats();
         assert_eq!(
             before.to_string(),
-            "0 hits, 0 misses, 0 evictions, 0 stored"
+            "0 hits, 0 misses (0 coalesced), 0 runs, 0 evictions, 0 stored"
         );
         super::block_on(async {
             cached.call(1).await;
@@ -476,7 +476,10 @@ mod stats {
         let after = cached.stats();
         assert_ne!(after, before);
         assert_eq!(after, cached.stats());
-        assert_eq!(after.to_string(), "1 hits, 2 misses, 1 evictions, 1 stored");
+        assert_eq!(
+            after.to_string(),
+            "1 hits, 2 misses (0 coalesced), 2 runs, 1 evictions, 1 stored"
+        );
     }
 }
 

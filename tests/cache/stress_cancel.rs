@@ -320,6 +320,11 @@ fn run(seed: u64) {
         total_calls as u64,
         "each call is one hit or one miss"
     );
+    assert_eq!(
+        stats.runs,
+        runs.load(Ordering::SeqCst),
+        "the stats count every start of the function"
+    );
     // The faults did happen (the seed is fixed, so this cannot flake).
     if !cfg!(miri) {
         assert!(ok > 0 && cancelled > 0 && panicked > 0, "{tally:?}");

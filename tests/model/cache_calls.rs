@@ -417,6 +417,11 @@ pub fn replay(input: &Input) {
     );
     drop(h);
     let w = lock(&world);
+    assert_eq!(
+        stats.runs,
+        w.runs.len() as u64,
+        "the stats count every start of the function"
+    );
     let alive: Vec<_> = (0..w.runs.len()).filter(|&r| w.runs[r].alive).collect();
     assert!(alive.is_empty(), "runs {alive:?} were never dropped");
 }
