@@ -470,6 +470,9 @@ fn poll_with<F: std::future::Future + ?Sized>(
 
 type Call = std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>>;
 
+/// A hook run inside the function's poll.
+type Hook = Arc<std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>>;
+
 /// A leader whose run woke itself during its first poll, and a waiter that joined
 /// during that poll (after the wake-up), saw the run taken out, and waits for the next
 /// one: (leader, its flag, waiter, its flag, the function's runs).
@@ -478,7 +481,7 @@ fn woken_during_the_leaders_poll() -> (Call, Arc<Flag>, Call, Arc<Flag>, Calls) 
     let waiter_flag = Flag::new();
     // Run by the function's first poll, after it woke itself: the waiter joins while
     // the run is out of its flight.
-    let hook: Arc<std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>> = Arc::default();
+    let hook: Hook = Arc::default();
     let calls = Calls::default();
     let f = {
         let (hook, calls) = (hook.clone(), calls.clone());
