@@ -120,6 +120,7 @@ pub mod cache;
 pub mod ctx;
 pub mod event;
 pub mod runtime;
+mod sync;
 
 #[cfg(feature = "macros")]
 #[doc = include_str!("cache/attribute.md")]

@@ -280,7 +280,7 @@ impl<'a, A, K, V, E> Attached<'a, A, K, V, E> {
     /// freed. What is dropped (user code) is dropped after every lock is released.
     fn drop_run(
         &self,
-        mut inner: std::sync::MutexGuard<'_, Inner<A, V, E>>,
+        mut inner: crate::sync::MutexGuard<'_, Inner<A, V, E>>,
         work: Option<Work<A, V, E>>,
     ) {
         if inner.callers > 0 {

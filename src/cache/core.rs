@@ -12,8 +12,8 @@ use std::any::Any;
 use std::borrow::{Borrow, Cow};
 use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hashbrown::DefaultHashBuilder;
@@ -26,6 +26,7 @@ use super::shard::{self, Counts, Shard, ShardState};
 use super::write::{self, PendingWrite, Writes};
 use crate::ctx;
 use crate::event::{Event, Level, PreparedEvent};
+use crate::sync::MutexGuard;
 
 /// Turns call arguments into the key, when the key is not the arguments themselves.
 pub(crate) type KeyFn<A, K> = Box<dyn Fn(&A) -> K + Send + Sync + 'static>;

@@ -26,14 +26,15 @@
 //! A flight with nobody left waiting is kept, with its runner, for the next miss of its
 //! shard: an uncontended miss allocates nothing.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::task::{Wake, Waker};
 
 use event_listener::{Event as Notify, EventListener};
 
 use super::backend::{BoxError, BoxFut};
 use super::run::Runner;
+use crate::sync::{AtomicU64, Mutex, MutexGuard};
 
 /// A result shared by a run with the callers waiting on it (each takes a clone).
 pub(crate) type Shared<V, E> = Result<V, E>;

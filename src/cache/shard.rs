@@ -6,13 +6,14 @@
 //! the limit is split across them (each an exact LRU of its part).
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use hashbrown::DefaultHashBuilder;
 
 use super::flight::Flight;
 use super::lru::Lru;
 use super::run::Runner;
+use crate::sync::{Mutex, MutexGuard};
 
 /// The most shards a cache can have.
 pub(crate) const MAX_SHARDS: usize = 1024;

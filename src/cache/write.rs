@@ -41,11 +41,12 @@
 
 use std::collections::HashMap as StdHashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use hashbrown::HashMap;
 
 use super::backend::{BoxFut, DynBackend};
+use crate::sync::{Mutex, MutexGuard};
 
 /// The book of one cache's backend writes; see the [module docs](self).
 pub(crate) struct Writes<K> {

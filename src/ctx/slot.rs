@@ -23,6 +23,7 @@ use std::mem::ManuallyDrop;
 use super::context::{Ctx, WANTS_NOTHING, Wanted};
 use super::panics::FirstPanic;
 use crate::event::Level;
+use crate::sync::thread_local;
 
 /// One thread's slot.
 struct Slot {

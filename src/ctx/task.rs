@@ -6,8 +6,8 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use futures_util::task::AtomicWaker;
@@ -19,6 +19,7 @@ use super::slot;
 use super::task_set::{Abort, register};
 use crate::event::{Event, Level};
 use crate::runtime::BoxFuture;
+use crate::sync::{AtomicBool, Mutex, MutexGuard};
 
 /// What a task has produced so far.
 enum Output<T> {

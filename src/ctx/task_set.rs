@@ -2,14 +2,15 @@
 //! the queue of tasks a scope without a spawner drives itself.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::task::Waker;
 
 use slab::Slab;
 
 use super::panics::{FirstPanic, drop_each};
 use crate::runtime::{BoxFuture, Spawn};
+use crate::sync::{AtomicU64, Mutex, MutexGuard};
 
 /// The tasks of one scope: how many are alive, how to cancel them, and (for a scope
 /// without a spawner) the queue of tasks the scope has yet to start driving.
