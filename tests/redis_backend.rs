@@ -7,6 +7,8 @@
 //! is a `fn(RedisServer)` listed in `main`; `#[test]` does nothing here.
 
 mod common;
+#[path = "redis_backend/processes.rs"]
+mod processes;
 
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use haiway::cache::redis::RedisBackend;
 use haiway::cache::{Backend, BoxError, Cached};
 use haiway::{MemoryRecorder, Scope};
 use libtest_mimic::{Arguments, Completion, Trial};
+use processes::{Worker, eventually, sets_run};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
@@ -357,6 +360,150 @@ fn the_attribute_takes_a_redis_backend(server: RedisServer) {
     });
 }
 
+/// Issue 17: a value computed by one process is served by the others, and a key
+/// changed or cleared by one is dropped from the others' memory tiers.
+fn processes_share_values_and_see_each_others_changes(server: RedisServer) {
+    let url = server.url();
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|_| Worker::start(&url, "procs:", 0, false))
+        .collect();
+    let first = workers[0].call(1);
+    assert!(first.starts_with("1/by-"), "{first}");
+    for worker in &mut workers[1..] {
+        assert_eq!(worker.call(1), first, "served from Redis");
+        assert_eq!(worker.computed(), 0);
+    }
+    // Each of the others comes to hold it in memory (its own read may be followed by
+    // the invalidation of the first worker's write, still on its way).
+    for worker in &mut workers[1..] {
+        eventually("the value is in the memory tier", || {
+            worker.call(1) == first && worker.memory(1) == first
+        });
+    }
+    // A clear in one process is seen by the others...
+    workers[0].send("clear 1");
+    workers[0].expect("cleared");
+    for worker in &mut workers[1..] {
+        eventually("the clear reached the memory tier", || {
+            worker.memory(1) == "-"
+        });
+    }
+    // ...so the next value is computed once more and served to all.
+    let second = workers[1].call(1);
+    assert_ne!(second, first);
+    assert_eq!(workers[2].call(1), second, "an old copy was served");
+    // A value written by one replaces the others' copies.
+    eventually("the value is in the memory tier", || {
+        workers[2].call(1) == second && workers[2].memory(1) == second
+    });
+    workers[0].send("insert 1 written-by-0");
+    workers[0].expect("inserted 1");
+    eventually("the write reached the memory tier", || {
+        workers[2].memory(1) == "-"
+    });
+    assert_eq!(workers[2].call(1), "written-by-0");
+    // And clearing everything empties the others' memory tiers.
+    eventually("the value is in the memory tier", || {
+        workers[1].call(1) == "written-by-0" && workers[1].memory(1) == "written-by-0"
+    });
+    workers[2].send("clear all");
+    workers[2].expect("cleared");
+    eventually("the clear reached the memory tier", || {
+        workers[1].memory(1) == "-"
+    });
+}
+
+/// Issue 17: three processes missing one key at once compute it three times, or once
+/// with the cross-process lock.
+fn processes_missing_one_key_compute_it_once_with_the_lock(server: RedisServer) {
+    let url = server.url();
+    // Without the lock: every function starts (each process missed) before any ends.
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|_| Worker::start(&url, "nolock:", 0, true))
+        .collect();
+    for worker in &mut workers {
+        worker.send("call 5");
+    }
+    for worker in &mut workers {
+        worker.expect("computing 5");
+    }
+    for worker in &mut workers {
+        worker.send("go");
+        worker.expect("value 5");
+    }
+    let runs: usize = workers.iter_mut().map(Worker::computed).sum();
+    assert_eq!(runs, 3);
+
+    // With it: one holds the lock and computes, held until the two others have tried
+    // the lock (their `SET NX` is counted by the server) and wait.
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|_| Worker::start(&url, "lock:", 20_000, true))
+        .collect();
+    workers[0].send("call 5");
+    workers[0].expect("computing 5");
+    let sets = sets_run(&url);
+    workers[1].send("call 5");
+    workers[2].send("call 5");
+    eventually("the two others tried the lock", || {
+        sets_run(&url) >= sets + 2
+    });
+    for worker in &mut workers {
+        worker.send("go");
+    }
+    let values: Vec<String> = workers.iter_mut().map(|w| w.expect("value 5")).collect();
+    assert_eq!(values[1], values[0]);
+    assert_eq!(values[2], values[0]);
+    let runs: usize = workers.iter_mut().map(Worker::computed).sum();
+    assert_eq!(runs, 1, "computed more than once with the lock");
+}
+
+/// Issue 17: a lock holder that dies releases nothing; the others take the lock when
+/// its time runs out, and one of them computes the value for both.
+fn killing_the_lock_holder_lets_the_others_finish(server: RedisServer) {
+    let url = server.url();
+    let mut holder = Worker::start(&url, "dies:", 1_000, true);
+    holder.send("call 9");
+    holder.expect("computing 9");
+    holder.kill();
+    let mut others: Vec<Worker> = (0..2)
+        .map(|_| Worker::start(&url, "dies:", 1_000, false))
+        .collect();
+    for worker in &mut others {
+        worker.send("call 9");
+    }
+    let values: Vec<String> = others.iter_mut().map(|w| w.expect("value 9")).collect();
+    assert_eq!(values[0], values[1]);
+    let runs: usize = others.iter_mut().map(Worker::computed).sum();
+    assert_eq!(runs, 1);
+}
+
+/// Issue 17: while Redis restarts every call still answers, and once it is back the
+/// processes see each other's clears again.
+fn restarting_redis_loses_no_call_and_coherence_resumes(mut server: RedisServer) {
+    let url = server.url();
+    let mut a = Worker::start(&url, "restart:", 0, false);
+    let mut b = Worker::start(&url, "restart:", 0, false);
+    let first = a.call(1);
+    eventually("the value is in b's memory tier", || {
+        b.call(1) == first && b.memory(1) == first
+    });
+    server.kill();
+    for id in 2..5 {
+        assert!(a.call(id).starts_with(&format!("{id}/")));
+        assert!(b.call(id).starts_with(&format!("{id}/")));
+    }
+    server.restart();
+    // Writes land again, and b reads what a wrote...
+    eventually("a's value is served to b from Redis", || {
+        let value = a.call(10);
+        b.call(10) == value && b.memory(10) == value
+    });
+    // ...and sees a's clear.
+    a.send("clear 10");
+    a.expect("cleared");
+    eventually("the clear reached b's memory tier", || b.memory(10) == "-");
+}
+
 macro_rules! trial {
     ($test:ident) => {
         Trial::ignorable_test(stringify!($test), || match RedisServer::start() {
@@ -370,6 +517,8 @@ macro_rules! trial {
 }
 
 fn main() {
+    // Started by a test as one of its processes: serve, then exit.
+    processes::run_worker_if_asked();
     // A `#[test]` function in this file would be compiled out without a word.
     assert!(
         !include_str!("redis_backend.rs")
@@ -385,6 +534,10 @@ fn main() {
         trial!(clear_if_deletes_only_the_value_it_is_given),
         trial!(an_undo_keeps_a_newer_value_written_after_the_clear),
         trial!(the_attribute_takes_a_redis_backend),
+        trial!(processes_share_values_and_see_each_others_changes),
+        trial!(processes_missing_one_key_compute_it_once_with_the_lock),
+        trial!(killing_the_lock_holder_lets_the_others_finish),
+        trial!(restarting_redis_loses_no_call_and_coherence_resumes),
     ];
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }

@@ -7,14 +7,41 @@
 //! script that deletes the key only if it still holds the stale value's bytes, so a
 //! newer value written since, by this process or another, stays.
 //!
+//! # Many processes
+//!
+//! Processes sharing a prefix share the values: one computes, the others read it. A
+//! cache with a memory tier in front of Redis stays coherent with the other processes
+//! ([`RedisOptions::coherent`], on by default): a second connection per backend has
+//! Redis's server-assisted invalidation on (RESP3 `CLIENT TRACKING ON BCAST PREFIX`),
+//! so when any client changes, deletes or expires a key under the prefix, Redis tells
+//! every process, and each drops that key from its memory tier. What it does not cover:
+//!
+//! - The invalidation travels as a push message: until it arrives (typically well
+//!   under a millisecond on a LAN), another process may still serve its old copy.
+//! - While the invalidation connection is down, changes go unseen: every memory tier
+//!   is flushed when the loss is noticed (at once when the socket closes, within a
+//!   second by ping otherwise) and again once tracking is back, so a stale value is
+//!   served at most until the reconnection.
+//! - A process's own writes invalidate its own copy too: after computing a key, the
+//!   next call reads it once from Redis, then the memory tier serves it.
+//! - A computation running in a process when the key is changed elsewhere still
+//!   answers its callers, but stores its result nowhere.
+//! - It needs Redis 6 or later; `connect` fails on an older server while coherent.
+//!
+//! On a miss the processes compute the value each, unless
+//! [`RedisOptions::single_flight`] is set: then one process takes a short lock for the
+//! key and computes, and the others wait for its value (at most the lock's time).
+//!
 //! The connection is a `redis` connection manager driven by smol's executor, so it
 //! needs no tokio runtime (the driver compiles tokio's `sync` feature and tokio-util,
 //! and runs no tokio runtime); it reconnects by itself after the server restarts. Commands
 //! time out (one second by default), so a dead server slows calls down but never hangs
 //! them, and a cache in front of it keeps answering by running its function.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
@@ -22,7 +49,12 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::backend::{Backend, BoxError};
+use self::lock::{Locks, Waited};
+use self::tracking::{Listener, Tracked, Tracker};
+use super::backend::{Backend, BoxError, Invalidator};
+
+mod lock;
+mod tracking;
 
 /// Turns values into bytes for Redis and back.
 ///
@@ -97,6 +129,10 @@ pub struct RedisOptions {
     timeout: Duration,
     /// Reconnection attempts before a command fails.
     retries: usize,
+    /// Whether memory tiers listen to Redis for changes made elsewhere.
+    coherent: bool,
+    /// How long a process may hold the lock of a key it computes; `None`: no lock.
+    lock: Option<Duration>,
 }
 
 impl RedisOptions {
@@ -121,6 +157,48 @@ impl RedisOptions {
     /// ```
     pub fn retries(mut self, retries: usize) -> Self {
         self.retries = retries;
+        self
+    }
+
+    /// Whether a cache's memory tier drops a key when another process changes or
+    /// deletes it in Redis (default `true`). It costs one more connection per backend
+    /// (and its clones), on which Redis pushes the name of every key changed under the
+    /// prefix; see [Many processes](self#many-processes) for what it covers. Turn it
+    /// off for caches without a memory tier, or whose values never change once written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _o = haiway::cache::redis::RedisBackend::options().coherent(false);
+    /// ```
+    pub fn coherent(mut self, coherent: bool) -> Self {
+        self.coherent = coherent;
+        self
+    }
+
+    /// Cross-process single-flight (off by default): on a miss, a process takes a
+    /// Redis lock on the key for at most `lock_time` (`SET NX PX` with a token) and
+    /// computes the value, while the other processes missing the key wait for it,
+    /// looking for it with a pause doubling from 2 ms to 50 ms. The holder releases its
+    /// lock once its value is written; one that dies, or whose function fails or is
+    /// dropped, releases nothing, and the others take the lock when its time runs out.
+    /// A process waits out the lease of each holder (at most two lock times in all),
+    /// then computes the value itself.
+    ///
+    /// Pick a `lock_time` above the function's usual duration. A miss costs one more
+    /// command (the `SET NX`), and one more after the write (the release).
+    ///
+    /// `connect_with` fails if `lock_time` is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let _o = haiway::cache::redis::RedisBackend::options().single_flight(Duration::from_secs(5));
+    /// ```
+    pub fn single_flight(mut self, lock_time: Duration) -> Self {
+        self.lock = Some(lock_time);
         self
     }
 }
@@ -155,6 +233,13 @@ pub struct RedisBackend<C = Json> {
     codec: C,
     /// The keys' TTL: the cache's expiration.
     ttl: Option<Duration>,
+    /// The invalidation connection, shared with clones; `None` when not coherent.
+    tracker: Option<Arc<Tracker>>,
+    /// This backend's cache, as the tracker tells it (a `Tracked<K>`), once built with
+    /// a memory tier.
+    tracked: Option<Arc<dyn Any + Send + Sync>>,
+    /// The cross-process locks, shared with clones; `None`: no single-flight.
+    locks: Option<Arc<Locks>>,
 }
 
 impl RedisBackend<Json> {
@@ -169,6 +254,8 @@ impl RedisBackend<Json> {
         RedisOptions {
             timeout: Duration::from_secs(1),
             retries: 2,
+            coherent: true,
+            lock: None,
         }
     }
 
@@ -201,7 +288,8 @@ impl<C> RedisBackend<C> {
     /// # Errors
     ///
     /// When the URL is invalid, the prefix is empty (clearing would then touch every key
-    /// of the database), or no server answers.
+    /// of the database), the single-flight lock time is zero, or no server answers (or,
+    /// when [coherent](RedisOptions::coherent), one older than Redis 6).
     ///
     /// # Examples
     ///
@@ -229,6 +317,15 @@ impl<C> RedisBackend<C> {
                     .to_owned(),
             )));
         }
+        if options.lock == Some(Duration::ZERO) {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "haiway RedisBackend: single_flight(Duration::ZERO) would hold no lock",
+                "pass a lock time above the function's usual duration, such as \
+                 Duration::from_secs(5)"
+                    .to_owned(),
+            )));
+        }
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(options.timeout))
@@ -236,12 +333,21 @@ impl<C> RedisBackend<C> {
             .set_number_of_retries(options.retries)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(options.timeout);
+        let tracker = match options.coherent {
+            true => Some(Arc::new(
+                Tracker::start(&client, prefix, options.timeout).await?,
+            )),
+            false => None,
+        };
         let connection = ConnectionManager::new_with_config(client, config).await?;
         Ok(RedisBackend {
             connection,
             prefix: prefix.to_owned(),
             codec,
             ttl: None,
+            tracker,
+            tracked: None,
+            locks: options.lock.map(|ttl| Arc::new(Locks::new(ttl))),
         })
     }
 
@@ -262,6 +368,11 @@ impl<C> RedisBackend<C> {
     /// The Redis key of a cache key.
     fn redis_key(&self, key: &impl fmt::Display) -> String {
         format!("{}{key}", self.prefix)
+    }
+
+    /// This backend's cache, as the tracker tells it, if it has a memory tier.
+    fn tracked<K: Send + Sync + 'static>(&self) -> Option<&Tracked<K>> {
+        self.tracked.as_deref()?.downcast_ref()
     }
 
     /// A `SCAN` pattern matching exactly this prefix's keys.
@@ -285,6 +396,10 @@ impl<C: Clone> Clone for RedisBackend<C> {
             prefix: self.prefix.clone(),
             codec: self.codec.clone(),
             ttl: self.ttl,
+            tracker: self.tracker.clone(),
+            // A clone is given to another cache, which brings its own invalidator.
+            tracked: None,
+            locks: self.locks.clone(),
         }
     }
 }
@@ -294,19 +409,31 @@ impl<C> fmt::Debug for RedisBackend<C> {
         f.debug_struct("RedisBackend")
             .field("prefix", &self.prefix)
             .field("ttl", &self.ttl)
+            .field("coherent", &self.tracker.is_some())
+            .field("single_flight", &self.locks.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl<K, V, C> Backend<K, V> for RedisBackend<C>
 where
-    K: fmt::Display + Send + Sync + 'static,
+    K: fmt::Display + Clone + Send + Sync + 'static,
     V: Send + 'static,
     C: Codec<V>,
 {
     async fn read(&self, key: &K) -> Result<Option<V>, BoxError> {
         let mut connection = self.connection.clone();
-        let bytes: Option<Vec<u8>> = connection.get(self.redis_key(key)).await?;
+        let redis_key = self.redis_key(key);
+        if let Some(tracked) = self.tracked::<K>() {
+            // Before the read: a change racing it is then seen.
+            tracked.note(&redis_key, key);
+        }
+        let mut bytes: Option<Vec<u8>> = connection.get(&redis_key).await?;
+        if let (None, Some(locks)) = (&bytes, &self.locks) {
+            if let Waited::Value(value) = locks.lead_or_wait(&mut connection, &redis_key).await? {
+                bytes = Some(value);
+            }
+        }
         match bytes {
             Some(bytes) => Ok(Some(self.codec.decode(&bytes)?)),
             None => Ok(None),
@@ -316,6 +443,9 @@ where
     async fn write(&self, key: K, value: V) -> Result<(), BoxError> {
         let bytes = self.codec.encode(&value)?;
         let mut connection = self.connection.clone();
+        if let Some(tracked) = self.tracked::<K>() {
+            tracked.note(&self.redis_key(&key), &key);
+        }
         let key = self.redis_key(&key);
         match self.ttl {
             Some(ttl) => {
@@ -330,6 +460,11 @@ where
                     .await?;
             }
             None => connection.set::<_, _, ()>(&key, bytes).await?,
+        }
+        if let Some(locks) = &self.locks {
+            // The value is written: a failed release only makes the others wait for
+            // the lock to expire, which is no write failure.
+            let _ = locks.release(&mut connection, &key).await;
         }
         Ok(())
     }
@@ -383,6 +518,16 @@ where
 
     fn set_expiration(&mut self, expiration: Option<Duration>) {
         self.ttl = expiration;
+    }
+
+    fn set_invalidator(&mut self, invalidator: Invalidator<K>) {
+        let Some(tracker) = &self.tracker else {
+            return;
+        };
+        let tracked = Arc::new(Tracked::new(invalidator));
+        let listener: Arc<dyn Listener> = tracked.clone();
+        tracker.listen(Arc::downgrade(&listener));
+        self.tracked = Some(tracked);
     }
 }
 
