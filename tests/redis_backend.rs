@@ -6,6 +6,9 @@
 //! `HAIWAY_REQUIRE_REDIS=1` (as in CI) a missing server fails the tests instead. A test
 //! is a `fn(RedisServer)` listed in `main`; `#[test]` does nothing here.
 
+#[cfg(feature = "redis-cluster")]
+#[path = "redis_backend/cluster.rs"]
+mod cluster;
 mod common;
 #[path = "redis_backend/processes.rs"]
 mod processes;
@@ -504,11 +507,167 @@ fn restarting_redis_loses_no_call_and_coherence_resumes(mut server: RedisServer)
     eventually("the clear reached b's memory tier", || b.memory(10) == "-");
 }
 
+/// Issue 17: on a Redis Cluster the keys spread over the primaries, and clearing
+/// deletes the prefix's keys on every one of them (and nothing else).
+#[cfg(feature = "redis-cluster")]
+fn a_cluster_spreads_keys_and_clears_the_prefix_on_every_primary(cluster: cluster::RedisCluster) {
+    smol::block_on(async {
+        let urls = cluster.urls();
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let backend = RedisBackend::connect_cluster_with(
+            &urls,
+            "cl:",
+            haiway::cache::redis::Json,
+            RedisBackend::options(),
+        )
+        .await
+        .unwrap();
+        let calls = Calls::default();
+        let cached = profile_cache(backend, &calls);
+        for id in 0..300 {
+            cached.call(id).await;
+        }
+        let mut whole = redis::cluster::ClusterClient::new(urls.clone())
+            .unwrap()
+            .get_async_connection()
+            .await
+            .unwrap();
+        for other in ["other:a", "other:b", "other:c", "cl*not-ours"] {
+            whole.set::<_, _, ()>(other, "keep").await.unwrap();
+        }
+        let mut nodes = Vec::new();
+        for url in &urls {
+            let node = redis::Client::open(*url)
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            nodes.push(node);
+        }
+        for node in &mut nodes {
+            let ours: Vec<String> = node.keys("cl:*").await.unwrap();
+            assert!(!ours.is_empty(), "a primary holds none of the keys");
+        }
+        assert_eq!(cached.call(7).await.id, 7);
+        assert_eq!(calls.get(), 300, "served from the cluster");
+        cached.clear_call_cache(&5).await.unwrap();
+        assert!(!whole.exists::<_, bool>("cl:5").await.unwrap());
+        assert!(whole.exists::<_, bool>("cl:6").await.unwrap());
+        cached.clear_cache().await.unwrap();
+        let mut others = 0;
+        for node in &mut nodes {
+            let ours: Vec<String> = node.keys("cl:*").await.unwrap();
+            assert!(ours.is_empty(), "{} keys left on a primary", ours.len());
+            others += node.keys::<_, Vec<String>>("other:*").await.unwrap().len();
+        }
+        assert_eq!(others, 3, "another key was cleared");
+        assert!(whole.exists::<_, bool>("cl*not-ours").await.unwrap());
+    });
+}
+
+/// Issue 17: on a cluster too a clear in one handle reaches another's memory tier,
+/// and a handle missing a key that another is computing under the lock waits for it.
+#[cfg(feature = "redis-cluster")]
+fn a_cluster_keeps_memory_tiers_coherent_and_single_flight(cluster: cluster::RedisCluster) {
+    smol::block_on(async {
+        let urls = cluster.urls();
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let connect = || {
+            RedisBackend::connect_cluster_with(
+                &urls,
+                "clc:",
+                haiway::cache::redis::Json,
+                RedisBackend::options().single_flight(Duration::from_secs(20)),
+            )
+        };
+        let (started, go) = (Gate::default(), Gate::default());
+        let runs = Calls::default();
+        let handle = |backend: RedisBackend| -> Cached<u64, String> {
+            let (started, go, runs) = (started.clone(), go.clone(), runs.clone());
+            Cached::builder()
+                .limit(100)
+                .backend(backend)
+                .build(move |id: u64| {
+                    let run = runs.hit();
+                    let (started, go) = (started.clone(), go.clone());
+                    async move {
+                        started.open();
+                        go.wait().await;
+                        format!("{id} #{run}")
+                    }
+                })
+        };
+        let a = handle(connect().await.unwrap());
+        let b = handle(connect().await.unwrap());
+        let leader = smol::spawn({
+            let a = a.clone();
+            async move { a.call(1).await }
+        });
+        started.wait().await;
+        let sets = cluster_sets(&urls).await;
+        let follower = smol::spawn({
+            let b = b.clone();
+            async move { b.call(1).await }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while cluster_sets(&urls).await < sets + 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "b never tried the lock"
+            );
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+        go.open();
+        let value = leader.await;
+        assert_eq!(follower.await, value);
+        assert_eq!(runs.get(), 1, "computed twice with the lock");
+        // b holds the value in memory; a clear in a reaches it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !(b.call(1).await == value && b.get(&1).as_ref() == Some(&value)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "b never kept the value"
+            );
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+        a.clear_call_cache(&1).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while b.get(&1).is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the clear never reached b"
+            );
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+    });
+}
+
+/// How many `SET` commands the cluster's nodes have run, in all.
+#[cfg(feature = "redis-cluster")]
+async fn cluster_sets(urls: &[&str]) -> u64 {
+    urls.iter().map(|url| sets_run(url)).sum()
+}
+
 macro_rules! trial {
     ($test:ident) => {
         Trial::ignorable_test(stringify!($test), || match RedisServer::start() {
             Ok(server) => {
                 $test(server);
+                Ok(Completion::Completed)
+            }
+            Err(why) => Ok(Completion::ignored_with(why)),
+        })
+    };
+}
+
+/// A trial on a Redis Cluster of three primaries, ignored when `redis-server` or
+/// `redis-cli` is not installed.
+#[cfg(feature = "redis-cluster")]
+macro_rules! cluster_trial {
+    ($test:ident) => {
+        Trial::ignorable_test(stringify!($test), || match cluster::RedisCluster::start() {
+            Ok(cluster) => {
+                $test(cluster);
                 Ok(Completion::Completed)
             }
             Err(why) => Ok(Completion::ignored_with(why)),
@@ -526,7 +685,8 @@ fn main() {
             .any(|line| line.trim() == "#[test]"),
         "tests/redis_backend.rs: list the test in main instead of marking it #[test]"
     );
-    let trials = vec![
+    #[allow(unused_mut)]
+    let mut trials = vec![
         trial!(a_struct_round_trips_with_the_expiration_as_ttl),
         trial!(clearing_everything_touches_only_the_prefix),
         trial!(two_handles_share_one_result),
@@ -539,5 +699,10 @@ fn main() {
         trial!(killing_the_lock_holder_lets_the_others_finish),
         trial!(restarting_redis_loses_no_call_and_coherence_resumes),
     ];
+    #[cfg(feature = "redis-cluster")]
+    trials.extend([
+        cluster_trial!(a_cluster_spreads_keys_and_clears_the_prefix_on_every_primary),
+        cluster_trial!(a_cluster_keeps_memory_tiers_coherent_and_single_flight),
+    ]);
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }

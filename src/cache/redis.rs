@@ -49,10 +49,12 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use self::connection::Connection;
 use self::lock::{Locks, Waited};
 use self::tracking::{Listener, Tracked, Tracker};
 use super::backend::{Backend, BoxError, Invalidator};
 
+mod connection;
 mod lock;
 mod tracking;
 
@@ -225,21 +227,45 @@ impl RedisOptions {
 /// # });
 /// ```
 pub struct RedisBackend<C = Json> {
-    /// The shared, self-reconnecting connection.
-    connection: ConnectionManager,
+    /// The shared, self-reconnecting connection (or cluster connection).
+    connection: Connection,
     /// Prepended to every key; never empty.
     prefix: String,
     /// Serialises values.
     codec: C,
     /// The keys' TTL: the cache's expiration.
     ttl: Option<Duration>,
-    /// The invalidation connection, shared with clones; `None` when not coherent.
-    tracker: Option<Arc<Tracker>>,
+    /// The invalidation connections (one per primary of a cluster), shared with
+    /// clones; none when not coherent.
+    trackers: Arc<[Tracker]>,
     /// This backend's cache, as the tracker tells it (a `Tracked<K>`), once built with
     /// a memory tier.
     tracked: Option<Arc<dyn Any + Send + Sync>>,
     /// The cross-process locks, shared with clones; `None`: no single-flight.
     locks: Option<Arc<Locks>>,
+}
+
+/// Fails on a prefix or options that cannot work, saying what to do.
+fn check(prefix: &str, options: &RedisOptions) -> redis::RedisResult<()> {
+    if prefix.is_empty() {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "haiway RedisBackend needs a non-empty key prefix",
+            "clearing deletes every key under the prefix; an empty prefix would delete the \
+             whole database, so pass something like \"myapp:profiles:\""
+                .to_owned(),
+        )));
+    }
+    if options.lock == Some(Duration::ZERO) {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "haiway RedisBackend: single_flight(Duration::ZERO) would hold no lock",
+            "pass a lock time above the function's usual duration, such as \
+             Duration::from_secs(5)"
+                .to_owned(),
+        )));
+    }
+    Ok(())
 }
 
 impl RedisBackend<Json> {
@@ -308,24 +334,7 @@ impl<C> RedisBackend<C> {
         codec: C,
         options: RedisOptions,
     ) -> redis::RedisResult<Self> {
-        if prefix.is_empty() {
-            return Err(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "haiway RedisBackend needs a non-empty key prefix",
-                "clearing deletes every key under the prefix; an empty prefix would delete the \
-                 whole database, so pass something like \"myapp:profiles:\""
-                    .to_owned(),
-            )));
-        }
-        if options.lock == Some(Duration::ZERO) {
-            return Err(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "haiway RedisBackend: single_flight(Duration::ZERO) would hold no lock",
-                "pass a lock time above the function's usual duration, such as \
-                 Duration::from_secs(5)"
-                    .to_owned(),
-            )));
-        }
+        check(prefix, &options)?;
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(options.timeout))
@@ -333,22 +342,111 @@ impl<C> RedisBackend<C> {
             .set_number_of_retries(options.retries)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(options.timeout);
-        let tracker = match options.coherent {
-            true => Some(Arc::new(
-                Tracker::start(&client, prefix, options.timeout).await?,
-            )),
-            false => None,
+        let trackers = match options.coherent {
+            true => vec![Tracker::start(&client, prefix, options.timeout).await?],
+            false => Vec::new(),
         };
         let connection = ConnectionManager::new_with_config(client, config).await?;
-        Ok(RedisBackend {
+        Ok(RedisBackend::assemble(
+            Connection::Single(connection),
+            prefix,
+            codec,
+            &options,
+            trackers,
+        ))
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes (`urls`, such as
+    /// `redis://10.0.0.1:7000/`), with `options`, encoding values with `codec`, storing
+    /// keys under `prefix`. Keys spread over the slots by their whole name (the prefix
+    /// must not hold a hash tag `{..}`, which would put every key in one slot);
+    /// [`clear`](Backend::clear) of everything scans and deletes the prefix's keys on
+    /// every primary; coherence listens to every primary; the single-flight lock is a
+    /// key like any other. The primaries are those of the moment it connects: after a
+    /// resharding that adds one, connect again.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_with`](Self::connect_with), and when the prefix holds a hash tag.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::cache::redis::{Json, RedisBackend};
+    ///
+    /// # smol::block_on(async {
+    /// let options = RedisBackend::options();
+    /// let urls = ["redis://127.0.0.1:7000/"];
+    /// let err = RedisBackend::connect_cluster_with(&urls, "{app}:", Json, options).await;
+    /// assert!(err.err().unwrap().to_string().contains("slot"));
+    /// # });
+    /// ```
+    #[cfg(feature = "redis-cluster")]
+    pub async fn connect_cluster_with(
+        urls: &[&str],
+        prefix: &str,
+        codec: C,
+        options: RedisOptions,
+    ) -> redis::RedisResult<Self> {
+        check(prefix, &options)?;
+        if let Some((_, after)) = prefix.split_once('{') {
+            if after.find('}').is_some_and(|end| end > 0) {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "haiway RedisBackend: a prefix with a hash tag puts every key in one slot",
+                    format!(
+                        "the prefix {prefix:?} holds `{{..}}`, so Redis Cluster would keep every \
+                         key of this cache on one node; remove the braces"
+                    ),
+                )));
+            }
+        }
+        let client = redis::cluster::ClusterClient::builder(urls.iter().copied())
+            .connection_timeout(options.timeout)
+            .response_timeout(options.timeout)
+            .retries(u32::try_from(options.retries).unwrap_or(u32::MAX))
+            .build()?;
+        let mut cluster = client.get_async_connection().await?;
+        let mut trackers = Vec::new();
+        if options.coherent {
+            // One tracking connection per primary: each tells the changes of its slots.
+            // The first node's settings (credentials, database), at each primary's address.
+            let first = redis::Client::open(urls.first().copied().unwrap_or_default())?;
+            for (host, port) in connection::primaries(&mut cluster).await? {
+                let info = first
+                    .get_connection_info()
+                    .clone()
+                    .set_addr(redis::ConnectionAddr::Tcp(host, port));
+                let node = redis::Client::open(info)?;
+                trackers.push(Tracker::start(&node, prefix, options.timeout).await?);
+            }
+        }
+        Ok(RedisBackend::assemble(
+            Connection::Cluster(cluster),
+            prefix,
+            codec,
+            &options,
+            trackers,
+        ))
+    }
+
+    /// The backend of a connection made.
+    fn assemble(
+        connection: Connection,
+        prefix: &str,
+        codec: C,
+        options: &RedisOptions,
+        trackers: Vec<Tracker>,
+    ) -> Self {
+        RedisBackend {
             connection,
             prefix: prefix.to_owned(),
             codec,
             ttl: None,
-            tracker,
+            trackers: trackers.into(),
             tracked: None,
             locks: options.lock.map(|ttl| Arc::new(Locks::new(ttl))),
-        })
+        }
     }
 
     /// The key prefix.
@@ -375,6 +473,46 @@ impl<C> RedisBackend<C> {
         self.tracked.as_deref()?.downcast_ref()
     }
 
+    /// Deletes this prefix's keys on every primary of the cluster: `SCAN` on each, and
+    /// `UNLINK` of each key (keys of different slots cannot go in one command).
+    #[cfg(feature = "redis-cluster")]
+    async fn clear_cluster(
+        &self,
+        cluster: &mut redis::cluster_async::ClusterConnection,
+    ) -> Result<(), BoxError> {
+        use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+        let pattern = self.pattern();
+        for (host, port) in connection::primaries(cluster).await? {
+            let mut cursor: u64 = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(500);
+                let node = SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port,
+                };
+                let answer = cluster
+                    .route_command(scan, RoutingInfo::SingleNode(node))
+                    .await?;
+                let (next, keys): (u64, Vec<String>) = redis::from_redis_value(answer)?;
+                let unlinks = keys.into_iter().map(|key| {
+                    let mut cluster = cluster.clone();
+                    async move { cluster.unlink::<_, ()>(key).await }
+                });
+                futures_util::future::try_join_all(unlinks).await?;
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(())
+    }
+
     /// A `SCAN` pattern matching exactly this prefix's keys.
     fn pattern(&self) -> String {
         let mut pattern = String::with_capacity(self.prefix.len() + 1);
@@ -396,7 +534,7 @@ impl<C: Clone> Clone for RedisBackend<C> {
             prefix: self.prefix.clone(),
             codec: self.codec.clone(),
             ttl: self.ttl,
-            tracker: self.tracker.clone(),
+            trackers: self.trackers.clone(),
             // A clone is given to another cache, which brings its own invalidator.
             tracked: None,
             locks: self.locks.clone(),
@@ -409,7 +547,7 @@ impl<C> fmt::Debug for RedisBackend<C> {
         f.debug_struct("RedisBackend")
             .field("prefix", &self.prefix)
             .field("ttl", &self.ttl)
-            .field("coherent", &self.tracker.is_some())
+            .field("coherent", &!self.trackers.is_empty())
             .field("single_flight", &self.locks.is_some())
             .finish_non_exhaustive()
     }
@@ -475,6 +613,10 @@ where
             connection.unlink::<_, ()>(self.redis_key(key)).await?;
             return Ok(());
         }
+        #[cfg(feature = "redis-cluster")]
+        if let Connection::Cluster(cluster) = &mut connection {
+            return self.clear_cluster(cluster).await;
+        }
         // Only this prefix's keys, in batches: SCAN never blocks the server the way
         // KEYS would, and UNLINK frees memory in the background.
         let pattern = self.pattern();
@@ -521,12 +663,14 @@ where
     }
 
     fn set_invalidator(&mut self, invalidator: Invalidator<K>) {
-        let Some(tracker) = &self.tracker else {
+        if self.trackers.is_empty() {
             return;
-        };
+        }
         let tracked = Arc::new(Tracked::new(invalidator));
         let listener: Arc<dyn Listener> = tracked.clone();
-        tracker.listen(Arc::downgrade(&listener));
+        for tracker in self.trackers.iter() {
+            tracker.listen(Arc::downgrade(&listener));
+        }
         self.tracked = Some(tracked);
     }
 }

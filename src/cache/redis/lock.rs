@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
 use smol::Timer;
 
 use super::COMPARE_AND_DELETE;
+use super::connection::Connection;
 
 /// The first pause between two looks for the value.
 const FIRST_PAUSE: Duration = Duration::from_millis(2);
@@ -73,7 +73,7 @@ impl Locks {
     /// times in all), then computes.
     pub(super) async fn lead_or_wait(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut Connection,
         redis_key: &str,
     ) -> redis::RedisResult<Waited> {
         let key = lock_key(redis_key);
@@ -144,7 +144,7 @@ impl Locks {
     /// if it holds one (a lock taken over by another process stays).
     pub(super) async fn release(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut Connection,
         redis_key: &str,
     ) -> redis::RedisResult<()> {
         let Some((token, _)) = lock(&self.held).remove(redis_key) else {
