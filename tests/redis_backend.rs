@@ -648,6 +648,32 @@ async fn cluster_sets(urls: &[&str]) -> u64 {
     urls.iter().map(|url| sets_run(url)).sum()
 }
 
+/// Issue 17: coherence needs `CLIENT TRACKING` (Redis 6); without it `connect` says
+/// so and what to do, and `coherent(false)` goes without.
+fn a_server_without_tracking_is_a_clear_error(_server: RedisServer) {
+    let Ok(server) = RedisServer::start_with(&["--rename-command", "CLIENT", ""]) else {
+        unreachable!("the trial's server started")
+    };
+    smol::block_on(async {
+        let err = RedisBackend::connect(&server.url(), "old:")
+            .await
+            .expect_err("connected without tracking");
+        let text = err.to_string();
+        assert!(
+            text.contains("Redis 6") && text.contains("coherent(false)"),
+            "{text}"
+        );
+        let options = RedisBackend::options().coherent(false);
+        let backend =
+            RedisBackend::connect_with(&server.url(), "old:", haiway::cache::redis::Json, options)
+                .await
+                .expect("connects without coherence");
+        let calls = Calls::default();
+        let cached = profile_cache(backend, &calls);
+        assert_eq!(cached.call(3).await.id, 3);
+    });
+}
+
 macro_rules! trial {
     ($test:ident) => {
         Trial::ignorable_test(stringify!($test), || match RedisServer::start() {
@@ -698,6 +724,7 @@ fn main() {
         trial!(processes_missing_one_key_compute_it_once_with_the_lock),
         trial!(killing_the_lock_holder_lets_the_others_finish),
         trial!(restarting_redis_loses_no_call_and_coherence_resumes),
+        trial!(a_server_without_tracking_is_a_clear_error),
     ];
     #[cfg(feature = "redis-cluster")]
     trials.extend([

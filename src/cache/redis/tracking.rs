@@ -90,7 +90,21 @@ impl Tracker {
             .set_protocol(ProtocolVersion::RESP3);
         let client = redis::Client::open(info.set_redis_settings(settings))?;
         let listeners = Arc::new(Listeners::default());
-        let first = open(&client, prefix, timeout, &listeners).await?;
+        let first = open(&client, prefix, timeout, &listeners)
+            .await
+            .map_err(|e| {
+                if e.is_io_error() || e.is_timeout() {
+                    return e; // unreachable, as `connect` says
+                }
+                redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "haiway RedisBackend: coherent memory tiers need Redis 6 or later",
+                    format!(
+                        "turning on RESP3 and CLIENT TRACKING failed ({e}); upgrade Redis, or \
+                         pass RedisBackend::options().coherent(false) to go without"
+                    ),
+                ))
+            })?;
         let task = smol::spawn(keep_up(
             client,
             prefix.to_owned(),
