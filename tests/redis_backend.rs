@@ -674,6 +674,47 @@ fn a_server_without_tracking_is_a_clear_error(_server: RedisServer) {
     });
 }
 
+/// Issue 17: `FLUSHDB` (any client's) is pushed as a null, and empties the memory tier;
+/// a key changed by a plain client (not haiway) is dropped too.
+fn a_flush_or_a_foreign_write_reaches_the_memory_tier(server: RedisServer) {
+    smol::block_on(async {
+        let backend = RedisBackend::connect(&server.url(), "flush:")
+            .await
+            .unwrap();
+        let calls = Calls::default();
+        let c = calls.clone();
+        let cached: Cached<u64, String> =
+            Cached::builder()
+                .limit(10)
+                .backend(backend)
+                .build(move |id: u64| {
+                    let run = c.hit();
+                    async move { format!("{id} #{run}") }
+                });
+        let mut conn = raw(&server).await;
+        // Kept in memory once read back from Redis (its own write invalidated it).
+        let first = cached.call(1).await;
+        eventually("the value is in the memory tier", || {
+            smol::block_on(cached.call(1)) == first && cached.get(&1).as_ref() == Some(&first)
+        });
+        conn.set::<_, _, ()>("flush:1", "\"from elsewhere\"")
+            .await
+            .unwrap();
+        eventually("the foreign write reached the memory tier", || {
+            cached.get(&1).is_none()
+        });
+        assert_eq!(cached.call(1).await, "from elsewhere");
+        eventually("the value is in the memory tier", || {
+            smol::block_on(cached.call(1)) == "from elsewhere" && cached.get(&1).is_some()
+        });
+        redis::cmd("FLUSHDB").exec_async(&mut conn).await.unwrap();
+        eventually("the flush reached the memory tier", || {
+            cached.stats().len == 0
+        });
+        assert_eq!(calls.get(), 1);
+    });
+}
+
 macro_rules! trial {
     ($test:ident) => {
         Trial::ignorable_test(stringify!($test), || match RedisServer::start() {
@@ -725,6 +766,7 @@ fn main() {
         trial!(killing_the_lock_holder_lets_the_others_finish),
         trial!(restarting_redis_loses_no_call_and_coherence_resumes),
         trial!(a_server_without_tracking_is_a_clear_error),
+        trial!(a_flush_or_a_foreign_write_reaches_the_memory_tier),
     ];
     #[cfg(feature = "redis-cluster")]
     trials.extend([
