@@ -183,7 +183,9 @@ impl RedisOptions {
     /// computes the value, while the other processes missing the key wait for it,
     /// looking for it with a pause doubling from 2 ms to 50 ms. The holder releases its
     /// lock once its value is written; one that dies, or whose function fails or is
-    /// dropped, releases nothing, and the others take the lock when its time runs out.
+    /// dropped, or whose result is not stored because the key changed meanwhile (see
+    /// [`Invalidator`]), releases nothing, and the others take the lock when its time
+    /// runs out.
     /// A process waits out the lease of each holder (at most two lock times in all),
     /// then computes the value itself.
     ///
@@ -363,7 +365,9 @@ impl<C> RedisBackend<C> {
     /// [`clear`](Backend::clear) of everything scans and deletes the prefix's keys on
     /// every primary; coherence listens to every primary; the single-flight lock is a
     /// key like any other. The primaries are those of the moment it connects: after a
-    /// resharding that adds one, connect again.
+    /// resharding that adds one, connect again. The tracking connections reach each
+    /// primary at the address the cluster announces, with the first URL's credentials
+    /// and database, over plain TCP.
     ///
     /// # Errors
     ///
