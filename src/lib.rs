@@ -85,6 +85,8 @@
 //!   several processes. It brings in the redis-rs driver, serde and serde_json; the
 //!   driver's connection tasks run on smol's executor. The driver also compiles tokio
 //!   (its `sync` feature only: no runtime) and tokio-util; no tokio runtime is created.
+//! - `redis-cluster`: `redis` plus `RedisBackend::connect_cluster_with`, the same
+//!   backend on a Redis Cluster (the driver's async cluster support, on smol).
 //!
 //! Others send the context's events to observability backends (see
 //! [`Recorder::open_scope`] for how a recorder follows scopes):

@@ -6,7 +6,12 @@
 //! `HAIWAY_REQUIRE_REDIS=1` (as in CI) a missing server fails the tests instead. A test
 //! is a `fn(RedisServer)` listed in `main`; `#[test]` does nothing here.
 
+#[cfg(feature = "redis-cluster")]
+#[path = "redis_backend/cluster.rs"]
+mod cluster;
 mod common;
+#[path = "redis_backend/processes.rs"]
+mod processes;
 
 use std::time::Duration;
 
@@ -16,6 +21,7 @@ use haiway::cache::redis::RedisBackend;
 use haiway::cache::{Backend, BoxError, Cached};
 use haiway::{MemoryRecorder, Scope};
 use libtest_mimic::{Arguments, Completion, Trial};
+use processes::{Worker, eventually, sets_run};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
@@ -357,6 +363,358 @@ fn the_attribute_takes_a_redis_backend(server: RedisServer) {
     });
 }
 
+/// Issue 17: a value computed by one process is served by the others, and a key
+/// changed or cleared by one is dropped from the others' memory tiers.
+fn processes_share_values_and_see_each_others_changes(server: RedisServer) {
+    let url = server.url();
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|_| Worker::start(&url, "procs:", 0, false))
+        .collect();
+    let first = workers[0].call(1);
+    assert!(first.starts_with("1/by-"), "{first}");
+    for worker in &mut workers[1..] {
+        assert_eq!(worker.call(1), first, "served from Redis");
+        assert_eq!(worker.computed(), 0);
+    }
+    // Each of the others comes to hold it in memory (its own read may be followed by
+    // the invalidation of the first worker's write, still on its way).
+    for worker in &mut workers[1..] {
+        eventually("the value is in the memory tier", || {
+            worker.call(1) == first && worker.memory(1) == first
+        });
+    }
+    // A clear in one process is seen by the others...
+    workers[0].send("clear 1");
+    workers[0].expect("cleared");
+    for worker in &mut workers[1..] {
+        eventually("the clear reached the memory tier", || {
+            worker.memory(1) == "-"
+        });
+    }
+    // ...so the next value is computed once more and served to all.
+    let second = workers[1].call(1);
+    assert_ne!(second, first);
+    assert_eq!(workers[2].call(1), second, "an old copy was served");
+    // A value written by one replaces the others' copies.
+    eventually("the value is in the memory tier", || {
+        workers[2].call(1) == second && workers[2].memory(1) == second
+    });
+    workers[0].send("insert 1 written-by-0");
+    workers[0].expect("inserted 1");
+    eventually("the write reached the memory tier", || {
+        workers[2].memory(1) == "-"
+    });
+    assert_eq!(workers[2].call(1), "written-by-0");
+    // And clearing everything empties the others' memory tiers.
+    eventually("the value is in the memory tier", || {
+        workers[1].call(1) == "written-by-0" && workers[1].memory(1) == "written-by-0"
+    });
+    workers[2].send("clear all");
+    workers[2].expect("cleared");
+    eventually("the clear reached the memory tier", || {
+        workers[1].memory(1) == "-"
+    });
+}
+
+/// Issue 17: three processes missing one key at once compute it three times, or once
+/// with the cross-process lock.
+fn processes_missing_one_key_compute_it_once_with_the_lock(server: RedisServer) {
+    let url = server.url();
+    // Without the lock: every function starts (each process missed) before any ends.
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|_| Worker::start(&url, "nolock:", 0, true))
+        .collect();
+    for worker in &mut workers {
+        worker.send("call 5");
+    }
+    for worker in &mut workers {
+        worker.expect("computing 5");
+    }
+    for worker in &mut workers {
+        worker.send("go");
+        worker.expect("value 5");
+    }
+    let runs: usize = workers.iter_mut().map(Worker::computed).sum();
+    assert_eq!(runs, 3);
+
+    // With it: one holds the lock and computes, held until the two others have tried
+    // the lock (their `SET NX` is counted by the server) and wait.
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|_| Worker::start(&url, "lock:", 20_000, true))
+        .collect();
+    workers[0].send("call 5");
+    workers[0].expect("computing 5");
+    let sets = sets_run(&url);
+    workers[1].send("call 5");
+    workers[2].send("call 5");
+    eventually("the two others tried the lock", || {
+        sets_run(&url) >= sets + 2
+    });
+    for worker in &mut workers {
+        worker.send("go");
+    }
+    let values: Vec<String> = workers.iter_mut().map(|w| w.expect("value 5")).collect();
+    assert_eq!(values[1], values[0]);
+    assert_eq!(values[2], values[0]);
+    let runs: usize = workers.iter_mut().map(Worker::computed).sum();
+    assert_eq!(runs, 1, "computed more than once with the lock");
+}
+
+/// Issue 17: a lock holder that dies releases nothing; the others take the lock when
+/// its time runs out, and one of them computes the value for both.
+fn killing_the_lock_holder_lets_the_others_finish(server: RedisServer) {
+    let url = server.url();
+    let mut holder = Worker::start(&url, "dies:", 1_000, true);
+    holder.send("call 9");
+    holder.expect("computing 9");
+    holder.kill();
+    let mut others: Vec<Worker> = (0..2)
+        .map(|_| Worker::start(&url, "dies:", 1_000, false))
+        .collect();
+    for worker in &mut others {
+        worker.send("call 9");
+    }
+    let values: Vec<String> = others.iter_mut().map(|w| w.expect("value 9")).collect();
+    assert_eq!(values[0], values[1]);
+    let runs: usize = others.iter_mut().map(Worker::computed).sum();
+    assert_eq!(runs, 1);
+}
+
+/// Issue 17: while Redis restarts every call still answers, and once it is back the
+/// processes see each other's clears again.
+fn restarting_redis_loses_no_call_and_coherence_resumes(mut server: RedisServer) {
+    let url = server.url();
+    let mut a = Worker::start(&url, "restart:", 0, false);
+    let mut b = Worker::start(&url, "restart:", 0, false);
+    let first = a.call(1);
+    eventually("the value is in b's memory tier", || {
+        b.call(1) == first && b.memory(1) == first
+    });
+    server.kill();
+    for id in 2..5 {
+        assert!(a.call(id).starts_with(&format!("{id}/")));
+        assert!(b.call(id).starts_with(&format!("{id}/")));
+    }
+    server.restart();
+    // Writes land again, and b reads what a wrote...
+    eventually("a's value is served to b from Redis", || {
+        let value = a.call(10);
+        b.call(10) == value && b.memory(10) == value
+    });
+    // ...and sees a's clear.
+    a.send("clear 10");
+    a.expect("cleared");
+    eventually("the clear reached b's memory tier", || b.memory(10) == "-");
+}
+
+/// Issue 17: on a Redis Cluster the keys spread over the primaries, and clearing
+/// deletes the prefix's keys on every one of them (and nothing else).
+#[cfg(feature = "redis-cluster")]
+fn a_cluster_spreads_keys_and_clears_the_prefix_on_every_primary(cluster: cluster::RedisCluster) {
+    smol::block_on(async {
+        let urls = cluster.urls();
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let backend = RedisBackend::connect_cluster_with(
+            &urls,
+            "cl:",
+            haiway::cache::redis::Json,
+            RedisBackend::options(),
+        )
+        .await
+        .unwrap();
+        let calls = Calls::default();
+        let cached = profile_cache(backend, &calls);
+        for id in 0..300 {
+            cached.call(id).await;
+        }
+        let mut whole = redis::cluster::ClusterClient::new(urls.clone())
+            .unwrap()
+            .get_async_connection()
+            .await
+            .unwrap();
+        for other in ["other:a", "other:b", "other:c", "cl*not-ours"] {
+            whole.set::<_, _, ()>(other, "keep").await.unwrap();
+        }
+        let mut nodes = Vec::new();
+        for url in &urls {
+            let node = redis::Client::open(*url)
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            nodes.push(node);
+        }
+        for node in &mut nodes {
+            let ours: Vec<String> = node.keys("cl:*").await.unwrap();
+            assert!(!ours.is_empty(), "a primary holds none of the keys");
+        }
+        assert_eq!(cached.call(7).await.id, 7);
+        assert_eq!(calls.get(), 300, "served from the cluster");
+        cached.clear_call_cache(&5).await.unwrap();
+        assert!(!whole.exists::<_, bool>("cl:5").await.unwrap());
+        assert!(whole.exists::<_, bool>("cl:6").await.unwrap());
+        cached.clear_cache().await.unwrap();
+        let mut others = 0;
+        for node in &mut nodes {
+            let ours: Vec<String> = node.keys("cl:*").await.unwrap();
+            assert!(ours.is_empty(), "{} keys left on a primary", ours.len());
+            others += node.keys::<_, Vec<String>>("other:*").await.unwrap().len();
+        }
+        assert_eq!(others, 3, "another key was cleared");
+        assert!(whole.exists::<_, bool>("cl*not-ours").await.unwrap());
+    });
+}
+
+/// Issue 17: on a cluster too a clear in one handle reaches another's memory tier,
+/// and a handle missing a key that another is computing under the lock waits for it.
+#[cfg(feature = "redis-cluster")]
+fn a_cluster_keeps_memory_tiers_coherent_and_single_flight(cluster: cluster::RedisCluster) {
+    smol::block_on(async {
+        let urls = cluster.urls();
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let connect = || {
+            RedisBackend::connect_cluster_with(
+                &urls,
+                "clc:",
+                haiway::cache::redis::Json,
+                RedisBackend::options().single_flight(Duration::from_secs(20)),
+            )
+        };
+        let (started, go) = (Gate::default(), Gate::default());
+        let runs = Calls::default();
+        let handle = |backend: RedisBackend| -> Cached<u64, String> {
+            let (started, go, runs) = (started.clone(), go.clone(), runs.clone());
+            Cached::builder()
+                .limit(100)
+                .backend(backend)
+                .build(move |id: u64| {
+                    let run = runs.hit();
+                    let (started, go) = (started.clone(), go.clone());
+                    async move {
+                        started.open();
+                        go.wait().await;
+                        format!("{id} #{run}")
+                    }
+                })
+        };
+        let a = handle(connect().await.unwrap());
+        let b = handle(connect().await.unwrap());
+        let leader = smol::spawn({
+            let a = a.clone();
+            async move { a.call(1).await }
+        });
+        started.wait().await;
+        let sets = cluster_sets(&urls).await;
+        let follower = smol::spawn({
+            let b = b.clone();
+            async move { b.call(1).await }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while cluster_sets(&urls).await < sets + 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "b never tried the lock"
+            );
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+        go.open();
+        let value = leader.await;
+        assert_eq!(follower.await, value);
+        assert_eq!(runs.get(), 1, "computed twice with the lock");
+        // b holds the value in memory; a clear in a reaches it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !(b.call(1).await == value && b.get(&1).as_ref() == Some(&value)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "b never kept the value"
+            );
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+        a.clear_call_cache(&1).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while b.get(&1).is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the clear never reached b"
+            );
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+    });
+}
+
+/// How many `SET` commands the cluster's nodes have run, in all.
+#[cfg(feature = "redis-cluster")]
+async fn cluster_sets(urls: &[&str]) -> u64 {
+    urls.iter().map(|url| sets_run(url)).sum()
+}
+
+/// Issue 17: coherence needs `CLIENT TRACKING` (Redis 6); without it `connect` says
+/// so and what to do, and `coherent(false)` goes without.
+fn a_server_without_tracking_is_a_clear_error(_server: RedisServer) {
+    let Ok(server) = RedisServer::start_with(&["--rename-command", "CLIENT", ""]) else {
+        unreachable!("the trial's server started")
+    };
+    smol::block_on(async {
+        let err = RedisBackend::connect(&server.url(), "old:")
+            .await
+            .expect_err("connected without tracking");
+        let text = err.to_string();
+        assert!(
+            text.contains("Redis 6") && text.contains("coherent(false)"),
+            "{text}"
+        );
+        let options = RedisBackend::options().coherent(false);
+        let backend =
+            RedisBackend::connect_with(&server.url(), "old:", haiway::cache::redis::Json, options)
+                .await
+                .expect("connects without coherence");
+        let calls = Calls::default();
+        let cached = profile_cache(backend, &calls);
+        assert_eq!(cached.call(3).await.id, 3);
+    });
+}
+
+/// Issue 17: `FLUSHDB` (any client's) is pushed as a null, and empties the memory tier;
+/// a key changed by a plain client (not haiway) is dropped too.
+fn a_flush_or_a_foreign_write_reaches_the_memory_tier(server: RedisServer) {
+    smol::block_on(async {
+        let backend = RedisBackend::connect(&server.url(), "flush:")
+            .await
+            .unwrap();
+        let calls = Calls::default();
+        let c = calls.clone();
+        let cached: Cached<u64, String> =
+            Cached::builder()
+                .limit(10)
+                .backend(backend)
+                .build(move |id: u64| {
+                    let run = c.hit();
+                    async move { format!("{id} #{run}") }
+                });
+        let mut conn = raw(&server).await;
+        // Kept in memory once read back from Redis (its own write invalidated it).
+        let first = cached.call(1).await;
+        eventually("the value is in the memory tier", || {
+            smol::block_on(cached.call(1)) == first && cached.get(&1).as_ref() == Some(&first)
+        });
+        conn.set::<_, _, ()>("flush:1", "\"from elsewhere\"")
+            .await
+            .unwrap();
+        eventually("the foreign write reached the memory tier", || {
+            cached.get(&1).is_none()
+        });
+        assert_eq!(cached.call(1).await, "from elsewhere");
+        eventually("the value is in the memory tier", || {
+            smol::block_on(cached.call(1)) == "from elsewhere" && cached.get(&1).is_some()
+        });
+        redis::cmd("FLUSHDB").exec_async(&mut conn).await.unwrap();
+        eventually("the flush reached the memory tier", || {
+            cached.stats().len == 0
+        });
+        assert_eq!(calls.get(), 1);
+    });
+}
+
 macro_rules! trial {
     ($test:ident) => {
         Trial::ignorable_test(stringify!($test), || match RedisServer::start() {
@@ -369,7 +727,24 @@ macro_rules! trial {
     };
 }
 
+/// A trial on a Redis Cluster of three primaries, ignored when `redis-server` or
+/// `redis-cli` is not installed.
+#[cfg(feature = "redis-cluster")]
+macro_rules! cluster_trial {
+    ($test:ident) => {
+        Trial::ignorable_test(stringify!($test), || match cluster::RedisCluster::start() {
+            Ok(cluster) => {
+                $test(cluster);
+                Ok(Completion::Completed)
+            }
+            Err(why) => Ok(Completion::ignored_with(why)),
+        })
+    };
+}
+
 fn main() {
+    // Started by a test as one of its processes: serve, then exit.
+    processes::run_worker_if_asked();
     // A `#[test]` function in this file would be compiled out without a word.
     assert!(
         !include_str!("redis_backend.rs")
@@ -377,7 +752,8 @@ fn main() {
             .any(|line| line.trim() == "#[test]"),
         "tests/redis_backend.rs: list the test in main instead of marking it #[test]"
     );
-    let trials = vec![
+    #[allow(unused_mut)]
+    let mut trials = vec![
         trial!(a_struct_round_trips_with_the_expiration_as_ttl),
         trial!(clearing_everything_touches_only_the_prefix),
         trial!(two_handles_share_one_result),
@@ -385,6 +761,17 @@ fn main() {
         trial!(clear_if_deletes_only_the_value_it_is_given),
         trial!(an_undo_keeps_a_newer_value_written_after_the_clear),
         trial!(the_attribute_takes_a_redis_backend),
+        trial!(processes_share_values_and_see_each_others_changes),
+        trial!(processes_missing_one_key_compute_it_once_with_the_lock),
+        trial!(killing_the_lock_holder_lets_the_others_finish),
+        trial!(restarting_redis_loses_no_call_and_coherence_resumes),
+        trial!(a_server_without_tracking_is_a_clear_error),
+        trial!(a_flush_or_a_foreign_write_reaches_the_memory_tier),
     ];
+    #[cfg(feature = "redis-cluster")]
+    trials.extend([
+        cluster_trial!(a_cluster_spreads_keys_and_clears_the_prefix_on_every_primary),
+        cluster_trial!(a_cluster_keeps_memory_tiers_coherent_and_single_flight),
+    ]);
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }

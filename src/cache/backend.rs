@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Any error a backend returns.
@@ -143,6 +143,20 @@ pub trait Backend<K, V>: Send + Sync + 'static {
     /// too (Redis: the key's TTL). The default ignores it.
     fn set_expiration(&mut self, expiration: Option<Duration>) {
         let _ = expiration;
+    }
+
+    /// Told once, when a cache with a memory tier is built, how to drop entries from
+    /// that memory tier: a backend shared by several processes calls
+    /// [`Invalidator::invalidate`] when it learns that another process changed or
+    /// deleted a key, so this process stops serving its old copy. Without a memory tier
+    /// it is not called. The default ignores it;
+    /// [`RedisBackend`](super::redis::RedisBackend) listens to Redis for changes.
+    ///
+    /// # Examples
+    ///
+    /// See [`Invalidator`].
+    fn set_invalidator(&mut self, invalidator: Invalidator<K>) {
+        let _ = invalidator;
     }
 }
 
@@ -342,5 +356,170 @@ impl<K, V> fmt::Debug for FnBackend<K, V> {
         f.debug_struct("FnBackend")
             .field("clear", &self.clear.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// What a cache's memory tier is told by its backend: "this key changed elsewhere,
+/// drop your copy". A backend gets one from [`Backend::set_invalidator`] when a cache
+/// with a memory tier is built. Cheap to clone; it keeps the cache alive no longer
+/// than its handles do (once they are all dropped, it does nothing).
+///
+/// Dropping an entry touches only the memory tier: the backend is not cleared and no
+/// backend write is undone. A computation of the key running at that moment still
+/// returns its value to its callers, but stores it nowhere (neither in memory nor in
+/// the backend, which holds the newer value).
+///
+/// # Examples
+///
+/// ```
+/// use haiway::cache::{Backend, BoxError, Cached, Invalidator};
+/// use std::sync::{Arc, Mutex};
+///
+/// /// A backend that never has a value, and keeps the invalidator to use later.
+/// #[derive(Default)]
+/// struct Remote(Arc<Mutex<Option<Invalidator<u32>>>>);
+///
+/// impl Backend<u32, String> for Remote {
+///     async fn read(&self, _key: &u32) -> Result<Option<String>, BoxError> {
+///         Ok(None)
+///     }
+///     async fn write(&self, _key: u32, _value: String) -> Result<(), BoxError> {
+///         Ok(())
+///     }
+///     fn set_invalidator(&mut self, invalidator: Invalidator<u32>) {
+///         *self.0.lock().unwrap() = Some(invalidator);
+///     }
+/// }
+///
+/// let remote = Remote::default();
+/// let slot = remote.0.clone();
+/// let cached = Cached::builder()
+///     .limit(10) // a memory tier: the backend gets an invalidator
+///     .backend(remote)
+///     .build(|x: u32| async move { x.to_string() });
+/// # futures_lite::future::block_on(async {
+/// cached.call(1).await;
+/// assert_eq!(cached.get(&1).as_deref(), Some("1"));
+/// // Another process changed key 1: this one drops its copy.
+/// slot.lock().unwrap().as_ref().unwrap().invalidate(&1);
+/// assert_eq!(cached.get(&1), None);
+/// # });
+/// ```
+pub struct Invalidator<K> {
+    /// The memory tier's entry point, set once the cache is built.
+    target: Arc<OnceLock<ForgetFn<K>>>,
+    /// The memory tier's limit; `None`: unbounded.
+    limit: Option<usize>,
+}
+
+/// Drops a key's entry (`None`: every entry) from a memory tier.
+pub(crate) type ForgetFn<K> = Box<dyn Fn(Option<&K>) + Send + Sync>;
+
+impl<K> Invalidator<K> {
+    /// An invalidator for a memory tier of `limit` entries, to be [`bind`](Self::bind)-ed
+    /// once the cache is built.
+    pub(crate) fn new(limit: Option<usize>) -> Self {
+        Invalidator {
+            target: Arc::new(OnceLock::new()),
+            limit,
+        }
+    }
+
+    /// Points this invalidator (and its clones) at a built cache's memory tier.
+    pub(crate) fn bind(&self, forget: ForgetFn<K>) {
+        let _ = self.target.set(forget);
+    }
+
+    /// Drops `key`'s entry from the memory tier (and forgets a computation of it that
+    /// is running, whose result will then not be stored).
+    ///
+    /// # Examples
+    ///
+    /// See [`Invalidator`].
+    pub fn invalidate(&self, key: &K) {
+        if let Some(forget) = self.target.get() {
+            forget(Some(key));
+        }
+    }
+
+    /// Drops every entry from the memory tier: for a backend that may have missed
+    /// changes (its connection to the shared store was lost).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::cache::{Backend, BoxError, Cached, Invalidator};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// #[derive(Default)]
+    /// struct Remote(Arc<Mutex<Option<Invalidator<u32>>>>);
+    /// impl Backend<u32, u32> for Remote {
+    ///     async fn read(&self, _key: &u32) -> Result<Option<u32>, BoxError> { Ok(None) }
+    ///     async fn write(&self, _key: u32, _value: u32) -> Result<(), BoxError> { Ok(()) }
+    ///     fn set_invalidator(&mut self, invalidator: Invalidator<u32>) {
+    ///         *self.0.lock().unwrap() = Some(invalidator);
+    ///     }
+    /// }
+    ///
+    /// let remote = Remote::default();
+    /// let slot = remote.0.clone();
+    /// let cached = Cached::builder().limit(10).backend(remote).build(|x: u32| async move { x });
+    /// # futures_lite::future::block_on(async {
+    /// cached.call(1).await;
+    /// cached.call(2).await;
+    /// slot.lock().unwrap().as_ref().unwrap().invalidate_all();
+    /// assert_eq!(cached.stats().len, 0);
+    /// # });
+    /// ```
+    pub fn invalidate_all(&self) {
+        if let Some(forget) = self.target.get() {
+            forget(None);
+        }
+    }
+
+    /// How many entries the memory tier keeps at most (`None`: unbounded), for a
+    /// backend that keeps track of the keys the memory tier may hold.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::cache::{Backend, BoxError, Cached, Invalidator};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// #[derive(Default)]
+    /// struct Remote(Arc<Mutex<Option<usize>>>);
+    /// impl Backend<u32, u32> for Remote {
+    ///     async fn read(&self, _key: &u32) -> Result<Option<u32>, BoxError> { Ok(None) }
+    ///     async fn write(&self, _key: u32, _value: u32) -> Result<(), BoxError> { Ok(()) }
+    ///     fn set_invalidator(&mut self, invalidator: Invalidator<u32>) {
+    ///         *self.0.lock().unwrap() = invalidator.limit();
+    ///     }
+    /// }
+    ///
+    /// let remote = Remote::default();
+    /// let limit = remote.0.clone();
+    /// let _cached = Cached::builder().limit(64).backend(remote).build(|x: u32| async move { x });
+    /// assert_eq!(*limit.lock().unwrap(), Some(64));
+    /// ```
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+}
+
+impl<K> Clone for Invalidator<K> {
+    fn clone(&self) -> Self {
+        Invalidator {
+            target: self.target.clone(),
+            limit: self.limit,
+        }
+    }
+}
+
+impl<K> fmt::Debug for Invalidator<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Invalidator")
+            .field("bound", &self.target.get().is_some())
+            .field("limit", &self.limit)
+            .finish()
     }
 }

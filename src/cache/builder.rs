@@ -33,7 +33,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::backend::{Backend, DynBackend, FnBackend};
+use super::backend::{Backend, DynBackend, FnBackend, Invalidator};
 use super::cached::{Cached, TryCached};
 use super::clock::{Clock, SystemClock};
 use super::core::{Core, MakeKey};
@@ -325,15 +325,26 @@ impl Settings {
         }
     }
 
-    /// Tells a backend the expiration, then boxes it.
-    fn attach<K, V, B>(&self, mut backend: B) -> Arc<dyn DynBackend<K, V>>
+    /// Tells a backend the expiration and, with a memory tier, gives it an invalidator
+    /// (bound to the memory tier once the cache is built), then boxes it.
+    fn attach<K, V, B>(&self, mut backend: B) -> Attached<K, V>
     where
         B: Backend<K, V>,
         K: Send + Sync + 'static,
         V: Send + 'static,
     {
         backend.set_expiration(self.expiration);
-        Arc::new(backend)
+        // With a backend there is a memory tier only when a limit was set.
+        let invalidator = self.limit.map(|limit| {
+            Invalidator::new(match limit {
+                Limit::Bounded(n) => Some(n),
+                Limit::Unbounded => None,
+            })
+        });
+        if let Some(invalidator) = &invalidator {
+            backend.set_invalidator(invalidator.clone());
+        }
+        (Arc::new(backend), invalidator)
     }
 
     /// Validates the settings (the one place that does) and builds the engine of the
@@ -425,7 +436,7 @@ impl Settings {
         self,
         function: F,
         make_key: MakeKey<A, K>,
-        backend: Option<Arc<dyn DynBackend<K, V>>>,
+        backend: Option<Attached<K, V>>,
     ) -> Cached<A, V>
     where
         F: CacheFn<A, M, Output = V>,
@@ -434,7 +445,12 @@ impl Settings {
         V: Clone + Send + Sync + 'static,
     {
         let function = infallible(move |args: A| function.call(args));
-        Cached::from_engine(self.engine::<F, _, _, _, _>(function, make_key, backend))
+        let (backend, invalidator) = backend.map_or((None, None), |(b, i)| (Some(b), i));
+        let cached = Cached::from_engine(self.engine::<F, _, _, _, _>(function, make_key, backend));
+        if let Some(invalidator) = invalidator {
+            bind(&invalidator, cached.engine());
+        }
+        cached
     }
 
     /// Builds the handle of the fallible `function`.
@@ -443,7 +459,7 @@ impl Settings {
         self,
         function: F,
         make_key: MakeKey<A, K>,
-        backend: Option<Arc<dyn DynBackend<K, V>>>,
+        backend: Option<Attached<K, V>>,
     ) -> TryCached<A, V, E>
     where
         F: CacheFn<A, M, Output = Result<V, E>>,
@@ -453,8 +469,34 @@ impl Settings {
         E: Clone + Send + Sync + 'static,
     {
         let function = fallible(move |args: A| function.call(args));
-        TryCached::from_engine(self.engine::<F, _, _, _, _>(function, make_key, backend))
+        let (backend, invalidator) = backend.map_or((None, None), |(b, i)| (Some(b), i));
+        let cached =
+            TryCached::from_engine(self.engine::<F, _, _, _, _>(function, make_key, backend));
+        if let Some(invalidator) = invalidator {
+            bind(&invalidator, cached.engine());
+        }
+        cached
     }
+}
+
+/// A backend as the builder hands it to a cache: boxed, with the invalidator it was
+/// given (when the cache has a memory tier).
+type Attached<K, V> = (Arc<dyn DynBackend<K, V>>, Option<Invalidator<K>>);
+
+/// Points `invalidator` at `engine`'s memory tier, without keeping the engine alive.
+fn bind<A, K, V, E>(invalidator: &Invalidator<K>, engine: &Arc<Engine<A, V, E>>)
+where
+    A: Hash + Eq + Clone + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+{
+    let engine = Arc::downgrade(engine);
+    invalidator.bind(Box::new(move |key: Option<&K>| {
+        if let Some(engine) = engine.upgrade() {
+            engine.forget(key);
+        }
+    }));
 }
 
 impl<A, V, S> fmt::Debug for CacheBuilder<A, V, S> {

@@ -65,6 +65,11 @@ impl<A, V> Cached<A, V> {
             engine: Arc::new(engine),
         }
     }
+
+    /// The engine, for the builder to point a backend's invalidator at.
+    pub(crate) fn engine(&self) -> &Arc<Engine<A, V, Infallible>> {
+        &self.engine
+    }
 }
 
 impl<A, V> Cached<A, V>

@@ -465,6 +465,34 @@ where
             shard.lock().store.validate();
         }
     }
+
+    /// Drops `key`'s value (`None`: every value) from the memory tier only, and forgets
+    /// its running computation (its result will not be stored, nor written): for a
+    /// backend that learnt that the key changed elsewhere. Unlike a clear, it neither
+    /// touches the backend nor marks backend writes in flight stale: the value the
+    /// backend holds now is the one to keep.
+    pub(crate) fn forget(&self, key: Option<&K>) {
+        let Some(key) = key else {
+            let mut guards: Vec<_> = self.shards.iter().map(Shard::lock).collect();
+            let old: Vec<_> = guards
+                .iter_mut()
+                .map(|st| {
+                    let fresh = Lru::with_hasher(st.store.limit(), self.hasher.clone());
+                    std::mem::replace(&mut st.store, fresh)
+                })
+                .collect();
+            drop(guards);
+            // Dropped outside the lock: their Drop is user code.
+            drop(old);
+            return;
+        };
+        let hash = self.hash(key);
+        let removed = self.shards[shard::index(hash, self.mask)]
+            .lock()
+            .store
+            .take(hash, key);
+        drop(removed);
+    }
 }
 
 /// Records a backend failure as a warning, with the error's text.

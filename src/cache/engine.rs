@@ -234,4 +234,26 @@ where
     pub(crate) fn validate(&self) {
         with_core!(self, core => core.validate());
     }
+
+    /// Drops `key`'s entry (`None`: every entry) from the memory tier only; see
+    /// [`Core::forget`]. `key` is of the cache's key type (the backend's); a key of
+    /// another type matches nothing.
+    pub(crate) fn forget<Q>(&self, key: Option<&Q>)
+    where
+        Q: Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        match (self, key) {
+            (Engine::Plain(core), None) => core.forget(None),
+            (Engine::Keyed(keyed), None) => keyed.core.forget(None),
+            (Engine::Plain(core), Some(key)) => {
+                if let Some(args) = (key as &dyn Any).downcast_ref::<A>() {
+                    core.forget(Some(args));
+                }
+            }
+            (Engine::Keyed(keyed), Some(key)) if keyed.key_type.id == KeyType::of::<Q>().id => {
+                keyed.core.forget(Some(&ErasedKey::new(key.clone())));
+            }
+            (Engine::Keyed(_), Some(_)) => {}
+        }
+    }
 }

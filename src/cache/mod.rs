@@ -117,7 +117,7 @@ mod write;
 
 use std::hash::Hash;
 
-pub use self::backend::{Backend, BoxError, CacheError, ClearUnsupported};
+pub use self::backend::{Backend, BoxError, CacheError, ClearUnsupported, Invalidator};
 pub use self::builder::CacheBuilder;
 pub use self::cached::{Cached, TryCached};
 pub use self::call::{Call, TryCall};

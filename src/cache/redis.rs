@@ -7,14 +7,41 @@
 //! script that deletes the key only if it still holds the stale value's bytes, so a
 //! newer value written since, by this process or another, stays.
 //!
+//! # Many processes
+//!
+//! Processes sharing a prefix share the values: one computes, the others read it. A
+//! cache with a memory tier in front of Redis stays coherent with the other processes
+//! ([`RedisOptions::coherent`], on by default): a second connection per backend has
+//! Redis's server-assisted invalidation on (RESP3 `CLIENT TRACKING ON BCAST PREFIX`),
+//! so when any client changes, deletes or expires a key under the prefix, Redis tells
+//! every process, and each drops that key from its memory tier. What it does not cover:
+//!
+//! - The invalidation travels as a push message: until it arrives (typically well
+//!   under a millisecond on a LAN), another process may still serve its old copy.
+//! - While the invalidation connection is down, changes go unseen: every memory tier
+//!   is flushed when the loss is noticed (at once when the socket closes, within a
+//!   second by ping otherwise) and again once tracking is back, so a stale value is
+//!   served at most until the reconnection.
+//! - A process's own writes invalidate its own copy too: after computing a key, the
+//!   next call reads it once from Redis, then the memory tier serves it.
+//! - A computation running in a process when the key is changed elsewhere still
+//!   answers its callers, but stores its result nowhere.
+//! - It needs Redis 6 or later; `connect` fails on an older server while coherent.
+//!
+//! On a miss the processes compute the value each, unless
+//! [`RedisOptions::single_flight`] is set: then one process takes a short lock for the
+//! key and computes, and the others wait for its value (at most the lock's time).
+//!
 //! The connection is a `redis` connection manager driven by smol's executor, so it
 //! needs no tokio runtime (the driver compiles tokio's `sync` feature and tokio-util,
 //! and runs no tokio runtime); it reconnects by itself after the server restarts. Commands
 //! time out (one second by default), so a dead server slows calls down but never hangs
 //! them, and a cache in front of it keeps answering by running its function.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
@@ -22,7 +49,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::backend::{Backend, BoxError};
+use self::connection::Connection;
+use self::lock::{Locks, Waited};
+use self::tracking::{Listener, Tracked, Tracker};
+use super::backend::{Backend, BoxError, Invalidator};
+
+mod connection;
+mod lock;
+mod tracking;
 
 /// Turns values into bytes for Redis and back.
 ///
@@ -97,6 +131,10 @@ pub struct RedisOptions {
     timeout: Duration,
     /// Reconnection attempts before a command fails.
     retries: usize,
+    /// Whether memory tiers listen to Redis for changes made elsewhere.
+    coherent: bool,
+    /// How long a process may hold the lock of a key it computes; `None`: no lock.
+    lock: Option<Duration>,
 }
 
 impl RedisOptions {
@@ -123,6 +161,50 @@ impl RedisOptions {
         self.retries = retries;
         self
     }
+
+    /// Whether a cache's memory tier drops a key when another process changes or
+    /// deletes it in Redis (default `true`). It costs one more connection per backend
+    /// (and its clones), on which Redis pushes the name of every key changed under the
+    /// prefix; see [Many processes](self#many-processes) for what it covers. Turn it
+    /// off for caches without a memory tier, or whose values never change once written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _o = haiway::cache::redis::RedisBackend::options().coherent(false);
+    /// ```
+    pub fn coherent(mut self, coherent: bool) -> Self {
+        self.coherent = coherent;
+        self
+    }
+
+    /// Cross-process single-flight (off by default): on a miss, a process takes a
+    /// Redis lock on the key for at most `lock_time` (`SET NX PX` with a token) and
+    /// computes the value, while the other processes missing the key wait for it,
+    /// looking for it with a pause doubling from 2 ms to 50 ms. The holder releases its
+    /// lock once its value is written; one that dies, or whose function fails or is
+    /// dropped, or whose result is not stored because the key changed meanwhile (see
+    /// [`Invalidator`]), releases nothing, and the others take the lock when its time
+    /// runs out.
+    /// A process waits out the lease of each holder (at most two lock times in all),
+    /// then computes the value itself.
+    ///
+    /// Pick a `lock_time` above the function's usual duration. A miss costs one more
+    /// command (the `SET NX`), and one more after the write (the release).
+    ///
+    /// `connect_with` fails if `lock_time` is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let _o = haiway::cache::redis::RedisBackend::options().single_flight(Duration::from_secs(5));
+    /// ```
+    pub fn single_flight(mut self, lock_time: Duration) -> Self {
+        self.lock = Some(lock_time);
+        self
+    }
 }
 
 /// A [`Backend`] on Redis. Cheap to clone: clones share the connection.
@@ -147,14 +229,45 @@ impl RedisOptions {
 /// # });
 /// ```
 pub struct RedisBackend<C = Json> {
-    /// The shared, self-reconnecting connection.
-    connection: ConnectionManager,
+    /// The shared, self-reconnecting connection (or cluster connection).
+    connection: Connection,
     /// Prepended to every key; never empty.
     prefix: String,
     /// Serialises values.
     codec: C,
     /// The keys' TTL: the cache's expiration.
     ttl: Option<Duration>,
+    /// The invalidation connections (one per primary of a cluster), shared with
+    /// clones; none when not coherent.
+    trackers: Arc<[Tracker]>,
+    /// This backend's cache, as the tracker tells it (a `Tracked<K>`), once built with
+    /// a memory tier.
+    tracked: Option<Arc<dyn Any + Send + Sync>>,
+    /// The cross-process locks, shared with clones; `None`: no single-flight.
+    locks: Option<Arc<Locks>>,
+}
+
+/// Fails on a prefix or options that cannot work, saying what to do.
+fn check(prefix: &str, options: &RedisOptions) -> redis::RedisResult<()> {
+    if prefix.is_empty() {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "haiway RedisBackend needs a non-empty key prefix",
+            "clearing deletes every key under the prefix; an empty prefix would delete the \
+             whole database, so pass something like \"myapp:profiles:\""
+                .to_owned(),
+        )));
+    }
+    if options.lock == Some(Duration::ZERO) {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "haiway RedisBackend: single_flight(Duration::ZERO) would hold no lock",
+            "pass a lock time above the function's usual duration, such as \
+             Duration::from_secs(5)"
+                .to_owned(),
+        )));
+    }
+    Ok(())
 }
 
 impl RedisBackend<Json> {
@@ -169,6 +282,8 @@ impl RedisBackend<Json> {
         RedisOptions {
             timeout: Duration::from_secs(1),
             retries: 2,
+            coherent: true,
+            lock: None,
         }
     }
 
@@ -201,7 +316,8 @@ impl<C> RedisBackend<C> {
     /// # Errors
     ///
     /// When the URL is invalid, the prefix is empty (clearing would then touch every key
-    /// of the database), or no server answers.
+    /// of the database), the single-flight lock time is zero, or no server answers (or,
+    /// when [coherent](RedisOptions::coherent), one older than Redis 6).
     ///
     /// # Examples
     ///
@@ -220,15 +336,7 @@ impl<C> RedisBackend<C> {
         codec: C,
         options: RedisOptions,
     ) -> redis::RedisResult<Self> {
-        if prefix.is_empty() {
-            return Err(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "haiway RedisBackend needs a non-empty key prefix",
-                "clearing deletes every key under the prefix; an empty prefix would delete the \
-                 whole database, so pass something like \"myapp:profiles:\""
-                    .to_owned(),
-            )));
-        }
+        check(prefix, &options)?;
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(options.timeout))
@@ -236,13 +344,113 @@ impl<C> RedisBackend<C> {
             .set_number_of_retries(options.retries)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(options.timeout);
+        let trackers = match options.coherent {
+            true => vec![Tracker::start(&client, prefix, options.timeout).await?],
+            false => Vec::new(),
+        };
         let connection = ConnectionManager::new_with_config(client, config).await?;
-        Ok(RedisBackend {
+        Ok(RedisBackend::assemble(
+            Connection::Single(connection),
+            prefix,
+            codec,
+            &options,
+            trackers,
+        ))
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes (`urls`, such as
+    /// `redis://10.0.0.1:7000/`), with `options`, encoding values with `codec`, storing
+    /// keys under `prefix`. Keys spread over the slots by their whole name (the prefix
+    /// must not hold a hash tag `{..}`, which would put every key in one slot);
+    /// [`clear`](Backend::clear) of everything scans and deletes the prefix's keys on
+    /// every primary; coherence listens to every primary; the single-flight lock is a
+    /// key like any other. The primaries are those of the moment it connects: after a
+    /// resharding that adds one, connect again. The tracking connections reach each
+    /// primary at the address the cluster announces, with the first URL's credentials
+    /// and database, over plain TCP.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_with`](Self::connect_with), and when the prefix holds a hash tag.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::cache::redis::{Json, RedisBackend};
+    ///
+    /// # smol::block_on(async {
+    /// let options = RedisBackend::options();
+    /// let urls = ["redis://127.0.0.1:7000/"];
+    /// let err = RedisBackend::connect_cluster_with(&urls, "{app}:", Json, options).await;
+    /// assert!(err.err().unwrap().to_string().contains("slot"));
+    /// # });
+    /// ```
+    #[cfg(feature = "redis-cluster")]
+    pub async fn connect_cluster_with(
+        urls: &[&str],
+        prefix: &str,
+        codec: C,
+        options: RedisOptions,
+    ) -> redis::RedisResult<Self> {
+        check(prefix, &options)?;
+        if let Some((_, after)) = prefix.split_once('{') {
+            if after.find('}').is_some_and(|end| end > 0) {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "haiway RedisBackend: a prefix with a hash tag puts every key in one slot",
+                    format!(
+                        "the prefix {prefix:?} holds `{{..}}`, so Redis Cluster would keep every \
+                         key of this cache on one node; remove the braces"
+                    ),
+                )));
+            }
+        }
+        let client = redis::cluster::ClusterClient::builder(urls.iter().copied())
+            .connection_timeout(options.timeout)
+            .response_timeout(options.timeout)
+            .retries(u32::try_from(options.retries).unwrap_or(u32::MAX))
+            .build()?;
+        let mut cluster = client.get_async_connection().await?;
+        let mut trackers = Vec::new();
+        if options.coherent {
+            // One tracking connection per primary: each tells the changes of its slots.
+            // The first node's settings (credentials, database), at each primary's address.
+            let first = redis::Client::open(urls.first().copied().unwrap_or_default())?;
+            for (host, port) in connection::primaries(&mut cluster).await? {
+                let info = first
+                    .get_connection_info()
+                    .clone()
+                    .set_addr(redis::ConnectionAddr::Tcp(host, port));
+                let node = redis::Client::open(info)?;
+                trackers.push(Tracker::start(&node, prefix, options.timeout).await?);
+            }
+        }
+        Ok(RedisBackend::assemble(
+            Connection::Cluster(cluster),
+            prefix,
+            codec,
+            &options,
+            trackers,
+        ))
+    }
+
+    /// The backend of a connection made.
+    fn assemble(
+        connection: Connection,
+        prefix: &str,
+        codec: C,
+        options: &RedisOptions,
+        trackers: Vec<Tracker>,
+    ) -> Self {
+        RedisBackend {
             connection,
             prefix: prefix.to_owned(),
             codec,
             ttl: None,
-        })
+            trackers: trackers.into(),
+            tracked: None,
+            locks: options.lock.map(|ttl| Arc::new(Locks::new(ttl))),
+        }
     }
 
     /// The key prefix.
@@ -262,6 +470,51 @@ impl<C> RedisBackend<C> {
     /// The Redis key of a cache key.
     fn redis_key(&self, key: &impl fmt::Display) -> String {
         format!("{}{key}", self.prefix)
+    }
+
+    /// This backend's cache, as the tracker tells it, if it has a memory tier.
+    fn tracked<K: Send + Sync + 'static>(&self) -> Option<&Tracked<K>> {
+        self.tracked.as_deref()?.downcast_ref()
+    }
+
+    /// Deletes this prefix's keys on every primary of the cluster: `SCAN` on each, and
+    /// `UNLINK` of each key (keys of different slots cannot go in one command).
+    #[cfg(feature = "redis-cluster")]
+    async fn clear_cluster(
+        &self,
+        cluster: &mut redis::cluster_async::ClusterConnection,
+    ) -> Result<(), BoxError> {
+        use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+        let pattern = self.pattern();
+        for (host, port) in connection::primaries(cluster).await? {
+            let mut cursor: u64 = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(500);
+                let node = SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port,
+                };
+                let answer = cluster
+                    .route_command(scan, RoutingInfo::SingleNode(node))
+                    .await?;
+                let (next, keys): (u64, Vec<String>) = redis::from_redis_value(answer)?;
+                let unlinks = keys.into_iter().map(|key| {
+                    let mut cluster = cluster.clone();
+                    async move { cluster.unlink::<_, ()>(key).await }
+                });
+                futures_util::future::try_join_all(unlinks).await?;
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(())
     }
 
     /// A `SCAN` pattern matching exactly this prefix's keys.
@@ -285,6 +538,10 @@ impl<C: Clone> Clone for RedisBackend<C> {
             prefix: self.prefix.clone(),
             codec: self.codec.clone(),
             ttl: self.ttl,
+            trackers: self.trackers.clone(),
+            // A clone is given to another cache, which brings its own invalidator.
+            tracked: None,
+            locks: self.locks.clone(),
         }
     }
 }
@@ -294,19 +551,31 @@ impl<C> fmt::Debug for RedisBackend<C> {
         f.debug_struct("RedisBackend")
             .field("prefix", &self.prefix)
             .field("ttl", &self.ttl)
+            .field("coherent", &!self.trackers.is_empty())
+            .field("single_flight", &self.locks.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl<K, V, C> Backend<K, V> for RedisBackend<C>
 where
-    K: fmt::Display + Send + Sync + 'static,
+    K: fmt::Display + Clone + Send + Sync + 'static,
     V: Send + 'static,
     C: Codec<V>,
 {
     async fn read(&self, key: &K) -> Result<Option<V>, BoxError> {
         let mut connection = self.connection.clone();
-        let bytes: Option<Vec<u8>> = connection.get(self.redis_key(key)).await?;
+        let redis_key = self.redis_key(key);
+        if let Some(tracked) = self.tracked::<K>() {
+            // Before the read: a change racing it is then seen.
+            tracked.note(&redis_key, key);
+        }
+        let mut bytes: Option<Vec<u8>> = connection.get(&redis_key).await?;
+        if let (None, Some(locks)) = (&bytes, &self.locks) {
+            if let Waited::Value(value) = locks.lead_or_wait(&mut connection, &redis_key).await? {
+                bytes = Some(value);
+            }
+        }
         match bytes {
             Some(bytes) => Ok(Some(self.codec.decode(&bytes)?)),
             None => Ok(None),
@@ -316,6 +585,9 @@ where
     async fn write(&self, key: K, value: V) -> Result<(), BoxError> {
         let bytes = self.codec.encode(&value)?;
         let mut connection = self.connection.clone();
+        if let Some(tracked) = self.tracked::<K>() {
+            tracked.note(&self.redis_key(&key), &key);
+        }
         let key = self.redis_key(&key);
         match self.ttl {
             Some(ttl) => {
@@ -331,6 +603,11 @@ where
             }
             None => connection.set::<_, _, ()>(&key, bytes).await?,
         }
+        if let Some(locks) = &self.locks {
+            // The value is written: a failed release only makes the others wait for
+            // the lock to expire, which is no write failure.
+            let _ = locks.release(&mut connection, &key).await;
+        }
         Ok(())
     }
 
@@ -339,6 +616,10 @@ where
         if let Some(key) = key {
             connection.unlink::<_, ()>(self.redis_key(key)).await?;
             return Ok(());
+        }
+        #[cfg(feature = "redis-cluster")]
+        if let Connection::Cluster(cluster) = &mut connection {
+            return self.clear_cluster(cluster).await;
         }
         // Only this prefix's keys, in batches: SCAN never blocks the server the way
         // KEYS would, and UNLINK frees memory in the background.
@@ -383,6 +664,18 @@ where
 
     fn set_expiration(&mut self, expiration: Option<Duration>) {
         self.ttl = expiration;
+    }
+
+    fn set_invalidator(&mut self, invalidator: Invalidator<K>) {
+        if self.trackers.is_empty() {
+            return;
+        }
+        let tracked = Arc::new(Tracked::new(invalidator));
+        let listener: Arc<dyn Listener> = tracked.clone();
+        for tracker in self.trackers.iter() {
+            tracker.listen(Arc::downgrade(&listener));
+        }
+        self.tracked = Some(tracked);
     }
 }
 

@@ -74,6 +74,11 @@ impl<A, V, E> TryCached<A, V, E> {
             engine: Arc::new(engine),
         }
     }
+
+    /// The engine, for the builder to point a backend's invalidator at.
+    pub(crate) fn engine(&self) -> &Arc<Engine<A, V, E>> {
+        &self.engine
+    }
 }
 
 impl<A, V, E> TryCached<A, V, E>

@@ -24,6 +24,7 @@ mod drops;
 mod errors;
 mod events;
 mod expiry;
+mod invalidator;
 mod prop_cache_calls;
 mod prop_make_key;
 mod regression_clear_pending_write;

@@ -13,6 +13,8 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    /// More `redis-server` arguments.
+    args: Vec<String>,
 }
 
 /// The `redis-server` binary: `HAIWAY_REDIS_SERVER` if set, else `redis-server` on the
@@ -26,6 +28,11 @@ impl RedisServer {
     /// to report itself as ignored; with `HAIWAY_REQUIRE_REDIS=1` it panics instead, so
     /// the test fails.
     pub fn start() -> Result<RedisServer, String> {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts a server with more arguments (such as `--rename-command CLIENT ""`).
+    pub fn start_with(args: &[&str]) -> Result<RedisServer, String> {
         let installed = Command::new(binary())
             .arg("--version")
             .stdout(Stdio::null())
@@ -53,6 +60,7 @@ impl RedisServer {
             child: None,
             port,
             dir,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
         };
         server.spawn();
         Ok(server)
@@ -85,6 +93,7 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

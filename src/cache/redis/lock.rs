@@ -1,0 +1,161 @@
+//! Cross-process single-flight: on a miss, one process takes a short Redis lock for the
+//! key (`SET NX PX` with a token of its own) and computes; the others poll for the
+//! value with a pause that doubles up to [`MAX_PAUSE`], and take the lock themselves
+//! once its holder's time runs out (a holder that died releases nothing). A waiter
+//! waits for each holder's lease, two lock times at most, then computes. Only the
+//! holder releases its lock, with a compare-and-delete of its token, once its value is
+//! written.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use smol::Timer;
+
+use super::COMPARE_AND_DELETE;
+use super::connection::Connection;
+
+/// The first pause between two looks for the value.
+const FIRST_PAUSE: Duration = Duration::from_millis(2);
+/// The longest pause between two looks for the value.
+const MAX_PAUSE: Duration = Duration::from_millis(50);
+/// Held locks noted before the stale ones (whose value never came) are swept.
+const SWEEP_AT: usize = 1024;
+
+/// The locks of one backend (shared by its clones).
+#[derive(Debug)]
+pub(super) struct Locks {
+    /// How long a lock lives.
+    ttl: Duration,
+    /// The tokens of the locks this process holds, by Redis key of the value.
+    held: Mutex<HashMap<String, (String, Instant)>>,
+    /// Tells this process's tokens from each other.
+    next: AtomicU64,
+    /// Tells this process's tokens from other processes'.
+    seed: u64,
+}
+
+/// What a miss waited for.
+pub(super) enum Waited {
+    /// Another process wrote the value.
+    Value(Vec<u8>),
+    /// This process holds the lock, or the lock's time ran out: compute.
+    Compute,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The lock's key for the value's key: outside the prefix, so clearing and
+/// invalidation never see it.
+fn lock_key(redis_key: &str) -> String {
+    format!("haiway-lock:{redis_key}")
+}
+
+impl Locks {
+    /// Locks that live `ttl` (not zero).
+    pub(super) fn new(ttl: Duration) -> Self {
+        let seed = std::collections::hash_map::RandomState::new()
+            .hash_one((std::process::id(), Instant::now()));
+        Locks {
+            ttl,
+            held: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(0),
+            seed,
+        }
+    }
+
+    /// After a miss on `redis_key`: takes the lock and returns [`Waited::Compute`], or
+    /// waits for its holder's value. Waits out each holder's lease (at most two lock
+    /// times in all), then computes.
+    pub(super) async fn lead_or_wait(
+        &self,
+        connection: &mut Connection,
+        redis_key: &str,
+    ) -> redis::RedisResult<Waited> {
+        let key = lock_key(redis_key);
+        let millis = u64::try_from(self.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        // Each holder's lease is waited for (a holder that died is taken over when its
+        // time runs out), but never longer than two lock times in all.
+        let start = Instant::now();
+        let cap = start + self.ttl * 2;
+        let mut deadline = start + self.ttl;
+        let mut holder: Option<String> = None;
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let token = format!(
+                "{:016x}-{}-{}",
+                self.seed,
+                std::process::id(),
+                self.next.fetch_add(1, Ordering::Relaxed)
+            );
+            let taken: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(&token)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis)
+                .query_async(connection)
+                .await?;
+            if taken.is_some() {
+                self.note(redis_key, token);
+                return Ok(Waited::Compute);
+            }
+            let now: Option<String> = redis::cmd("GET").arg(&key).query_async(connection).await?;
+            if now.is_some() && now != holder {
+                // A new holder: its lease starts about now.
+                holder = now;
+                deadline = (Instant::now() + self.ttl).min(cap);
+            }
+            if Instant::now() >= deadline {
+                // The holder is slow: compute anyway.
+                return Ok(Waited::Compute);
+            }
+            Timer::after(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+            let value: Option<Vec<u8>> = redis::cmd("GET")
+                .arg(redis_key)
+                .query_async(connection)
+                .await?;
+            if let Some(value) = value {
+                return Ok(Waited::Value(value));
+            }
+        }
+    }
+
+    /// Notes the token of a lock taken on `redis_key`.
+    fn note(&self, redis_key: &str, token: String) {
+        let mut held = lock(&self.held);
+        if held.len() >= SWEEP_AT {
+            // Locks whose value never came (its computation failed or was dropped):
+            // Redis has expired them.
+            let ttl = self.ttl;
+            held.retain(|_, (_, at)| at.elapsed() < ttl);
+        }
+        held.insert(redis_key.to_owned(), (token, Instant::now()));
+    }
+
+    /// After the value of `redis_key` was written: releases this process's lock on it,
+    /// if it holds one (a lock taken over by another process stays).
+    pub(super) async fn release(
+        &self,
+        connection: &mut Connection,
+        redis_key: &str,
+    ) -> redis::RedisResult<()> {
+        let Some((token, _)) = lock(&self.held).remove(redis_key) else {
+            return Ok(());
+        };
+        redis::cmd("EVAL")
+            .arg(COMPARE_AND_DELETE)
+            .arg(1)
+            .arg(lock_key(redis_key))
+            .arg(token)
+            .exec_async(connection)
+            .await
+    }
+}
