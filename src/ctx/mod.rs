@@ -22,7 +22,19 @@
 //! # });
 //! assert_eq!(recorder.names(), ["handler.start"]);
 //! ```
+//!
+//! # Work that outlives its scope
+//!
+//! A scope waits for the tasks spawned in it ([`spawn`]) and cancels them if its
+//! future is dropped. Work that must outlive the scope (an audit line sent after the
+//! response, a cache write a client disconnect must not cancel) goes to
+//! [`spawn_background`]: it keeps the scope's identity (trace id, name, recorder) but
+//! belongs to the nearest scope marked [`Scope::background`] (typically the
+//! application's) or to the process-wide owner ([`Background::global`]), whose
+//! [`shutdown`](Background::shutdown) waits for it up to a timeout and reports what it
+//! cut off.
 
+mod background;
 mod context;
 mod panics;
 mod record;
@@ -34,6 +46,7 @@ mod state_map;
 mod task;
 mod task_set;
 
+pub use self::background::{Background, Shutdown, ShutdownReport, background, spawn_background};
 pub use self::context::Ctx;
 pub use self::record::{is_recording, record_event, record_event_with};
 pub use self::scope::{Run, Scope};

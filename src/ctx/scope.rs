@@ -54,6 +54,8 @@ pub struct Scope {
     recorder: Option<SharedRecorder>,
     /// Typed values given to this scope, over the parent's.
     state: Added,
+    /// Owns the background tasks spawned below it.
+    background: bool,
 }
 
 impl Scope {
@@ -70,7 +72,45 @@ impl Scope {
             spawner: None,
             recorder: None,
             state: Added::default(),
+            background: false,
         }
+    }
+
+    /// Makes this scope a background owner (typically the application's scope): the
+    /// tasks spawned below it with [`ctx::spawn_background`](crate::ctx::spawn_background)
+    /// belong to it, not to the scope that spawned them. It runs them on its spawner
+    /// (if it has one), waits for them before finishing, and cancels them if its
+    /// future is dropped; [`ctx::background`](crate::ctx::background) returns its
+    /// handle, whose [`shutdown`](crate::ctx::Background::shutdown) ends them
+    /// gracefully. Without a marked scope up the tree, background tasks go to the
+    /// [process-wide owner](crate::ctx::Background::global).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{ctx, Scope};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let sent = Arc::new(AtomicBool::new(false));
+    /// # futures_lite::future::block_on(async {
+    /// let flag = sent.clone();
+    /// Scope::new("app")
+    ///     .background()
+    ///     .run(async move {
+    ///         Scope::new("request")
+    ///             .run(async move {
+    ///                 ctx::spawn_background(async move { flag.store(true, Ordering::SeqCst) });
+    ///             })
+    ///             .await;
+    ///     })
+    ///     .await; // the app scope waits for its background tasks
+    /// # });
+    /// assert!(sent.load(Ordering::SeqCst));
+    /// ```
+    pub fn background(mut self) -> Self {
+        self.background = true;
+        self
     }
 
     /// Runs the tasks spawned in this scope (and in scopes nested in it that do not set
@@ -199,10 +239,16 @@ impl Scope {
             Some(p) => p.state_set().merged(self.state),
             None => StateMap::default().merged(self.state),
         };
-        let ctx = Ctx::new(self.name, parent, spawner, recorder, state);
+        let ctx = Ctx::new(self.name, parent, spawner, recorder, state, self.background);
         ctx.open_span();
         let drives_tasks = ctx.spawner().is_none();
+        let owned = if self.background {
+            ctx.background_owner().map(|owner| owner.tasks().clone())
+        } else {
+            None
+        };
         Run {
+            owned,
             tasks: ctx.tasks().clone(),
             ctx: Some(ctx),
             body: Some(future),
@@ -222,6 +268,7 @@ impl fmt::Debug for Scope {
             .field("spawner", &self.spawner.is_some())
             .field("recorder", &self.recorder.is_some())
             .field("state", &self.state.len())
+            .field("background", &self.background)
             .finish()
     }
 }
@@ -243,6 +290,8 @@ pin_project_lite::pin_project! {
         // The scope's task set (also reachable through `ctx`, kept here so it is
         // available while `ctx` sits in the slot).
         tasks: Arc<TaskSet>,
+        // For a background owner: its background tasks, waited for at the end.
+        owned: Option<Arc<TaskSet>>,
         // Tasks this scope drives itself (no spawner anywhere up the tree).
         local: FuturesUnordered<BoxFuture>,
         // Whether this scope drives its own tasks.
@@ -282,6 +331,9 @@ pin_project_lite::pin_project! {
             drop_each(&mut panics, std::mem::take(&mut *this.local));
             if !finished {
                 this.tasks.cancel_all(&mut panics);
+                if let Some(owned) = this.owned.as_ref() {
+                    owned.cancel_all(&mut panics);
+                }
                 panics.run(|| end_span(this.ctx));
             }
             panics.raise();
@@ -332,8 +384,15 @@ impl<F: Future> Future for Run<F> {
             }
         }
 
-        // 3. Done when the body is done and no task is left.
-        if this.output.is_some() && this.tasks.try_close(cx.waker()) {
+        // 3. Done when the body is done and no task is left (for a background owner,
+        // no background task either).
+        if this.output.is_some()
+            && this.tasks.try_close(cx.waker())
+            && this
+                .owned
+                .as_ref()
+                .is_none_or(|owned| owned.try_close(cx.waker()))
+        {
             *this.finished = true;
             end_span(this.ctx);
             return Poll::Ready(this.output.take().expect("checked above"));

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod background;
 mod current;
 mod events;
 mod interleave;
