@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 use event_listener::{Event as Notify, EventListener};
 
 use super::context::Ctx;
+use super::owner::Owner;
 use super::panics::FirstPanic;
 use super::slot;
 use super::task::{self, Task};
-use super::task_set::TaskSet;
-use crate::event::{Event, Level, ScopeInfo, SharedRecorder};
+use crate::event::{Event, Level};
 use crate::runtime::Spawn;
 
 /// An owner of background tasks: a scope marked
@@ -32,7 +32,7 @@ use crate::runtime::Spawn;
 /// clone (one reference count).
 ///
 /// Get the nearest one with [`ctx::background`](crate::ctx::background), spawn on it
-/// with [`spawn`](Background::spawn) (or [`ctx::spawn_background`]), and end it
+/// with [`spawn`](Background::spawn) (or [`spawn_background`]), and end it
 /// gracefully with [`shutdown`](Background::shutdown).
 ///
 /// # Examples
@@ -60,36 +60,10 @@ pub struct Background {
     inner: Arc<Owner>,
 }
 
-/// What a [`Background`] holds.
-struct Owner {
-    /// The background tasks alive.
-    tasks: Arc<TaskSet>,
-    /// Where its tasks run; `None`: on the spawning scope's spawner, or else on the
-    /// library's background thread.
-    spawner: Option<Arc<dyn Spawn>>,
-    /// The owning scope and its recorder, where the shutdown is recorded; `None` (the
-    /// process-wide owner, or a scope with no recorder): in the scope that awaits the
-    /// shutdown, if any.
-    home: Option<(ScopeInfo, SharedRecorder)>,
-    /// The owning scope's name, or `"global"`.
-    name: Arc<str>,
-}
-
 impl Background {
-    /// The owner a scope marked [`Scope::background`](crate::Scope::background) makes.
-    pub(crate) fn owned_by(
-        info: &ScopeInfo,
-        spawner: Option<Arc<dyn Spawn>>,
-        recorder: Option<SharedRecorder>,
-    ) -> Background {
-        Background {
-            inner: Arc::new(Owner {
-                tasks: Arc::new(TaskSet::new()),
-                spawner,
-                home: recorder.map(|recorder| (info.clone(), recorder)),
-                name: Arc::from(info.name()),
-            }),
-        }
+    /// The handle of `owner`.
+    pub(crate) fn from_owner(owner: Arc<Owner>) -> Background {
+        Background { inner: owner }
     }
 
     /// The process-wide owner: where background tasks go when no scope up the tree is
@@ -118,12 +92,7 @@ impl Background {
         static GLOBAL: OnceLock<Background> = OnceLock::new();
         GLOBAL
             .get_or_init(|| Background {
-                inner: Arc::new(Owner {
-                    tasks: Arc::new(TaskSet::new()),
-                    spawner: None,
-                    home: None,
-                    name: Arc::from("global"),
-                }),
+                inner: Arc::new(Owner::global()),
             })
             .clone()
     }
@@ -183,7 +152,7 @@ impl Background {
             origin.as_ref(),
             self.inner.tasks.clone(),
             spawner,
-            Some(self.clone()),
+            Some(self.inner.clone()),
         );
         match task::spawn(&ctx, future) {
             Ok(task) => task,
@@ -231,11 +200,6 @@ impl Background {
             passed: None,
             done: false,
         }
-    }
-
-    /// The owner's task set.
-    pub(crate) fn tasks(&self) -> &Arc<TaskSet> {
-        &self.inner.tasks
     }
 
     /// Records `event` in the owner's scope, or else in the current one.
@@ -332,7 +296,7 @@ where
 /// ```
 pub fn background() -> Background {
     slot::with(|ctx| ctx.and_then(|ctx| ctx.background_owner().cloned()))
-        .unwrap_or_else(Background::global)
+        .map_or_else(Background::global, Background::from_owner)
 }
 
 /// What a [`Background::shutdown`] found.
@@ -400,7 +364,7 @@ impl Future for Shutdown {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ShutdownReport> {
         let this = &mut *self;
         assert!(!this.done, "haiway: Shutdown polled after it completed");
-        let tasks = this.owner.tasks().clone();
+        let tasks = this.owner.inner.tasks.clone();
         let waited_for = *this.waited_for.get_or_insert_with(|| tasks.live());
         loop {
             if tasks.live() == 0 {
@@ -593,5 +557,25 @@ fn block_on<F: Future>(future: F) -> F::Output {
             return output;
         }
         std::thread::park();
+    }
+}
+
+/// Spawns work that must not be lost when its scope is dropped (a cache's backend
+/// write): on the nearest scope marked [`Scope::background`](crate::Scope::background)
+/// if there is one, else in the current scope; outside any scope, or in a scope that
+/// has ended, it hands `future` back for the caller to await.
+pub(crate) fn spawn_kept<F>(future: F) -> Result<Task<F::Output>, F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match Ctx::try_current() {
+        None => Err(future),
+        Some(ctx) => match ctx.background_owner() {
+            Some(owner) => Ok(Background::from_owner(owner.clone()).spawn(future)),
+            None => ctx
+                .try_spawn(future)
+                .map_err(super::SpawnError::into_future),
+        },
     }
 }

@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::background::Background;
+use super::owner::Owner;
 use super::state_map::StateMap;
 use super::task_set::TaskSet;
 use crate::event::{Level, ScopeId, ScopeInfo, ScopeSpan, SharedRecorder, TraceId};
@@ -77,7 +77,7 @@ struct Inner {
     /// The nearest background owner: this scope's own (it was marked
     /// [`Scope::background`](crate::Scope::background)) or its parent's; `None`: the
     /// process-wide one.
-    background: Option<Background>,
+    background: Option<Arc<Owner>>,
 }
 
 const _: () = {
@@ -108,11 +108,7 @@ impl Ctx {
             trace_id,
         );
         let background = if owns_background {
-            Some(Background::owned_by(
-                &info,
-                spawner.clone(),
-                recorder.clone(),
-            ))
+            Some(Owner::owned_by(&info, spawner.clone(), recorder.clone()))
         } else {
             parent.as_ref().and_then(|p| p.inner.background.clone())
         };
@@ -139,7 +135,7 @@ impl Ctx {
         origin: Option<&Ctx>,
         tasks: Arc<TaskSet>,
         spawner: Arc<dyn Spawn>,
-        background: Option<Background>,
+        background: Option<Arc<Owner>>,
     ) -> Ctx {
         let Some(origin) = origin else {
             let root = Ctx::new(
@@ -178,7 +174,7 @@ impl Ctx {
 
     /// The nearest background owner (`None`: the process-wide one).
     #[inline]
-    pub(crate) fn background_owner(&self) -> Option<&Background> {
+    pub(crate) fn background_owner(&self) -> Option<&Arc<Owner>> {
         self.inner.background.as_ref()
     }
 

@@ -243,7 +243,7 @@ impl Scope {
         ctx.open_span();
         let drives_tasks = ctx.spawner().is_none();
         let owned = if self.background {
-            ctx.background_owner().map(|owner| owner.tasks().clone())
+            ctx.background_owner().map(|owner| owner.tasks.clone())
         } else {
             None
         };

@@ -4,8 +4,8 @@ use crate::common;
 use std::panic::catch_unwind;
 
 use crate::common::Runtime;
-use haiway::Ctx;
-use haiway::ctx::{self, SpawnErrorKind};
+use haiway::ctx;
+use haiway::{Ctx, Event, Level};
 
 fn current_inside_a_scope<R: Runtime>() {
     let (name, id_matches) = R::block_on(async {
@@ -41,19 +41,43 @@ fn current_outside_a_scope_panics_with_advice<R: Runtime>() {
     assert!(message.contains("Scope::new"), "{message}");
 }
 
-fn spawn_outside_a_scope_is_an_error<R: Runtime>() {
-    let kind = R::block_on(async { ctx::try_spawn(async { 1 }).unwrap_err().kind() });
-    assert_eq!(kind, SpawnErrorKind::NoScope);
-    let message = R::block_on(async {
-        let err = catch_unwind(|| ctx::spawn(async {})).expect_err("must panic");
-        common::panic_text(&*err)
+/// The rule outside a scope (see the `ctx` module docs): `ctx::spawn` runs the task on
+/// the process-wide background owner, as haiway's `ctx.spawn` does; `record_event`,
+/// with no recorder to reach, does nothing. Neither fails.
+fn spawn_outside_a_scope_runs_on_the_process_wide_owner<R: Runtime>() {
+    let (plain, tried, name, trace_differs) = R::block_on(async {
+        let plain = ctx::spawn(async { 1 }).await;
+        let tried = ctx::try_spawn(async { 2 })
+            .expect("no error outside a scope")
+            .await;
+        let (name, a) =
+            ctx::spawn(async { (Ctx::current().name().to_owned(), Ctx::current().trace_id()) })
+                .await;
+        let b = ctx::spawn(async { Ctx::current().trace_id() }).await;
+        (plain, tried, name, a != b)
     });
-    assert!(message.contains("no haiway scope is current"), "{message}");
+    assert_eq!((plain, tried), (1, 2));
+    assert_eq!(name, "background");
+    assert!(
+        trace_differs,
+        "each task outside a scope is a root of its own"
+    );
+    assert!(Ctx::try_current().is_none());
+}
+
+fn record_event_outside_a_scope_does_nothing<R: Runtime>() {
+    let recording = R::block_on(async {
+        ctx::record_event(Event::error("nowhere"));
+        ctx::record_event_with(Level::Error, || unreachable!("never built outside a scope"));
+        ctx::is_recording()
+    });
+    assert!(!recording);
 }
 
 on_every_executor!(
     current_inside_a_scope,
     nothing_current_outside_a_scope,
     current_outside_a_scope_panics_with_advice,
-    spawn_outside_a_scope_is_an_error,
+    spawn_outside_a_scope_runs_on_the_process_wide_owner,
+    record_event_outside_a_scope_does_nothing,
 );
