@@ -18,6 +18,7 @@ mod make_key;
 
 mod attribute;
 mod backend;
+mod background_write;
 mod basic;
 mod clear;
 mod drops;
