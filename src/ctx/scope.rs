@@ -1,5 +1,6 @@
 //! [`Scope`]: the builder of a context, and [`Run`]: the future that runs a body in it.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -131,8 +132,11 @@ impl Scope {
     /// assert_eq!(out, 5);
     /// # }));
     /// ```
+    ///
+    /// An `Arc<dyn Spawn>` is kept as it is (no allocation): share one among many
+    /// scopes, a scope per request say, that way.
     pub fn spawner(mut self, spawner: impl Spawn) -> Self {
-        self.spawner = Some(Arc::new(spawner));
+        self.spawner = Some(share_spawner(spawner));
         self
     }
 
@@ -147,6 +151,10 @@ impl Scope {
     /// let recorder = MemoryRecorder::new();
     /// let _scope = Scope::new("job").recorder(recorder.clone());
     /// ```
+    ///
+    /// An `Arc<dyn Recorder>` is kept as it is (no allocation): share one among many
+    /// scopes, a scope per request say, that way. (A [`PreparedEvent`](crate::event::PreparedEvent)
+    /// keeps what such a recorder prepares under the type `Arc<dyn Recorder>`.)
     pub fn recorder(mut self, recorder: impl Recorder) -> Self {
         self.recorder = Some(SharedRecorder::new(recorder));
         self
@@ -398,6 +406,15 @@ impl<F: Future> Future for Run<F> {
             return Poll::Ready(this.output.take().expect("checked above"));
         }
         Poll::Pending
+    }
+}
+
+/// `spawner` behind an `Arc`: as it is when it already is an `Arc<dyn Spawn>`.
+fn share_spawner<S: Spawn>(spawner: S) -> Arc<dyn Spawn> {
+    let mut spawner = Some(spawner);
+    match (&mut spawner as &mut dyn Any).downcast_mut::<Option<Arc<dyn Spawn>>>() {
+        Some(shared) => shared.take().expect("set above"),
+        None => Arc::new(spawner.take().expect("set above")),
     }
 }
 
