@@ -79,6 +79,12 @@
 //! - `tokio`: [`runtime::Tokio`] and a [`runtime::Spawn`] impl for
 //!   `tokio::runtime::Handle`.
 //!
+//! A web service:
+//!
+//! - `tower`: [`tower::ScopeLayer`](crate::tower), a tower `Layer` (axum, hyper, tonic)
+//!   that runs each request in a scope named after its method and path. It depends on
+//!   tower-layer, tower-service and http only.
+//!
 //! A shared cache backend:
 //!
 //! - `redis`: `cache::redis::RedisBackend`, a backend on Redis for caches shared by
@@ -120,6 +126,8 @@ pub mod cache;
 pub mod ctx;
 pub mod event;
 pub mod runtime;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 #[cfg(feature = "macros")]
 #[doc = include_str!("cache/attribute.md")]

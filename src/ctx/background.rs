@@ -61,6 +61,11 @@ pub struct Background {
 }
 
 impl Background {
+    /// The owner behind this handle.
+    pub(crate) fn owner(&self) -> &Arc<Owner> {
+        &self.inner
+    }
+
     /// The handle of `owner`.
     pub(crate) fn from_owner(owner: Arc<Owner>) -> Background {
         Background { inner: owner }

@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::owner::Owner;
+use super::owner::{Owner, OwnerChoice};
 use super::state_map::StateMap;
 use super::task_set::TaskSet;
 use crate::event::{Level, ScopeId, ScopeInfo, ScopeSpan, SharedRecorder, TraceId};
@@ -87,15 +87,14 @@ const _: () = {
 
 impl Ctx {
     /// Builds the context of a new scope nested in `parent` (or a root scope).
-    /// With `owns_background`, the scope is a background owner of its own; otherwise
-    /// it inherits its parent's.
+    /// `owner`: where the background tasks spawned below the scope go.
     pub(crate) fn new(
         name: Arc<str>,
         parent: Option<Ctx>,
         spawner: Option<Arc<dyn Spawn>>,
         recorder: Option<SharedRecorder>,
         state: StateMap,
-        owns_background: bool,
+        owner: OwnerChoice,
     ) -> Ctx {
         let trace_id = match &parent {
             Some(p) => p.trace_id(),
@@ -107,10 +106,10 @@ impl Ctx {
             parent.as_ref().map(Ctx::id),
             trace_id,
         );
-        let background = if owns_background {
-            Some(Owner::owned_by(&info, spawner.clone(), recorder.clone()))
-        } else {
-            parent.as_ref().and_then(|p| p.inner.background.clone())
+        let background = match owner {
+            OwnerChoice::Own => Some(Owner::owned_by(&info, spawner.clone(), recorder.clone())),
+            OwnerChoice::Given(owner) => Some(owner),
+            OwnerChoice::Inherit => parent.as_ref().and_then(|p| p.inner.background.clone()),
         };
         Ctx {
             inner: Arc::new(Inner {
@@ -144,7 +143,7 @@ impl Ctx {
                 Some(spawner),
                 None,
                 StateMap::default(),
-                false,
+                OwnerChoice::Inherit,
             );
             let mut inner = Arc::into_inner(root.inner).expect("not shared yet");
             inner.tasks = tasks;

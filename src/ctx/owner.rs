@@ -23,6 +23,16 @@ pub(crate) struct Owner {
     pub(crate) name: Arc<str>,
 }
 
+/// Which owner a new scope's background tasks go to.
+pub(crate) enum OwnerChoice {
+    /// Its parent's (or the process-wide one).
+    Inherit,
+    /// Its own: it was marked [`Scope::background`](crate::Scope::background).
+    Own,
+    /// This one, given with [`Scope::background_owner`](crate::Scope::background_owner).
+    Given(Arc<Owner>),
+}
+
 impl Owner {
     /// The owner a scope marked [`Scope::background`](crate::Scope::background) makes.
     pub(crate) fn owned_by(

@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
+use super::background::Background;
 use super::context::Ctx;
+use super::owner::OwnerChoice;
 use super::panics::{FirstPanic, drop_each};
 use super::slot;
 use super::state_map::{Added, StateMap};
@@ -57,6 +59,8 @@ pub struct Scope {
     state: Added,
     /// Owns the background tasks spawned below it.
     background: bool,
+    /// Hands the background tasks spawned below it to this owner.
+    owner: Option<Background>,
 }
 
 impl Scope {
@@ -74,6 +78,7 @@ impl Scope {
             recorder: None,
             state: Added::default(),
             background: false,
+            owner: None,
         }
     }
 
@@ -111,6 +116,46 @@ impl Scope {
     /// ```
     pub fn background(mut self) -> Self {
         self.background = true;
+        self.owner = None;
+        self
+    }
+
+    /// Hands the background tasks spawned below this scope to `owner` (and not to the
+    /// owner of the scope it opens in): for a scope that runs outside the owner's,
+    /// such as a request scope that a server's connection task opens while the
+    /// application's scope, marked [`Scope::background`], holds the owner. The scope
+    /// keeps a trace id of its own. The last of `background` and `background_owner`
+    /// wins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{ctx, Scope};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let done = Arc::new(AtomicBool::new(false));
+    /// let d = done.clone();
+    /// # futures_lite::future::block_on(async {
+    /// Scope::new("app")
+    ///     .background()
+    ///     .run(async move {
+    ///         let owner = ctx::background();
+    ///         // A request scope opened outside the app's (here, on another thread).
+    ///         let request = Scope::new("request").background_owner(owner).run(async move {
+    ///             ctx::spawn_background(async move { d.store(true, Ordering::SeqCst) });
+    ///         });
+    ///         std::thread::spawn(move || futures_lite::future::block_on(request))
+    ///             .join()
+    ///             .unwrap();
+    ///     })
+    ///     .await; // the app scope waits for the request's background task
+    /// # });
+    /// assert!(done.load(Ordering::SeqCst));
+    /// ```
+    pub fn background_owner(mut self, owner: Background) -> Self {
+        self.background = false;
+        self.owner = Some(owner);
         self
     }
 
@@ -247,7 +292,12 @@ impl Scope {
             Some(p) => p.state_set().merged(self.state),
             None => StateMap::default().merged(self.state),
         };
-        let ctx = Ctx::new(self.name, parent, spawner, recorder, state, self.background);
+        let owner = match (self.background, self.owner) {
+            (true, _) => OwnerChoice::Own,
+            (false, Some(owner)) => OwnerChoice::Given(owner.owner().clone()),
+            (false, None) => OwnerChoice::Inherit,
+        };
+        let ctx = Ctx::new(self.name, parent, spawner, recorder, state, owner);
         ctx.open_span();
         let drives_tasks = ctx.spawner().is_none();
         let owned = if self.background {

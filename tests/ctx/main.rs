@@ -13,3 +13,5 @@ mod lifetime;
 mod nesting;
 mod spawn;
 mod state;
+#[cfg(feature = "tower")]
+mod tower;
