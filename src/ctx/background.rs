@@ -2,8 +2,8 @@
 //! ([`Background`], [`Scope::background`](crate::Scope::background)) and their
 //! graceful [`Shutdown`].
 //!
-//! A background task keeps the identity of the scope that spawned it (its name, ids,
-//! trace id, recorder, span and state) but belongs to an *owner*: the nearest scope up
+//! A background task keeps the identity of the scope that spawned it (its name and
+//! trace id, with the spawning scope as its parent; its recorder, span and state) but belongs to an *owner*: the nearest scope up
 //! the tree marked [`Scope::background`](crate::Scope::background), or the
 //! process-wide owner ([`Background::global`]). Its spawning scope does not wait for
 //! it and does not cancel it when dropped (a client that disconnects drops its request
@@ -121,7 +121,8 @@ impl Background {
     }
 
     /// Spawns `future` as a background task of this owner, with the current scope's
-    /// identity (name, ids, trace id), recorder, span and state; see
+    /// name, trace id, recorder, span and state (in a scope of its own whose parent is
+    /// the current one); see
     /// [`spawn_background`].
     ///
     /// It runs on the owner's spawner, else the current scope's, else on the library's
@@ -236,8 +237,9 @@ impl fmt::Debug for Background {
 /// Spawns `future` as a background task: work that outlives the current scope, such as
 /// an audit line sent after the response.
 ///
-/// The task keeps the current scope's identity for its events (name, ids, trace id),
-/// its recorder, span and state, but belongs to the nearest scope up the tree marked
+/// The task keeps the current scope's identity for its events (name and trace id; it
+/// runs in a scope of its own whose parent is the current one), its recorder, span and
+/// state, but belongs to the nearest scope up the tree marked
 /// [`Scope::background`](crate::Scope::background), or to the
 /// [process-wide owner](Background::global). The current scope neither waits for it
 /// nor cancels it when dropped; its owner's scope waits for it before finishing, and

@@ -125,8 +125,8 @@ impl Ctx {
         }
     }
 
-    /// The context a background task of `origin` runs in: `origin`'s identity (name,
-    /// ids, trace id), recorder, span and state, but the task set of its owner
+    /// The context a background task of `origin` runs in: a child of `origin` with its
+    /// name and trace id (and an id of its own), its recorder, span and state, but the task set of its owner
     /// (`tasks`) and the spawner the owner picked, so the tasks it spawns belong to the
     /// owner too. `origin` is `None` outside any scope: a root scope named
     /// `"background"`.
@@ -157,10 +157,19 @@ impl Ctx {
         if let Some(s) = from.span.get() {
             let _ = span.set(s.clone());
         }
+        // A scope of its own under `origin`, with its name and trace id: events read
+        // as the request's, and what tells scopes apart by id (the cache's spawn
+        // marks) sees a scope whose tasks are not `origin`'s.
+        let info = ScopeInfo::new(
+            from.info.name_arc().clone(),
+            ScopeId::new(random_u64()),
+            Some(from.info.id()),
+            from.info.trace_id(),
+        );
         Ctx {
             inner: Arc::new(Inner {
-                info: from.info.clone(),
-                parent: from.parent.clone(),
+                info,
+                parent: Some(origin.clone()),
                 spawner: Some(spawner),
                 recorder: from.recorder.clone(),
                 tasks,

@@ -227,7 +227,40 @@ fn background_tasks_without_a_marked_scope_go_to_the_process_wide_owner<R: Runti
     assert!(format!("{:?}", Background::global()).contains("global"));
 }
 
+fn a_background_task_runs_in_a_child_scope_of_its_spawner<R: Runtime>() {
+    let (request, parent, own, name) = R::block_on(async {
+        R::scope("request")
+            .run(async {
+                let id = Ctx::current().id();
+                let (parent, own, name) = ctx::spawn_background(async {
+                    let ctx = Ctx::current();
+                    (ctx.parent_id(), ctx.id(), ctx.name().to_owned())
+                })
+                .await;
+                (id, parent, own, name)
+            })
+            .await
+    });
+    assert_eq!(parent, Some(request));
+    assert_ne!(own, request, "a scope id of its own");
+    assert_eq!(name, "request");
+}
+
+fn a_finished_owner_hands_late_background_work_to_the_process_wide_owner<R: Runtime>() {
+    let out = R::block_on(async {
+        let owner = R::scope("app")
+            .background()
+            .run(async { ctx::background() })
+            .await;
+        // Its scope has ended: the task still runs, on the process-wide owner.
+        owner.spawn(async { 5 }).await
+    });
+    assert_eq!(out, 5);
+}
+
 on_every_executor!(
+    a_background_task_runs_in_a_child_scope_of_its_spawner,
+    a_finished_owner_hands_late_background_work_to_the_process_wide_owner,
     background_task_outlives_a_dropped_request_scope_with_its_trace_id,
     a_plain_spawn_is_cancelled_with_its_dropped_scope,
     the_owner_scope_waits_for_its_background_tasks,
