@@ -97,7 +97,8 @@
 //!
 //! - `tracing`: `TracingRecorder`, which emits each event as a `tracing` event at the
 //!   matching level, with its attributes and the scope's name and ids as fields, and
-//!   enters a `tracing` span named after each scope while the scope's code runs.
+//!   enters a `tracing` span named after each scope while the scope's code runs; the
+//!   cache's events go under the target `haiway::cache`, yours under the one you set.
 //! - `opentelemetry`: `OpenTelemetryRecorder`, which counts each event in an
 //!   OpenTelemetry counter named after it (`cache.hit`, `cache.miss`, …) with its
 //!   attributes, adds it to the current OpenTelemetry span, and with a tracer opens a
