@@ -258,7 +258,32 @@ fn a_finished_owner_hands_late_background_work_to_the_process_wide_owner<R: Runt
     assert_eq!(out, 5);
 }
 
+/// The rule outside a scope (see the `ctx` module docs): `ctx::spawn` runs the task on
+/// the process-wide background owner, as haiway's `ctx.spawn` does; `record_event`,
+/// with no recorder to reach, does nothing. Neither fails.
+fn spawn_outside_a_scope_runs_on_the_process_wide_owner<R: Runtime>() {
+    let (plain, tried, name, trace_differs) = R::block_on(async {
+        let plain = ctx::spawn(async { 1 }).await;
+        let tried = ctx::try_spawn(async { 2 })
+            .expect("no error outside a scope")
+            .await;
+        let (name, a) =
+            ctx::spawn(async { (Ctx::current().name().to_owned(), Ctx::current().trace_id()) })
+                .await;
+        let b = ctx::spawn(async { Ctx::current().trace_id() }).await;
+        (plain, tried, name, a != b)
+    });
+    assert_eq!((plain, tried), (1, 2));
+    assert_eq!(name, "background");
+    assert!(
+        trace_differs,
+        "each task outside a scope is a root of its own"
+    );
+    assert!(Ctx::try_current().is_none());
+}
+
 on_every_executor!(
+    spawn_outside_a_scope_runs_on_the_process_wide_owner,
     a_background_task_runs_in_a_child_scope_of_its_spawner,
     a_finished_owner_hands_late_background_work_to_the_process_wide_owner,
     background_task_outlives_a_dropped_request_scope_with_its_trace_id,

@@ -41,30 +41,9 @@ fn current_outside_a_scope_panics_with_advice<R: Runtime>() {
     assert!(message.contains("Scope::new"), "{message}");
 }
 
-/// The rule outside a scope (see the `ctx` module docs): `ctx::spawn` runs the task on
-/// the process-wide background owner, as haiway's `ctx.spawn` does; `record_event`,
-/// with no recorder to reach, does nothing. Neither fails.
-fn spawn_outside_a_scope_runs_on_the_process_wide_owner<R: Runtime>() {
-    let (plain, tried, name, trace_differs) = R::block_on(async {
-        let plain = ctx::spawn(async { 1 }).await;
-        let tried = ctx::try_spawn(async { 2 })
-            .expect("no error outside a scope")
-            .await;
-        let (name, a) =
-            ctx::spawn(async { (Ctx::current().name().to_owned(), Ctx::current().trace_id()) })
-                .await;
-        let b = ctx::spawn(async { Ctx::current().trace_id() }).await;
-        (plain, tried, name, a != b)
-    });
-    assert_eq!((plain, tried), (1, 2));
-    assert_eq!(name, "background");
-    assert!(
-        trace_differs,
-        "each task outside a scope is a root of its own"
-    );
-    assert!(Ctx::try_current().is_none());
-}
-
+/// The rule outside a scope (see the `ctx` module docs): `record_event`, with no
+/// recorder to reach, does nothing; `ctx::spawn` runs the task on the process-wide
+/// background owner (tested in `background`, which needs threads Miri is not given).
 fn record_event_outside_a_scope_does_nothing<R: Runtime>() {
     let recording = R::block_on(async {
         ctx::record_event(Event::error("nowhere"));
@@ -78,6 +57,5 @@ on_every_executor!(
     current_inside_a_scope,
     nothing_current_outside_a_scope,
     current_outside_a_scope_panics_with_advice,
-    spawn_outside_a_scope_runs_on_the_process_wide_owner,
     record_event_outside_a_scope_does_nothing,
 );
