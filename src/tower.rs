@@ -266,7 +266,7 @@ where
         let shared = &*self.shared;
         let name = match &shared.namer {
             Some(name) => name(request.method(), request.uri(), request.extensions()),
-            None => Arc::from(format!("{} {}", request.method(), request.uri().path())),
+            None => method_and_path(request.method(), request.uri().path()),
         };
         let mut scope = Scope::new(name);
         // Each an `Arc<dyn ..>`, which the scope keeps as it is: no allocation.
@@ -283,6 +283,26 @@ where
             run: scope.run(self.inner.call(request)),
         }
     }
+}
+
+/// `"{method} {path}"`, in one allocation: written in a buffer kept per thread, then
+/// copied into the `Arc`.
+fn method_and_path(method: &Method, path: &str) -> Arc<str> {
+    thread_local! {
+        static NAME: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    let write = |name: &mut String| {
+        name.clear();
+        name.push_str(method.as_str());
+        name.push(' ');
+        name.push_str(path);
+        Arc::from(name.as_str())
+    };
+    NAME.try_with(|name| match name.try_borrow_mut() {
+        Ok(mut name) => write(&mut name),
+        Err(_) => write(&mut String::new()),
+    })
+    .unwrap_or_else(|_| write(&mut String::new()))
 }
 
 impl<S: fmt::Debug> fmt::Debug for ScopeService<S> {

@@ -311,7 +311,7 @@ impl Scope {
             ctx: Some(ctx),
             body: Some(future),
             output: None,
-            local: FuturesUnordered::new(),
+            local: None,
             drives_tasks,
             scratch: Vec::new(),
             finished: false,
@@ -351,7 +351,8 @@ pin_project_lite::pin_project! {
         // For a background owner: its background tasks, waited for at the end.
         owned: Option<Arc<TaskSet>>,
         // Tasks this scope drives itself (no spawner anywhere up the tree).
-        local: FuturesUnordered<BoxFuture>,
+        // (made when the first one is: a scope with a spawner never allocates it).
+        local: Option<FuturesUnordered<BoxFuture>>,
         // Whether this scope drives its own tasks.
         drives_tasks: bool,
         // Reused buffer for taking queued tasks.
@@ -386,7 +387,9 @@ pin_project_lite::pin_project! {
             // Drop the tasks this scope drove (each runner enters its own Ctx), so
             // nothing outlives the scope: each one, even if dropping another panics.
             // Before the set closes, so their destructors may spawn as the body's do.
-            drop_each(&mut panics, std::mem::take(&mut *this.local));
+            if let Some(local) = this.local.take() {
+                drop_each(&mut panics, local);
+            }
             if !finished {
                 this.tasks.cancel_all(&mut panics);
                 if let Some(owned) = this.owned.as_ref() {
@@ -430,8 +433,13 @@ impl<F: Future> Future for Run<F> {
             for round in 0.. {
                 this.tasks.take_queued(cx.waker(), this.scratch);
                 let picked_up = !this.scratch.is_empty();
-                this.local.extend(this.scratch.drain(..));
-                while let Poll::Ready(Some(())) = this.local.poll_next_unpin(cx) {}
+                if picked_up {
+                    let local = this.local.get_or_insert_with(FuturesUnordered::new);
+                    local.extend(this.scratch.drain(..));
+                }
+                if let Some(local) = this.local.as_mut() {
+                    while let Poll::Ready(Some(())) = local.poll_next_unpin(cx) {}
+                }
                 if !picked_up {
                     break;
                 }
