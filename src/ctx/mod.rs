@@ -47,7 +47,9 @@
 //! - [`record_event`] and [`record_event_with`] do nothing: there is no recorder to
 //!   reach (and nothing is allocated).
 //! - State reads as missing ([`state`] returns `None`; [`require_state`] panics, naming
-//!   the type), and [`Ctx::current`] panics: use [`Ctx::try_current`].
+//!   the type), and [`Ctx::current`] panics (use [`Ctx::try_current`]), as does
+//!   running an [`updating`] outside a scope (it updates the current one: open a
+//!   scope with [`Scope::state`] instead).
 //!
 //! ```
 //! use haiway::{ctx, Event};
