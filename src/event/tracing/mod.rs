@@ -287,7 +287,7 @@ impl Recorder for TracingRecorder {
         // if it chose the same target.
         let site = prepared
             .downcast_ref::<PreparedSite>()
-            .filter(|site| site.target() == self.target_of(event));
+            .filter(|site| same_target(site.target(), self.target_of(event)));
         let Some(site) = site else {
             // Not one of ours (the method called directly with something else), or
             // one of a recorder with another target.
@@ -297,6 +297,13 @@ impl Recorder for TracingRecorder {
         // subscriber is asked anyway (unless its interest is `always`).
         site.dispatch(scope, self.scope_fields);
     }
+}
+
+/// Whether two targets are the same: usually the same `&'static str` (compared by
+/// address first, then by text).
+#[inline]
+fn same_target(a: &'static str, b: &'static str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 /// The callsite of `event` at `level`, found or created; `None` for an event with too
