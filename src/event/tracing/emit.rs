@@ -154,11 +154,14 @@ pub(super) struct PreparedSite {
     head: Box<[OwnedValue]>,
     /// [`PreparedSite::dispatch_n`] for the event's number of fields.
     dispatch_n: fn(&PreparedSite, bool, &ScopeInfo, bool),
+    /// Its target does not depend on the recorder (the event's own, or haiway's).
+    fixed: bool,
 }
 
 impl PreparedSite {
-    /// The site of `event`, whose callsite is `callsite`.
-    pub(super) fn new(callsite: &'static DynCallsite, event: &Event) -> Self {
+    /// The site of `event`, whose callsite is `callsite`; `fixed`: its target does not
+    /// depend on the recorder.
+    pub(super) fn new(callsite: &'static DynCallsite, event: &Event, fixed: bool) -> Self {
         let name = event.name();
         let attributes = event.attributes();
         let message: OwnedValue = match attributes.iter().find(|(key, _)| key == MESSAGE) {
@@ -195,6 +198,7 @@ impl PreparedSite {
             fields,
             head,
             dispatch_n,
+            fixed,
         }
     }
 
@@ -206,6 +210,12 @@ impl PreparedSite {
             return;
         }
         (self.dispatch_n)(self, self.callsite.is_always(), scope, scope_fields);
+    }
+
+    /// Whether its target does not depend on the recorder.
+    #[inline]
+    pub(super) fn fixed(&self) -> bool {
+        self.fixed
     }
 
     /// The target of the event's callsite.

@@ -163,17 +163,7 @@ impl TracingRecorder {
 
     /// The target `event` is emitted under (see the type's docs).
     fn target_of(&self, event: &Event) -> &'static str {
-        if let Some(target) = event.target() {
-            return target;
-        }
-        let name = event.name();
-        if name.starts_with("cache.") {
-            "haiway::cache"
-        } else if name.starts_with("task.") || name.starts_with("background.") {
-            "haiway::ctx"
-        } else {
-            self.span_target()
-        }
+        fixed_target(event).unwrap_or(self.span_target())
     }
 
     /// The target of scope spans, and of events that name none.
@@ -279,7 +269,8 @@ impl Recorder for TracingRecorder {
     /// once 1,024 exist.
     fn prepare(&self, event: &Event) -> Option<Prepared> {
         let callsite = event_callsite(tracing_level(event.level()), self.target_of(event), event)?;
-        Some(Prepared::new(PreparedSite::new(callsite, event)))
+        let fixed = fixed_target(event).is_some();
+        Some(Prepared::new(PreparedSite::new(callsite, event, fixed)))
     }
 
     fn record_prepared(&self, scope: &ScopeInfo, event: &Event, prepared: &Prepared) {
@@ -287,7 +278,7 @@ impl Recorder for TracingRecorder {
         // if it chose the same target.
         let site = prepared
             .downcast_ref::<PreparedSite>()
-            .filter(|site| same_target(site.target(), self.target_of(event)));
+            .filter(|site| site.fixed() || same_target(site.target(), self.span_target()));
         let Some(site) = site else {
             // Not one of ours (the method called directly with something else), or
             // one of a recorder with another target.
@@ -296,6 +287,23 @@ impl Recorder for TracingRecorder {
         // No level check of ours: the recording asked `enabled` just before, and the
         // subscriber is asked anyway (unless its interest is `always`).
         site.dispatch(scope, self.scope_fields);
+    }
+}
+
+/// The target of `event` whatever the recorder: its own, or haiway's for haiway's own
+/// events (`cache.*`: `haiway::cache`; `task.*`, `background.*`: `haiway::ctx`).
+#[inline]
+fn fixed_target(event: &Event) -> Option<&'static str> {
+    if let Some(target) = event.target() {
+        return Some(target);
+    }
+    let name = event.name();
+    if name.starts_with("cache.") {
+        Some("haiway::cache")
+    } else if name.starts_with("task.") || name.starts_with("background.") {
+        Some("haiway::ctx")
+    } else {
+        None
     }
 }
 
