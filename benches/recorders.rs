@@ -150,7 +150,7 @@ fn cache_hit_recorder(c: &mut Criterion) {
         group.bench_function("reference: tracing::debug! alone", |b| {
             b.iter(|| {
                 tracing::debug!(
-                    target: "haiway",
+                    target: "haiway::cache",
                     message = black_box("cache.hit"),
                     cache = black_box("profiles"),
                     scope = "bench",

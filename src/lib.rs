@@ -79,6 +79,12 @@
 //! - `tokio`: [`runtime::Tokio`] and a [`runtime::Spawn`] impl for
 //!   `tokio::runtime::Handle`.
 //!
+//! A web service:
+//!
+//! - `tower`: [`tower::ScopeLayer`](crate::tower), a tower `Layer` (axum, hyper, tonic)
+//!   that runs each request in a scope named after its method and path. It depends on
+//!   tower-layer, tower-service and http only.
+//!
 //! A shared cache backend:
 //!
 //! - `redis`: `cache::redis::RedisBackend`, a backend on Redis for caches shared by
@@ -93,7 +99,8 @@
 //!
 //! - `tracing`: `TracingRecorder`, which emits each event as a `tracing` event at the
 //!   matching level, with its attributes and the scope's name and ids as fields, and
-//!   enters a `tracing` span named after each scope while the scope's code runs.
+//!   enters a `tracing` span named after each scope while the scope's code runs; the
+//!   cache's events go under the target `haiway::cache`, yours under the one you set.
 //! - `opentelemetry`: `OpenTelemetryRecorder`, which counts each event in an
 //!   OpenTelemetry counter named after it (`cache.hit`, `cache.miss`, …) with its
 //!   attributes, adds it to the current OpenTelemetry span, and with a tracer opens a
@@ -123,6 +130,8 @@ pub mod ctx;
 pub mod event;
 pub mod runtime;
 mod sync;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 #[cfg(feature = "macros")]
 #[doc = include_str!("cache/attribute.md")]

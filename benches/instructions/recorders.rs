@@ -178,7 +178,7 @@ fn setup_ref_debug(n: u32) -> Prepared {
     }));
     let events = move || {
         tracing::debug!(
-            target: "haiway",
+            target: "haiway::cache",
             message = black_box("cache.hit"),
             cache = black_box("profiles"),
             scope = "bench",

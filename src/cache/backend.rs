@@ -17,11 +17,21 @@ pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// A cache with a backend looks a key up with [`read`](Backend::read); on a miss it runs
 /// the function once (however many callers are waiting), returns the value at once, and
-/// schedules [`write`](Backend::write) with [`ctx::spawn`](crate::ctx::spawn): the caller
-/// does not wait for persistence, and the scope does not finish before the write has
-/// landed. Outside any scope the write is awaited inline instead, so nothing is lost
-/// unless the caller drops the call before it returns: that cancels the write with it
-/// (inside a scope, the write outlives the call).
+/// schedules [`write`](Backend::write) in the background: the caller does not wait for
+/// persistence. Where the write goes is chosen at each write, in this order:
+///
+/// 1. Under a scope marked [`Scope::background`](crate::Scope::background) (the
+///    application's, typically), the write is a background task of that owner
+///    ([`ctx::spawn_background`](crate::ctx::spawn_background)): the request's scope
+///    neither waits for it nor cancels it when dropped, so **a client that disconnects
+///    does not lose the write**. It keeps the request's trace id for its events, and
+///    the owner's scope (or its [`shutdown`](crate::ctx::Background::shutdown)) waits
+///    for it. Use this in a web service.
+/// 2. Otherwise, in a scope, it is a task of the current scope
+///    ([`ctx::spawn`](crate::ctx::spawn)): the scope does not finish before the write has
+///    landed, and dropping the scope's future cancels it.
+/// 3. Outside any scope the write is awaited inline instead, so nothing is lost unless
+///    the caller drops the call before it returns: that cancels the write with it.
 ///
 /// Failures never fail a call: a failing `read` falls back to running the function
 /// (event `cache.read_failed`), a failing `write` is recorded (event

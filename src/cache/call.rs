@@ -237,17 +237,17 @@ where
             *self.step = Step::Done;
             return Poll::Ready(result);
         };
-        match ctx::try_spawn(write) {
+        // The write's home, chosen here: the nearest background owner (a scope marked
+        // `Scope::background`), so a client that disconnects does not cancel it; else
+        // the current scope; outside any scope it is awaited, so it is not lost.
+        match ctx::spawn_kept(write) {
             Ok(task) => {
                 task.detach();
                 *self.step = Step::Done;
                 Poll::Ready(result)
             }
-            Err(refused) => {
-                self.park(Slow::Writing(Writing {
-                    write: refused.into_future(),
-                    result,
-                }));
+            Err(write) => {
+                self.park(Slow::Writing(Writing { write, result }));
                 self.poll_slow(cx)
             }
         }

@@ -177,9 +177,11 @@ where
                 }
             };
             let Some(write) = write else { return };
-            match ctx::try_spawn(write) {
+            // The same home as a call's write: the nearest background owner, else the
+            // current scope, else awaited here.
+            match ctx::spawn_kept(write) {
                 Ok(task) => task.detach(),
-                Err(refused) => refused.into_future().await,
+                Err(write) => write.await,
             }
         })
     }

@@ -7,6 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use super::owner::{Owner, OwnerChoice};
 use super::state_map::StateMap;
 use super::task_set::TaskSet;
 use crate::event::{Level, ScopeId, ScopeInfo, ScopeSpan, SharedRecorder, TraceId};
@@ -73,6 +74,10 @@ struct Inner {
     span: OnceLock<Arc<dyn ScopeSpan>>,
     /// The typed values the scope provides (its own over its parent's).
     state: StateMap,
+    /// The nearest background owner: this scope's own (it was marked
+    /// [`Scope::background`](crate::Scope::background)) or its parent's; `None`: the
+    /// process-wide one.
+    background: Option<Arc<Owner>>,
 }
 
 const _: () = {
@@ -82,12 +87,14 @@ const _: () = {
 
 impl Ctx {
     /// Builds the context of a new scope nested in `parent` (or a root scope).
+    /// `owner`: where the background tasks spawned below the scope go.
     pub(crate) fn new(
         name: Arc<str>,
         parent: Option<Ctx>,
         spawner: Option<Arc<dyn Spawn>>,
         recorder: Option<SharedRecorder>,
         state: StateMap,
+        owner: OwnerChoice,
     ) -> Ctx {
         let trace_id = match &parent {
             Some(p) => p.trace_id(),
@@ -99,6 +106,11 @@ impl Ctx {
             parent.as_ref().map(Ctx::id),
             trace_id,
         );
+        let background = match owner {
+            OwnerChoice::Own => Some(Owner::owned_by(&info, spawner.clone(), recorder.clone())),
+            OwnerChoice::Given(owner) => Some(owner),
+            OwnerChoice::Inherit => parent.as_ref().and_then(|p| p.inner.background.clone()),
+        };
         Ctx {
             inner: Arc::new(Inner {
                 info,
@@ -108,8 +120,70 @@ impl Ctx {
                 tasks: Arc::new(TaskSet::new()),
                 span: OnceLock::new(),
                 state,
+                background,
             }),
         }
+    }
+
+    /// The context a background task of `origin` runs in: a child of `origin` with its
+    /// name and trace id (and an id of its own), its recorder, span and state, but the task set of its owner
+    /// (`tasks`) and the spawner the owner picked, so the tasks it spawns belong to the
+    /// owner too. `origin` is `None` outside any scope: a root scope named
+    /// `"background"`.
+    pub(crate) fn for_background(
+        origin: Option<&Ctx>,
+        tasks: Arc<TaskSet>,
+        spawner: Arc<dyn Spawn>,
+        background: Option<Arc<Owner>>,
+    ) -> Ctx {
+        let Some(origin) = origin else {
+            let root = Ctx::new(
+                Arc::from("background"),
+                None,
+                Some(spawner),
+                None,
+                StateMap::default(),
+                OwnerChoice::Inherit,
+            );
+            let mut inner = Arc::into_inner(root.inner).expect("not shared yet");
+            inner.tasks = tasks;
+            inner.background = background;
+            return Ctx {
+                inner: Arc::new(inner),
+            };
+        };
+        let from = &origin.inner;
+        let span = OnceLock::new();
+        if let Some(s) = from.span.get() {
+            let _ = span.set(s.clone());
+        }
+        // A scope of its own under `origin`, with its name and trace id: events read
+        // as the request's, and what tells scopes apart by id (the cache's spawn
+        // marks) sees a scope whose tasks are not `origin`'s.
+        let info = ScopeInfo::new(
+            from.info.name_arc().clone(),
+            ScopeId::new(random_u64()),
+            Some(from.info.id()),
+            from.info.trace_id(),
+        );
+        Ctx {
+            inner: Arc::new(Inner {
+                info,
+                parent: Some(origin.clone()),
+                spawner: Some(spawner),
+                recorder: from.recorder.clone(),
+                tasks,
+                span,
+                state: from.state.clone(),
+                background,
+            }),
+        }
+    }
+
+    /// The nearest background owner (`None`: the process-wide one).
+    #[inline]
+    pub(crate) fn background_owner(&self) -> Option<&Arc<Owner>> {
+        self.inner.background.as_ref()
     }
 
     /// The same scope (name, id, parent, spawner, recorder, task set and span) with
@@ -129,6 +203,7 @@ impl Ctx {
                 tasks: inner.tasks.clone(),
                 span,
                 state,
+                background: inner.background.clone(),
             }),
         }
     }

@@ -86,7 +86,7 @@ impl Ctx {
 
 /// Records `event` (an [`Event`], a reference to one, or a reference to a
 /// [`PreparedEvent`](crate::event::PreparedEvent)) in the current scope. Outside any
-/// scope, with no recorder, or when the recorder does not want the event's level
+/// scope (see [the rule there](crate::ctx#outside-a-scope)), with no recorder, or when the recorder does not want the event's level
 /// ([`Recorder::min_level`](crate::Recorder::min_level), then [`Recorder::enabled`](crate::Recorder::enabled)), does nothing (and allocates
 /// nothing): an event below the recorder's [`min_level`](crate::Recorder::min_level) costs
 /// one thread-local read and a comparison, inlined here.

@@ -1,5 +1,6 @@
 //! [`Scope`]: the builder of a context, and [`Run`]: the future that runs a body in it.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -8,7 +9,9 @@ use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
+use super::background::Background;
 use super::context::Ctx;
+use super::owner::OwnerChoice;
 use super::panics::{FirstPanic, drop_each};
 use super::slot;
 use super::state_map::{Added, StateMap};
@@ -54,6 +57,10 @@ pub struct Scope {
     recorder: Option<SharedRecorder>,
     /// Typed values given to this scope, over the parent's.
     state: Added,
+    /// Owns the background tasks spawned below it.
+    background: bool,
+    /// Hands the background tasks spawned below it to this owner.
+    owner: Option<Background>,
 }
 
 impl Scope {
@@ -70,7 +77,86 @@ impl Scope {
             spawner: None,
             recorder: None,
             state: Added::default(),
+            background: false,
+            owner: None,
         }
+    }
+
+    /// Makes this scope a background owner (typically the application's scope): the
+    /// tasks spawned below it with [`ctx::spawn_background`](crate::ctx::spawn_background)
+    /// belong to it, not to the scope that spawned them. It runs them on its spawner
+    /// (if it has one), waits for them before finishing, and cancels them if its
+    /// future is dropped; [`ctx::background`](crate::ctx::background) returns its
+    /// handle, whose [`shutdown`](crate::ctx::Background::shutdown) ends them
+    /// gracefully. Without a marked scope up the tree, background tasks go to the
+    /// [process-wide owner](crate::ctx::Background::global).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{ctx, Scope};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let sent = Arc::new(AtomicBool::new(false));
+    /// # futures_lite::future::block_on(async {
+    /// let flag = sent.clone();
+    /// Scope::new("app")
+    ///     .background()
+    ///     .run(async move {
+    ///         Scope::new("request")
+    ///             .run(async move {
+    ///                 ctx::spawn_background(async move { flag.store(true, Ordering::SeqCst) });
+    ///             })
+    ///             .await;
+    ///     })
+    ///     .await; // the app scope waits for its background tasks
+    /// # });
+    /// assert!(sent.load(Ordering::SeqCst));
+    /// ```
+    pub fn background(mut self) -> Self {
+        self.background = true;
+        self.owner = None;
+        self
+    }
+
+    /// Hands the background tasks spawned below this scope to `owner` (and not to the
+    /// owner of the scope it opens in): for a scope that runs outside the owner's,
+    /// such as a request scope that a server's connection task opens while the
+    /// application's scope, marked [`Scope::background`], holds the owner. The scope
+    /// keeps a trace id of its own. The last of `background` and `background_owner`
+    /// wins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use haiway::{ctx, Scope};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let done = Arc::new(AtomicBool::new(false));
+    /// let d = done.clone();
+    /// # futures_lite::future::block_on(async {
+    /// Scope::new("app")
+    ///     .background()
+    ///     .run(async move {
+    ///         let owner = ctx::background();
+    ///         // A request scope opened outside the app's (here, on another thread).
+    ///         let request = Scope::new("request").background_owner(owner).run(async move {
+    ///             ctx::spawn_background(async move { d.store(true, Ordering::SeqCst) });
+    ///         });
+    ///         std::thread::spawn(move || futures_lite::future::block_on(request))
+    ///             .join()
+    ///             .unwrap();
+    ///     })
+    ///     .await; // the app scope waits for the request's background task
+    /// # });
+    /// assert!(done.load(Ordering::SeqCst));
+    /// ```
+    pub fn background_owner(mut self, owner: Background) -> Self {
+        self.background = false;
+        self.owner = Some(owner);
+        self
     }
 
     /// Runs the tasks spawned in this scope (and in scopes nested in it that do not set
@@ -91,8 +177,11 @@ impl Scope {
     /// assert_eq!(out, 5);
     /// # }));
     /// ```
+    ///
+    /// An `Arc<dyn Spawn>` is kept as it is (no allocation): share one among many
+    /// scopes, a scope per request say, that way.
     pub fn spawner(mut self, spawner: impl Spawn) -> Self {
-        self.spawner = Some(Arc::new(spawner));
+        self.spawner = Some(share_spawner(spawner));
         self
     }
 
@@ -107,6 +196,10 @@ impl Scope {
     /// let recorder = MemoryRecorder::new();
     /// let _scope = Scope::new("job").recorder(recorder.clone());
     /// ```
+    ///
+    /// An `Arc<dyn Recorder>` is kept as it is (no allocation): share one among many
+    /// scopes, a scope per request say, that way. (A [`PreparedEvent`](crate::event::PreparedEvent)
+    /// keeps what such a recorder prepares under the type `Arc<dyn Recorder>`.)
     pub fn recorder(mut self, recorder: impl Recorder) -> Self {
         self.recorder = Some(SharedRecorder::new(recorder));
         self
@@ -199,15 +292,26 @@ impl Scope {
             Some(p) => p.state_set().merged(self.state),
             None => StateMap::default().merged(self.state),
         };
-        let ctx = Ctx::new(self.name, parent, spawner, recorder, state);
+        let owner = match (self.background, self.owner) {
+            (true, _) => OwnerChoice::Own,
+            (false, Some(owner)) => OwnerChoice::Given(owner.owner().clone()),
+            (false, None) => OwnerChoice::Inherit,
+        };
+        let ctx = Ctx::new(self.name, parent, spawner, recorder, state, owner);
         ctx.open_span();
         let drives_tasks = ctx.spawner().is_none();
+        let owned = if self.background {
+            ctx.background_owner().map(|owner| owner.tasks.clone())
+        } else {
+            None
+        };
         Run {
+            owned,
             tasks: ctx.tasks().clone(),
             ctx: Some(ctx),
             body: Some(future),
             output: None,
-            local: FuturesUnordered::new(),
+            local: None,
             drives_tasks,
             scratch: Vec::new(),
             finished: false,
@@ -222,6 +326,7 @@ impl fmt::Debug for Scope {
             .field("spawner", &self.spawner.is_some())
             .field("recorder", &self.recorder.is_some())
             .field("state", &self.state.len())
+            .field("background", &self.background)
             .finish()
     }
 }
@@ -243,8 +348,11 @@ pin_project_lite::pin_project! {
         // The scope's task set (also reachable through `ctx`, kept here so it is
         // available while `ctx` sits in the slot).
         tasks: Arc<TaskSet>,
+        // For a background owner: its background tasks, waited for at the end.
+        owned: Option<Arc<TaskSet>>,
         // Tasks this scope drives itself (no spawner anywhere up the tree).
-        local: FuturesUnordered<BoxFuture>,
+        // (made when the first one is: a scope with a spawner never allocates it).
+        local: Option<FuturesUnordered<BoxFuture>>,
         // Whether this scope drives its own tasks.
         drives_tasks: bool,
         // Reused buffer for taking queued tasks.
@@ -279,9 +387,14 @@ pin_project_lite::pin_project! {
             // Drop the tasks this scope drove (each runner enters its own Ctx), so
             // nothing outlives the scope: each one, even if dropping another panics.
             // Before the set closes, so their destructors may spawn as the body's do.
-            drop_each(&mut panics, std::mem::take(&mut *this.local));
+            if let Some(local) = this.local.take() {
+                drop_each(&mut panics, local);
+            }
             if !finished {
                 this.tasks.cancel_all(&mut panics);
+                if let Some(owned) = this.owned.as_ref() {
+                    owned.cancel_all(&mut panics);
+                }
                 panics.run(|| end_span(this.ctx));
             }
             panics.raise();
@@ -320,8 +433,13 @@ impl<F: Future> Future for Run<F> {
             for round in 0.. {
                 this.tasks.take_queued(cx.waker(), this.scratch);
                 let picked_up = !this.scratch.is_empty();
-                this.local.extend(this.scratch.drain(..));
-                while let Poll::Ready(Some(())) = this.local.poll_next_unpin(cx) {}
+                if picked_up {
+                    let local = this.local.get_or_insert_with(FuturesUnordered::new);
+                    local.extend(this.scratch.drain(..));
+                }
+                if let Some(local) = this.local.as_mut() {
+                    while let Poll::Ready(Some(())) = local.poll_next_unpin(cx) {}
+                }
                 if !picked_up {
                     break;
                 }
@@ -332,13 +450,29 @@ impl<F: Future> Future for Run<F> {
             }
         }
 
-        // 3. Done when the body is done and no task is left.
-        if this.output.is_some() && this.tasks.try_close(cx.waker()) {
+        // 3. Done when the body is done and no task is left (for a background owner,
+        // no background task either).
+        if this.output.is_some()
+            && this.tasks.try_close(cx.waker())
+            && this
+                .owned
+                .as_ref()
+                .is_none_or(|owned| owned.try_close(cx.waker()))
+        {
             *this.finished = true;
             end_span(this.ctx);
             return Poll::Ready(this.output.take().expect("checked above"));
         }
         Poll::Pending
+    }
+}
+
+/// `spawner` behind an `Arc`: as it is when it already is an `Arc<dyn Spawn>`.
+fn share_spawner<S: Spawn>(spawner: S) -> Arc<dyn Spawn> {
+    let mut spawner = Some(spawner);
+    match (&mut spawner as &mut dyn Any).downcast_mut::<Option<Arc<dyn Spawn>>>() {
+        Some(shared) => shared.take().expect("set above"),
+        None => Arc::new(spawner.take().expect("set above")),
     }
 }
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 
+use super::background::Background;
 use super::context::Ctx;
 use super::slot;
 use super::task::{self, Task};
@@ -80,9 +81,15 @@ fn spawn_failed<F>(err: &SpawnError<F>) -> ! {
 
 /// Spawns `future` in the current scope; see [`Ctx::spawn`].
 ///
+/// Outside any scope, the task runs on the
+/// [process-wide background owner](crate::ctx::Background::global), as haiway's
+/// `ctx.spawn` falls back to its background group: see
+/// [the module docs](crate::ctx#outside-a-scope).
+///
 /// # Panics
 ///
-/// Outside any scope. Use [`try_spawn`] where that can happen.
+/// If the current `Ctx`'s scope has already finished (a `Ctx` kept past its scope and
+/// made current again). Use [`try_spawn`] where that can happen.
 ///
 /// # Examples
 ///
@@ -92,6 +99,8 @@ fn spawn_failed<F>(err: &SpawnError<F>) -> ! {
 /// # futures_lite::future::block_on(async {
 /// let out = Scope::new("job").run(async { ctx::spawn(async { 3 }).await }).await;
 /// assert_eq!(out, 3);
+/// // Outside any scope: on the process-wide background owner.
+/// assert_eq!(ctx::spawn(async { 4 }).await, 4);
 /// # });
 /// ```
 #[track_caller]
@@ -106,19 +115,23 @@ where
     }
 }
 
-/// Spawns `future` in the current scope, or hands it back in an error when there is no
-/// current scope.
+/// Spawns `future` in the current scope, or hands it back in an error when the
+/// current scope has already finished. Outside any scope, like [`spawn`], the task
+/// runs on the [process-wide background owner](crate::ctx::Background::global).
 ///
 /// # Errors
 ///
-/// [`SpawnErrorKind::NoScope`] outside any scope.
+/// [`SpawnErrorKind::ScopeEnded`] when the current `Ctx`'s scope has finished.
 ///
 /// # Examples
 ///
 /// ```
-/// use haiway::ctx::{self, SpawnErrorKind};
+/// use haiway::ctx;
 ///
-/// assert_eq!(ctx::try_spawn(async {}).unwrap_err().kind(), SpawnErrorKind::NoScope);
+/// # futures_lite::future::block_on(async {
+/// let task = ctx::try_spawn(async { 1 }).expect("outside a scope too");
+/// assert_eq!(task.await, 1);
+/// # });
 /// ```
 pub fn try_spawn<F>(future: F) -> Result<Task<F::Output>, SpawnError<F>>
 where
@@ -127,7 +140,7 @@ where
 {
     match Ctx::try_current() {
         Some(ctx) => ctx.try_spawn(future),
-        None => Err(SpawnError::new(SpawnErrorKind::NoScope, future)),
+        None => Ok(Background::global().spawn(future)),
     }
 }
 
@@ -136,11 +149,14 @@ where
 /// # Examples
 ///
 /// ```
-/// use haiway::ctx::{self, SpawnErrorKind};
+/// use haiway::{ctx::SpawnErrorKind, Ctx, Scope};
 ///
-/// let err = ctx::try_spawn(async { 1 }).unwrap_err();
-/// assert_eq!(err.kind(), SpawnErrorKind::NoScope);
+/// # futures_lite::future::block_on(async {
+/// let ended = Scope::new("job").run(async { Ctx::current() }).await;
+/// let err = ended.try_spawn(async { 1 }).unwrap_err();
+/// assert_eq!(err.kind(), SpawnErrorKind::ScopeEnded);
 /// let _future = err.into_future();
+/// # });
 /// ```
 pub struct SpawnError<F> {
     /// Why.
@@ -156,13 +172,11 @@ pub struct SpawnError<F> {
 /// ```
 /// use haiway::ctx::SpawnErrorKind;
 ///
-/// assert_ne!(SpawnErrorKind::NoScope, SpawnErrorKind::ScopeEnded);
+/// assert_eq!(format!("{:?}", SpawnErrorKind::ScopeEnded), "ScopeEnded");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SpawnErrorKind {
-    /// There is no current scope to spawn in.
-    NoScope,
     /// The scope of this `Ctx` has already finished (or its future was dropped).
     ScopeEnded,
 }
@@ -178,8 +192,11 @@ impl<F> SpawnError<F> {
     /// # Examples
     ///
     /// ```
-    /// let err = haiway::ctx::try_spawn(async {}).unwrap_err();
-    /// assert_eq!(err.kind(), haiway::ctx::SpawnErrorKind::NoScope);
+    /// # futures_lite::future::block_on(async {
+    /// let ended = haiway::Scope::new("job").run(async { haiway::Ctx::current() }).await;
+    /// let err = ended.try_spawn(async {}).unwrap_err();
+    /// assert_eq!(err.kind(), haiway::ctx::SpawnErrorKind::ScopeEnded);
+    /// # });
     /// ```
     pub fn kind(&self) -> SpawnErrorKind {
         self.kind
@@ -191,7 +208,8 @@ impl<F> SpawnError<F> {
     ///
     /// ```
     /// # futures_lite::future::block_on(async {
-    /// let future = haiway::ctx::try_spawn(async { 5 }).unwrap_err().into_future();
+    /// let ended = haiway::Scope::new("job").run(async { haiway::Ctx::current() }).await;
+    /// let future = ended.try_spawn(async { 5 }).unwrap_err().into_future();
     /// assert_eq!(future.await, 5);
     /// # });
     /// ```
@@ -211,9 +229,6 @@ impl<F> fmt::Debug for SpawnError<F> {
 impl<F> fmt::Display for SpawnError<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            SpawnErrorKind::NoScope => f.write_str(
-                "cannot spawn: no haiway scope is current; run this code inside `Scope::new(..).run(..)`",
-            ),
             SpawnErrorKind::ScopeEnded => f.write_str(
                 "cannot spawn: this Ctx's scope has already finished; spawn from a scope that is still running",
             ),

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::task::Waker;
 
+use event_listener::Event;
 use slab::Slab;
 
 use super::panics::{FirstPanic, drop_each};
@@ -20,6 +21,9 @@ pub(crate) struct TaskSet {
     /// How many tasks were ever spawned in this set (from any thread): written under
     /// the lock, read without it (see [`TaskSet::spawned`]).
     spawned: AtomicU64,
+    /// Notified each time the last live task finishes: what a background owner's
+    /// shutdown waits on (the scope itself waits through `waker`).
+    idle: Event,
 }
 
 /// The lock-protected part of a [`TaskSet`].
@@ -44,6 +48,7 @@ impl TaskSet {
     pub(crate) fn new() -> Self {
         TaskSet {
             spawned: AtomicU64::new(0),
+            idle: Event::new(),
             state: Mutex::new(SetState {
                 closed: false,
                 aborting: false,
@@ -106,15 +111,47 @@ impl TaskSet {
     /// Unregisters a finished (or dropped) task: called once per task, from its
     /// runner's drop, whether it finished, was cancelled, or its executor dropped it.
     pub(crate) fn unregister(&self, key: usize) {
-        let waker = {
+        let (idle, waker) = {
             let mut st = self.lock();
             st.aborts.try_remove(key);
             st.live -= 1;
-            if st.live == 0 { st.waker.take() } else { None }
+            if st.live == 0 {
+                (true, st.waker.take())
+            } else {
+                (false, None)
+            }
         };
         if let Some(w) = waker {
             w.wake();
         }
+        if idle {
+            // No listener (the usual case): one atomic load.
+            self.idle.notify(usize::MAX);
+        }
+    }
+
+    /// How many tasks are alive (spawned, not yet finished or dropped).
+    pub(crate) fn live(&self) -> usize {
+        self.lock().live
+    }
+
+    /// A listener notified when the last live task finishes: create it, then look at
+    /// [`live`](Self::live) again, then await it.
+    pub(crate) fn listen_idle(&self) -> event_listener::EventListener {
+        self.idle.listen()
+    }
+
+    /// Cancels every task alive now, without closing the set or cancelling tasks
+    /// spawned later (a background owner's shutdown, past its deadline). Each is
+    /// dropped the next time its executor polls it. Returns how many there were.
+    pub(crate) fn cut_off(&self, panics: &mut FirstPanic) -> usize {
+        let aborts: Vec<Arc<dyn Abort>> = {
+            let st = self.lock();
+            st.aborts.iter().map(|(_, abort)| abort.clone()).collect()
+        };
+        let count = aborts.len();
+        abort_each(panics, aborts, false);
+        count
     }
 
     /// How many tasks were ever spawned in this set. Two readings tell whether code

@@ -104,6 +104,9 @@ pub struct Event {
     level: Level,
     /// Attributes in the order they were added.
     attributes: Attributes,
+    /// Where the event comes from, for recorders that sort by it (a `tracing` target);
+    /// `None`: the recorder decides.
+    target: Option<&'static str>,
 }
 
 impl fmt::Debug for Event {
@@ -112,6 +115,7 @@ impl fmt::Debug for Event {
             .field("name", &self.name)
             .field("level", &self.level)
             .field("attributes", &self.attributes)
+            .field("target", &self.target)
             .finish()
     }
 }
@@ -133,7 +137,39 @@ impl Event {
             name: name.into(),
             level,
             attributes: Attributes::new(),
+            target: None,
         }
+    }
+
+    /// Sets where the event comes from: the `tracing` target it is emitted under by
+    /// [`TracingRecorder`](crate::event::tracing::TracingRecorder), typically the
+    /// caller's module, `module_path!()`, so that `RUST_LOG=my_service=debug` shows it.
+    /// Without one the recorder picks (see `TracingRecorder`'s docs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let event = haiway::Event::info("order.placed").with_target(module_path!());
+    /// assert_eq!(event.target(), Some(module_path!()));
+    /// assert_eq!(haiway::Event::info("x").target(), None);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn with_target(mut self, target: &'static str) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// Where the event comes from, if it was set with [`with_target`](Self::with_target).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(haiway::Event::info("x").with_target("app").target(), Some("app"));
+    /// ```
+    #[inline]
+    pub fn target(&self) -> Option<&'static str> {
+        self.target
     }
 
     /// Creates a [`Level::Debug`] event.

@@ -1,6 +1,6 @@
 //! [`SharedRecorder`]: a recorder as a scope holds it, and how an event reaches it.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 use std::sync::Arc;
 
 use super::data::Event;
@@ -19,10 +19,17 @@ pub(crate) struct SharedRecorder {
 }
 
 impl SharedRecorder {
-    /// Shares `recorder`.
+    /// Shares `recorder`: as it is when it already is an `Arc<dyn Recorder>` (no
+    /// allocation).
     pub(crate) fn new<R: Recorder>(recorder: R) -> Self {
+        let mut recorder = Some(recorder);
+        let recorder =
+            match (&mut recorder as &mut dyn Any).downcast_mut::<Option<Arc<dyn Recorder>>>() {
+                Some(shared) => shared.take().expect("set above"),
+                None => Arc::new(recorder.take().expect("set above")),
+            };
         SharedRecorder {
-            recorder: Arc::new(recorder),
+            recorder,
             kind: TypeId::of::<R>(),
         }
     }

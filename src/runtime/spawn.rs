@@ -48,6 +48,34 @@ where
     }
 }
 
+/// A shared spawner is a spawner: hand one `Arc<dyn Spawn>` to every scope (say, per
+/// request) and none of them allocates for it.
+///
+/// # Examples
+///
+/// ```
+/// use haiway::runtime::{BoxFuture, Spawn};
+/// use haiway::{ctx, Scope};
+/// use std::sync::Arc;
+///
+/// let ex = Arc::new(async_executor::Executor::new());
+/// let shared: Arc<dyn Spawn> = Arc::new(ex.clone());
+/// # futures_lite::future::block_on(ex.run(async {
+/// for _ in 0..3 {
+///     let out = Scope::new("request")
+///         .spawner(shared.clone()) // kept as it is: no allocation
+///         .run(async { ctx::spawn(async { 1 }).await })
+///         .await;
+///     assert_eq!(out, 1);
+/// }
+/// # }));
+/// ```
+impl Spawn for Arc<dyn Spawn> {
+    fn spawn(&self, future: BoxFuture) {
+        (**self).spawn(future);
+    }
+}
+
 impl Spawn for Arc<async_executor::Executor<'static>> {
     fn spawn(&self, future: BoxFuture) {
         async_executor::Executor::spawn(self, future).detach();

@@ -82,3 +82,42 @@ fn state_reads_do_not_allocate_and_a_child_adding_none_copies_none() {
     // A child of a scope with state shares the parent's values: no allocation more.
     assert_eq!(stateful, stateless);
 }
+
+/// Allocations of opening, running (one poll: its body finishes at once) and finishing
+/// the scope `make` builds.
+fn scope_allocations(make: impl FnOnce() -> Scope) -> usize {
+    let waker = std::task::Waker::noop();
+    let (n, ready) = allocations_in(|| {
+        let mut scope = std::pin::pin!(make().run(async {}));
+        scope
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_ready()
+    });
+    assert!(ready);
+    n
+}
+
+#[test]
+fn a_shared_spawner_and_recorder_cost_a_scope_no_allocation() {
+    use haiway::Recorder;
+    use haiway::runtime::{BoxFuture, Spawn};
+    use std::sync::Arc;
+
+    let spawner: Arc<dyn Spawn> = Arc::new(|future: BoxFuture| drop(future));
+    let recorder: Arc<dyn Recorder> = Arc::new(haiway::MemoryRecorder::new());
+    let bare = scope_allocations(|| Scope::new("request"));
+    let shared = scope_allocations(|| {
+        Scope::new("request")
+            .spawner(spawner.clone())
+            .recorder(recorder.clone())
+    });
+    assert_eq!(
+        shared, bare,
+        "a shared spawner and recorder are not wrapped again"
+    );
+    // The guard: a recorder that is not an `Arc<dyn Recorder>` is put behind one.
+    let memory = haiway::MemoryRecorder::new();
+    let wrapped = scope_allocations(|| Scope::new("request").recorder(memory.clone()));
+    assert!(wrapped > bare);
+}

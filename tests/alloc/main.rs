@@ -10,3 +10,5 @@ static ALLOC: common::counting_alloc::Counting = common::counting_alloc::Countin
 
 mod cache;
 mod ctx;
+#[cfg(feature = "tower")]
+mod tower;

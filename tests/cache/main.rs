@@ -18,6 +18,9 @@ mod make_key;
 
 mod attribute;
 mod backend;
+// Its writes run on the library's background thread: not for Miri.
+#[cfg(not(miri))]
+mod background_write;
 mod basic;
 mod clear;
 mod drops;

@@ -5,6 +5,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+// Background tasks with no spawner run on a thread the library starts and never
+// stops, and shutdowns keep their timeout on a thread: not for Miri.
+#[cfg(not(miri))]
+mod background;
 mod current;
 mod events;
 mod interleave;
@@ -12,3 +16,5 @@ mod lifetime;
 mod nesting;
 mod spawn;
 mod state;
+#[cfg(feature = "tower")]
+mod tower;

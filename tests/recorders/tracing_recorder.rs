@@ -37,6 +37,7 @@ impl Seen {
 #[derive(Debug, Clone)]
 struct SeenSpan {
     name: String,
+    target: String,
     fields: BTreeMap<String, String>,
     parent: Option<String>,
 }
@@ -90,6 +91,7 @@ where
             .map(|parent| parent.name().to_owned());
         self.spans.lock().unwrap().push(SeenSpan {
             name: attrs.metadata().name().to_owned(),
+            target: attrs.metadata().target().to_owned(),
             fields,
             parent,
         });
@@ -118,6 +120,9 @@ impl Collect {
     }
     fn spans(&self) -> Vec<SeenSpan> {
         self.spans.lock().unwrap().clone()
+    }
+    fn span_targets(&self) -> Vec<String> {
+        self.spans().into_iter().map(|s| s.target).collect()
     }
 }
 
@@ -153,7 +158,7 @@ fn a_miss_and_a_hit_are_debug_events_with_attributes_and_scope_fields() {
     assert_eq!(names, ["cache.miss", "cache.hit"]);
     for (event, name) in events.iter().zip(["cache.miss", "cache.hit"]) {
         assert_eq!(event.level, Level::DEBUG);
-        assert_eq!(event.target, "haiway");
+        assert_eq!(event.target, "haiway::cache");
         assert_eq!(event.field("message"), Some(&*format!("str:{name}")));
         assert_eq!(event.field("cache"), Some("str:profiles"));
         assert_eq!(event.field("scope"), Some("str:x"));
@@ -466,4 +471,94 @@ fn a_prepared_event_reaches_tracing_with_the_fields_of_the_plain_event() {
         assert_eq!((seen.level, &seen.name), (Level::WARN, &events[0].name));
         assert_eq!(seen.spans, ["jobs"]);
     }
+}
+
+#[test]
+fn each_event_carries_the_target_its_caller_expects() {
+    let cached = profiles();
+    let recorder = TracingRecorder::new().target("my_service");
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        block_on(Scope::new("request").recorder(recorder).run(async {
+            cached.call(1).await;
+            ctx::record_event(Event::info("order.placed").with_target(module_path!()));
+            ctx::record_event(Event::info("order.shipped"));
+        }))
+    });
+    let targets: Vec<(String, String)> = layer
+        .events()
+        .into_iter()
+        .map(|e| (e.name, e.target))
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            ("cache.miss".to_owned(), "haiway::cache".to_owned()),
+            ("order.placed".to_owned(), module_path!().to_owned()),
+            ("order.shipped".to_owned(), "my_service".to_owned()),
+        ]
+    );
+    // The scope's span goes under the recorder's target too.
+    let (spans, ()) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("request")
+                .recorder(TracingRecorder::new().target("my_service"))
+                .run(async {}),
+        )
+    });
+    assert_eq!(spans.span_targets(), ["my_service"]);
+}
+
+#[test]
+fn without_a_target_of_its_own_an_event_goes_under_haiway() {
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("job")
+                .recorder(TracingRecorder::new())
+                .run(async { ctx::record_event(Event::info("step")) }),
+        )
+    });
+    assert_eq!(layer.events()[0].target, "haiway");
+}
+
+#[test]
+fn a_prepared_event_takes_the_target_of_each_recorder() {
+    let tick = haiway::event::PreparedEvent::new(Event::info("tick"));
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        for target in ["first", "second", "first"] {
+            block_on(
+                Scope::new("job")
+                    .recorder(TracingRecorder::new().target(target))
+                    .run(async { ctx::record_event(&tick) }),
+            );
+        }
+    });
+    let targets: Vec<String> = layer.events().into_iter().map(|e| e.target).collect();
+    assert_eq!(targets, ["first", "second", "first"]);
+}
+
+#[test]
+fn scope_fields_false_leaves_the_scope_fields_to_the_span() {
+    let tick = haiway::event::PreparedEvent::new(Event::info("tick").with("n", 1));
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("lean")
+                .recorder(TracingRecorder::new().scope_fields(false))
+                .run(async {
+                    ctx::record_event(Event::info("step").with("n", 2));
+                    ctx::record_event(&tick);
+                }),
+        )
+    });
+    let events = layer.events();
+    assert_eq!(events.len(), 2);
+    for event in &events {
+        assert_eq!(event.spans, ["lean"], "in the scope's span");
+        for field in ["scope", "scope_id", "parent_id", "trace_id"] {
+            assert_eq!(event.field(field), None, "{field} is left to the span");
+        }
+        assert!(event.field("n").is_some());
+    }
+    let spans = layer.spans();
+    assert_eq!(spans.len(), 1);
+    assert!(spans[0].fields.contains_key("trace_id"));
 }

@@ -1,5 +1,5 @@
-//! The registry of callsites built at run time: one per distinct (level, event name,
-//! attribute keys), or per (level, scope name) for spans, created on first use,
+//! The registry of callsites built at run time: one per distinct (level, target, event
+//! name, attribute keys), or per (level, target, scope name) for spans, created on first use,
 //! registered with `tracing_core::callsite::register` like a macro's, and kept for the
 //! life of the process (see the [module docs](super) for why).
 
@@ -15,7 +15,8 @@ use tracing_core::callsite::{self, Callsite};
 use tracing_core::metadata::Kind;
 use tracing_core::subscriber::Interest;
 
-/// The target of every event and span this module emits.
+/// The target of the fallback callsites, and of events and spans a recorder with no
+/// target of its own emits (unless haiway's own: see `TracingRecorder`'s docs).
 pub(super) const TARGET: &str = "haiway";
 
 /// The field `tracing` subscribers show as an event's text: an event's first field.
@@ -77,11 +78,15 @@ impl DynCallsite {
     fn matches<'k>(
         &'static self,
         level: ::tracing::Level,
+        target: &str,
         name: &str,
         keys: impl Iterator<Item = &'k str>,
     ) -> bool {
         let meta = self.metadata();
-        *meta.level() == level && meta.name() == name && keys.eq(self.keys.iter().copied())
+        *meta.level() == level
+            && meta.target() == target
+            && meta.name() == name
+            && keys.eq(self.keys.iter().copied())
     }
 }
 
@@ -145,6 +150,7 @@ impl Callsites {
     pub(super) fn get_or_create<'k, I>(
         &self,
         level: ::tracing::Level,
+        target: &'static str,
         name: &str,
         keys: I,
     ) -> Option<&'static DynCallsite>
@@ -154,6 +160,7 @@ impl Callsites {
         let mut hasher = self.hasher.build_hasher();
         self.kind.is_span().hash(&mut hasher);
         level.as_str().hash(&mut hasher);
+        target.hash(&mut hasher);
         name.hash(&mut hasher);
         for key in keys.clone() {
             key.hash(&mut hasher);
@@ -161,7 +168,7 @@ impl Callsites {
         let hash = hasher.finish();
         let is_span = self.kind.is_span();
         let eq = |cs: &&'static DynCallsite| {
-            cs.metadata().is_span() == is_span && cs.matches(level, name, keys.clone())
+            cs.metadata().is_span() == is_span && cs.matches(level, target, name, keys.clone())
         };
         // This thread's copy first: no lock, no shared cache line. Callsites are never
         // freed, so a copied reference stays valid.
@@ -175,7 +182,7 @@ impl Callsites {
         };
         let callsite = match found {
             Some(callsite) => callsite,
-            None => self.create(level, name, keys, hash)?,
+            None => self.create(level, target, name, keys, hash)?,
         };
         let _ = SEEN.try_with(|seen| {
             if let Ok(mut seen) = seen.try_borrow_mut() {
@@ -189,6 +196,7 @@ impl Callsites {
     fn create<'k>(
         &self,
         level: ::tracing::Level,
+        target: &'static str,
         name: &str,
         keys: impl Iterator<Item = &'k str> + Clone,
         hash: u64,
@@ -222,7 +230,7 @@ impl Callsites {
         let fields = FieldSet::new(callsite.names, tracing_core::identify_callsite!(callsite));
         let meta = Metadata::new(
             leak_str(name),
-            TARGET,
+            target,
             level,
             None,
             None,
@@ -239,7 +247,7 @@ impl Callsites {
         callsite::register(callsite);
 
         let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
-        let eq = |cs: &&'static DynCallsite| cs.matches(level, name, keys.clone());
+        let eq = |cs: &&'static DynCallsite| cs.matches(level, target, name, keys.clone());
         if let Some(&existing) = table.find(hash, eq) {
             // Another thread made the same callsite meanwhile: use the one in the
             // table (ours stays registered, unused; a race costs one callsite).

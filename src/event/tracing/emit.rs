@@ -32,7 +32,13 @@ impl fmt::Display for NameAndMessage<'_> {
 
 /// Emits `event` at its own callsite, whose fields are `message`, the attributes and
 /// the scope fields.
-pub(super) fn dispatch_event(callsite: &'static DynCallsite, event: &Event, scope: &ScopeInfo) {
+/// Without `scope_fields`, the scope fields are left empty (the scope's span has them).
+pub(super) fn dispatch_event(
+    callsite: &'static DynCallsite,
+    event: &Event,
+    scope: &ScopeInfo,
+    scope_fields: bool,
+) {
     let meta = callsite.metadata();
     let always = callsite.is_always();
     // `tracing` takes a field-value array of a length known at compile time: pick the
@@ -40,7 +46,7 @@ pub(super) fn dispatch_event(callsite: &'static DynCallsite, event: &Event, scop
     macro_rules! by_len {
         ($($n:literal)*) => {
             match meta.fields().len() {
-                $($n => dispatch_n::<$n>(callsite, meta, always, event, scope),)*
+                $($n => dispatch_n::<$n>(callsite, meta, always, event, scope, scope_fields),)*
                 _ => unreachable!("events have 5 to 32 fields"),
             }
         };
@@ -56,6 +62,7 @@ fn dispatch_n<const N: usize>(
     always: bool,
     event: &Event,
     scope: &ScopeInfo,
+    scope_fields: bool,
 ) {
     let fields = meta.fields();
     let field = callsite
@@ -103,6 +110,8 @@ fn dispatch_n<const N: usize>(
                     Value::Str(_) => &strs[i],
                 }
             })
+        } else if !scope_fields {
+            None
         } else {
             match i - count {
                 1 => Some(&scope_name),
@@ -144,12 +153,15 @@ pub(super) struct PreparedSite {
     /// The values of all fields but the scope's, in order.
     head: Box<[OwnedValue]>,
     /// [`PreparedSite::dispatch_n`] for the event's number of fields.
-    dispatch_n: fn(&PreparedSite, bool, &ScopeInfo),
+    dispatch_n: fn(&PreparedSite, bool, &ScopeInfo, bool),
+    /// Its target does not depend on the recorder (the event's own, or haiway's).
+    fixed: bool,
 }
 
 impl PreparedSite {
-    /// The site of `event`, whose callsite is `callsite`.
-    pub(super) fn new(callsite: &'static DynCallsite, event: &Event) -> Self {
+    /// The site of `event`, whose callsite is `callsite`; `fixed`: its target does not
+    /// depend on the recorder.
+    pub(super) fn new(callsite: &'static DynCallsite, event: &Event, fixed: bool) -> Self {
         let name = event.name();
         let attributes = event.attributes();
         let message: OwnedValue = match attributes.iter().find(|(key, _)| key == MESSAGE) {
@@ -186,20 +198,34 @@ impl PreparedSite {
             fields,
             head,
             dispatch_n,
+            fixed,
         }
     }
 
-    /// Emits the event, recorded in `scope`.
+    /// Emits the event, recorded in `scope` (without `scope_fields`, with the scope
+    /// fields empty).
     #[inline]
-    pub(super) fn dispatch(&self, scope: &ScopeInfo) {
+    pub(super) fn dispatch(&self, scope: &ScopeInfo, scope_fields: bool) {
         if self.callsite.is_never() {
             return;
         }
-        (self.dispatch_n)(self, self.callsite.is_always(), scope);
+        (self.dispatch_n)(self, self.callsite.is_always(), scope, scope_fields);
+    }
+
+    /// Whether its target does not depend on the recorder.
+    #[inline]
+    pub(super) fn fixed(&self) -> bool {
+        self.fixed
+    }
+
+    /// The target of the event's callsite.
+    #[inline]
+    pub(super) fn target(&self) -> &'static str {
+        self.meta.target()
     }
 
     /// [`dispatch`](Self::dispatch) for an event with `N` fields.
-    fn dispatch_n<const N: usize>(&self, always: bool, scope: &ScopeInfo) {
+    fn dispatch_n<const N: usize>(&self, always: bool, scope: &ScopeInfo, scope_fields: bool) {
         let fields: &[Field; N] = self.fields.try_into().expect("N fields");
         let scope_name = scope.name();
         let scope_id = display(scope.id());
@@ -209,6 +235,7 @@ impl PreparedSite {
         let values: [(&Field, Option<&dyn FieldValue>); N] = std::array::from_fn(|i| {
             let value: Option<&dyn FieldValue> = match i.checked_sub(first) {
                 None => Some(&*self.head[i]),
+                Some(_) if !scope_fields => None,
                 Some(0) => Some(&scope_name),
                 Some(1) => Some(&scope_id),
                 Some(2) => parent_id.as_ref().map(|id| id as &dyn FieldValue),

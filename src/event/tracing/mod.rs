@@ -8,8 +8,8 @@
 //! the callsites itself: one per distinct (level, event name, attribute keys), created
 //! on first use, registered with `tracing_core::callsite::register` like a macro's, and
 //! kept for the life of the process. A subscriber therefore sees every attribute as a
-//! real field under its own name, filters by the event's level and the target
-//! `"haiway"`, and finds the event's name in both [`Metadata::name`](::tracing::Metadata::name) and the `message`
+//! real field under its own name, filters by the event's level and target (see
+//! [`TracingRecorder`] for how the target is chosen), and finds the event's name in both [`Metadata::name`](::tracing::Metadata::name) and the `message`
 //! field (which a `message` attribute joins: `task.panicked: boom`).
 //!
 //! Each callsite is a few hundred bytes that are never freed, so their number is
@@ -25,7 +25,7 @@ mod emit;
 use ::tracing::Span;
 use ::tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
 
-use self::callsite::{DynCallsite, EVENT_CALLSITES, SPAN_CALLSITES};
+use self::callsite::{DynCallsite, EVENT_CALLSITES, SPAN_CALLSITES, TARGET};
 use self::emit::{
     PreparedSite, dispatch_event, fallback_event, fallback_span, field_keys, new_span,
 };
@@ -41,16 +41,24 @@ const MAX_ATTRIBUTES: usize = 27;
 /// Each haiway event becomes one `tracing` event:
 ///
 /// - level: [`Level::Debug`] → `DEBUG`, `Info` → `INFO`, `Warning` → `WARN`, `Error` →
-///   `ERROR`; target `"haiway"`;
+///   `ERROR`;
+/// - target: the event's own ([`Event::with_target`], `module_path!()` typically);
+///   else, for haiway's own events, `"haiway::cache"` (names starting `cache.`) or
+///   `"haiway::ctx"` (`task.` and `background.`); else the recorder's
+///   ([`target`](Self::target)), `"haiway"` by default. So `RUST_LOG=my_service=debug`
+///   shows the events of a recorder built with `.target("my_service")`, and
+///   `RUST_LOG=haiway::cache=warn` quiets the cache's hits and misses;
 /// - fields: `message` (the event's name, also the metadata's name; for an event with
 ///   a `message` attribute, `"<name>: <message>"`, as `task.panicked: boom`), then each
 ///   other attribute under its own key (`cache = "profiles"`), then `scope` (the
 ///   scope's name), `scope_id`, `parent_id` (absent for a root scope) and `trace_id`
-///   (ids as hex strings, as they display). An attribute named like one of the scope
-///   fields is kept, under the same name as that field: avoid those keys.
+///   (ids as hex strings, as they display), unless
+///   [`scope_fields(false)`](Self::scope_fields) leaves them to the scope's span. An
+///   attribute named like one of the scope fields is kept, under the same name as that
+///   field: avoid those keys.
 ///
-/// Each scope gets a span named after it, with fields `scope_id`, `parent_id` and
-/// `trace_id`, at `INFO` unless set with [`span_level`](Self::span_level). Its parent is
+/// Each scope gets a span named after it, under the recorder's target, with fields
+/// `scope_id`, `parent_id` and `trace_id`, at `INFO` unless set with [`span_level`](Self::span_level). Its parent is
 /// the span current when [`Scope::run`](crate::Scope::run) is called, so a nested
 /// scope's span nests in its parent's, and the scope's events (and anything its code
 /// logs with `tracing`) nest in it, in any subscriber. Turn spans off with
@@ -98,6 +106,10 @@ const MAX_ATTRIBUTES: usize = 27;
 pub struct TracingRecorder {
     /// The level of scope spans; `None`: no scope spans.
     span_level: Option<::tracing::Level>,
+    /// The target of scope spans and of events that name none; `None`: `"haiway"`.
+    target: Option<&'static str>,
+    /// Whether each event repeats its scope's name and ids as fields.
+    scope_fields: bool,
 }
 
 impl TracingRecorder {
@@ -111,6 +123,54 @@ impl TracingRecorder {
     pub const fn new() -> Self {
         TracingRecorder {
             span_level: Some(::tracing::Level::INFO),
+            target: None,
+            scope_fields: true,
+        }
+    }
+
+    /// The `tracing` target of the scope spans and of the events that name none
+    /// (default `"haiway"`): your crate's, so that its filter (`RUST_LOG=my_service=debug`)
+    /// shows them. haiway's own events keep theirs (`haiway::cache`, `haiway::ctx`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let recorder = haiway::TracingRecorder::new().target(module_path!());
+    /// # let _ = recorder;
+    /// ```
+    #[must_use]
+    pub const fn target(mut self, target: &'static str) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// Whether each event repeats its scope's name and ids as fields (`scope`,
+    /// `scope_id`, `parent_id`, `trace_id`; the default), or leaves them to the scope's
+    /// span, which has them already (`false`: shorter lines in `fmt`'s output; keep
+    /// [`scope_spans`](Self::scope_spans) on then, or the ids are lost).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let recorder = haiway::TracingRecorder::new().scope_fields(false);
+    /// # let _ = recorder;
+    /// ```
+    #[must_use]
+    pub const fn scope_fields(mut self, on: bool) -> Self {
+        self.scope_fields = on;
+        self
+    }
+
+    /// The target `event` is emitted under (see the type's docs).
+    fn target_of(&self, event: &Event) -> &'static str {
+        fixed_target(event).unwrap_or(self.span_target())
+    }
+
+    /// The target of scope spans, and of events that name none.
+    const fn span_target(&self) -> &'static str {
+        match self.target {
+            Some(target) => target,
+            None => TARGET,
         }
     }
 
@@ -163,7 +223,8 @@ impl Recorder for TracingRecorder {
         if !level_enabled(level) {
             return;
         }
-        emit(event_callsite(level, event), level, event, scope);
+        let callsite = event_callsite(level, self.target_of(event), event);
+        emit(callsite, level, event, scope, self.scope_fields);
     }
 
     /// Whether any subscriber may want events at `level` (`tracing`'s global level
@@ -189,11 +250,13 @@ impl Recorder for TracingRecorder {
         if !level_enabled(level) {
             return None;
         }
-        let span = match SPAN_CALLSITES.get_or_create(level, scope.name(), std::iter::empty()) {
-            Some(callsite) if callsite.is_never() => return None,
-            Some(callsite) => new_span(callsite.metadata(), scope),
-            None => fallback_span(level, scope),
-        };
+        let target = self.span_target();
+        let span =
+            match SPAN_CALLSITES.get_or_create(level, target, scope.name(), std::iter::empty()) {
+                Some(callsite) if callsite.is_never() => return None,
+                Some(callsite) => new_span(callsite.metadata(), scope),
+                None => fallback_span(level, scope),
+            };
         if span.is_disabled() {
             return None;
         }
@@ -205,30 +268,64 @@ impl Recorder for TracingRecorder {
     /// and converting its attributes. `None` for an event with too many attributes, or
     /// once 1,024 exist.
     fn prepare(&self, event: &Event) -> Option<Prepared> {
-        let callsite = event_callsite(tracing_level(event.level()), event)?;
-        Some(Prepared::new(PreparedSite::new(callsite, event)))
+        let callsite = event_callsite(tracing_level(event.level()), self.target_of(event), event)?;
+        let fixed = fixed_target(event).is_some();
+        Some(Prepared::new(PreparedSite::new(callsite, event, fixed)))
     }
 
     fn record_prepared(&self, scope: &ScopeInfo, event: &Event, prepared: &Prepared) {
-        // Callsites are shared by every `TracingRecorder`: any one's preparation does.
-        let Some(site) = prepared.downcast_ref::<PreparedSite>() else {
-            // Not one of ours (the method called directly with something else).
+        // Callsites are shared by every `TracingRecorder`: any one's preparation does,
+        // if it chose the same target.
+        let site = prepared
+            .downcast_ref::<PreparedSite>()
+            .filter(|site| site.fixed() || same_target(site.target(), self.span_target()));
+        let Some(site) = site else {
+            // Not one of ours (the method called directly with something else), or
+            // one of a recorder with another target.
             return self.record(scope, event);
         };
         // No level check of ours: the recording asked `enabled` just before, and the
         // subscriber is asked anyway (unless its interest is `always`).
-        site.dispatch(scope);
+        site.dispatch(scope, self.scope_fields);
     }
+}
+
+/// The target of `event` whatever the recorder: its own, or haiway's for haiway's own
+/// events (`cache.*`: `haiway::cache`; `task.*`, `background.*`: `haiway::ctx`).
+#[inline]
+fn fixed_target(event: &Event) -> Option<&'static str> {
+    if let Some(target) = event.target() {
+        return Some(target);
+    }
+    let name = event.name();
+    if name.starts_with("cache.") {
+        Some("haiway::cache")
+    } else if name.starts_with("task.") || name.starts_with("background.") {
+        Some("haiway::ctx")
+    } else {
+        None
+    }
+}
+
+/// Whether two targets are the same: usually the same `&'static str` (compared by
+/// address first, then by text).
+#[inline]
+fn same_target(a: &'static str, b: &'static str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 /// The callsite of `event` at `level`, found or created; `None` for an event with too
 /// many attributes, or once 1,024 exist.
-fn event_callsite(level: ::tracing::Level, event: &Event) -> Option<&'static DynCallsite> {
+fn event_callsite(
+    level: ::tracing::Level,
+    target: &'static str,
+    event: &Event,
+) -> Option<&'static DynCallsite> {
     let attributes = event.attributes();
     if attributes.len() > MAX_ATTRIBUTES {
         return None;
     }
-    EVENT_CALLSITES.get_or_create(level, event.name(), field_keys(attributes))
+    EVENT_CALLSITES.get_or_create(level, target, event.name(), field_keys(attributes))
 }
 
 /// Emits `event` at `callsite`, or at the fallback callsite of `level` without one.
@@ -238,10 +335,11 @@ fn emit(
     level: ::tracing::Level,
     event: &Event,
     scope: &ScopeInfo,
+    scope_fields: bool,
 ) {
     match callsite {
         Some(callsite) if callsite.is_never() => {}
-        Some(callsite) => dispatch_event(callsite, event, scope),
+        Some(callsite) => dispatch_event(callsite, event, scope, scope_fields),
         None => fallback_event(level, event, scope),
     }
 }
