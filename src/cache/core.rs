@@ -116,7 +116,13 @@ pub(super) struct Events {
 impl Events {
     /// The events of the cache named `name`.
     fn new(name: Cow<'static, str>) -> Self {
-        let event = |event| PreparedEvent::new(Event::debug(event).with("cache", name.clone()));
+        let event = |event| {
+            PreparedEvent::new(
+                Event::debug(event)
+                    .with_target(EVENT_TARGET)
+                    .with("cache", name.clone()),
+            )
+        };
         Events {
             hit: event("cache.hit"),
             miss: event("cache.miss"),
@@ -495,11 +501,15 @@ where
     }
 }
 
+/// The target of the cache's events (`tracing`'s, for `RUST_LOG=haiway::cache=warn`).
+const EVENT_TARGET: &str = "haiway::cache";
+
 /// Records a backend failure as a warning, with the error's text.
 #[cold]
 fn record_failure(cache: &str, event: &'static str, error: &(dyn std::error::Error + 'static)) {
     ctx::record_event_with(Level::Warning, || {
         Event::warning(event)
+            .with_target(EVENT_TARGET)
             .with("cache", cache.to_owned())
             .with("error", error.to_string())
     });

@@ -420,6 +420,7 @@ impl Shutdown {
             Level::Warning
         };
         let event = Event::new(level, "background.shutdown")
+            .with_target("haiway::ctx")
             .with("owner", self.owner.inner.name.clone())
             .with("waited_for", waited_for)
             .with("cut_off", cut_off);

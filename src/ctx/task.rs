@@ -203,7 +203,9 @@ impl<F: Future> Future for Runner<F> {
 #[inline(never)]
 fn record_panic(payload: &(dyn Any + Send)) {
     record_event_with(Level::Error, || {
-        Event::error("task.panicked").with("message", panic_message(payload))
+        Event::error("task.panicked")
+            .with_target("haiway::ctx")
+            .with("message", panic_message(payload))
     });
 }
 

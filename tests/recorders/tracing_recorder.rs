@@ -520,6 +520,24 @@ fn without_a_target_of_its_own_an_event_goes_under_haiway() {
     assert_eq!(layer.events()[0].target, "haiway");
 }
 
+/// A user's event is not taken for haiway's by its name: haiway's own events name
+/// their target, a user's `cache.refreshed` or `task.done` goes under the recorder's.
+#[test]
+fn an_event_named_like_haiways_own_goes_under_the_recorders_target() {
+    let (layer, ()) = collect(LevelFilter::TRACE, || {
+        block_on(
+            Scope::new("job")
+                .recorder(TracingRecorder::new().target("my_service"))
+                .run(async {
+                    ctx::record_event(Event::info("cache.refreshed"));
+                    ctx::record_event(Event::info("task.done"));
+                }),
+        )
+    });
+    let targets: Vec<String> = layer.events().into_iter().map(|e| e.target).collect();
+    assert_eq!(targets, ["my_service", "my_service"]);
+}
+
 #[test]
 fn a_prepared_event_takes_the_target_of_each_recorder() {
     let tick = haiway::event::PreparedEvent::new(Event::info("tick"));

@@ -42,9 +42,9 @@ const MAX_ATTRIBUTES: usize = 27;
 ///
 /// - level: [`Level::Debug`] → `DEBUG`, `Info` → `INFO`, `Warning` → `WARN`, `Error` →
 ///   `ERROR`;
-/// - target: the event's own ([`Event::with_target`], `module_path!()` typically);
-///   else, for haiway's own events, `"haiway::cache"` (names starting `cache.`) or
-///   `"haiway::ctx"` (`task.` and `background.`); else the recorder's
+/// - target: the event's own ([`Event::with_target`], `module_path!()` typically;
+///   haiway's own events name theirs: `"haiway::cache"` for the cache's, `"haiway::ctx"`
+///   for `task.panicked` and `background.shutdown`); else the recorder's
 ///   ([`target`](Self::target)), `"haiway"` by default. So `RUST_LOG=my_service=debug`
 ///   shows the events of a recorder built with `.target("my_service")`, and
 ///   `RUST_LOG=haiway::cache=warn` quiets the cache's hits and misses;
@@ -290,21 +290,11 @@ impl Recorder for TracingRecorder {
     }
 }
 
-/// The target of `event` whatever the recorder: its own, or haiway's for haiway's own
-/// events (`cache.*`: `haiway::cache`; `task.*`, `background.*`: `haiway::ctx`).
+/// The target of `event` whatever the recorder: its own, if it names one (haiway's
+/// own events do: `haiway::cache`, `haiway::ctx`).
 #[inline]
 fn fixed_target(event: &Event) -> Option<&'static str> {
-    if let Some(target) = event.target() {
-        return Some(target);
-    }
-    let name = event.name();
-    if name.starts_with("cache.") {
-        Some("haiway::cache")
-    } else if name.starts_with("task.") || name.starts_with("background.") {
-        Some("haiway::ctx")
-    } else {
-        None
-    }
+    event.target()
 }
 
 /// Whether two targets are the same: usually the same `&'static str` (compared by
