@@ -321,10 +321,17 @@ where
     /// will not be stored; callers already waiting on them still get them), and marks
     /// every backend write in flight stale.
     pub(crate) fn clear(&self) {
-        // Every shard locked at once: a write registered in any of them is either marked
-        // here or made by a flight that started after its node was cleared.
+        self.empty(true);
+    }
+
+    /// Empties every shard's store; with `outdate`, marks every backend write in flight
+    /// stale, while every shard is locked (so a write registered in any of them is
+    /// either marked here or made by a flight that started after its node was cleared).
+    fn empty(&self, outdate: bool) {
         let mut guards: Vec<_> = self.shards.iter().map(Shard::lock).collect();
-        self.writes.outdate(None);
+        if outdate {
+            self.writes.outdate(None);
+        }
         let old: Vec<_> = guards
             .iter_mut()
             .map(|st| {
@@ -479,17 +486,7 @@ where
     /// backend holds now is the one to keep.
     pub(crate) fn forget(&self, key: Option<&K>) {
         let Some(key) = key else {
-            let mut guards: Vec<_> = self.shards.iter().map(Shard::lock).collect();
-            let old: Vec<_> = guards
-                .iter_mut()
-                .map(|st| {
-                    let fresh = Lru::with_hasher(st.store.limit(), self.hasher.clone());
-                    std::mem::replace(&mut st.store, fresh)
-                })
-                .collect();
-            drop(guards);
-            // Dropped outside the lock: their Drop is user code.
-            drop(old);
+            self.empty(false);
             return;
         };
         let hash = self.hash(key);
