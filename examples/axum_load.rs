@@ -1,7 +1,9 @@
 //! Measures what a request scope costs an axum service, and what a 10 ms background
 //! task costs the request that spawns it: a load generator in Rust (keep-alive
-//! connections over loopback, a bounded number of requests) against three routes,
-//! reported as throughput ratios within one run.
+//! connections over loopback, a bounded number of requests) against four routes,
+//! reported as throughput ratios within one run. The raw `tokio::spawn` of the same
+//! task is the floor: on a machine the load saturates, any task spawned per request
+//! costs throughput, with or without haiway.
 //!
 //! Run with `cargo run --release --features axum --example axum_load`. Not a test:
 //! timings vary from machine to machine; only the ratios mean something.
@@ -96,9 +98,26 @@ async fn main() {
                 .spawner(Tokio::current())
                 .background_owner(ctx::background());
             let (s, f) = (spawned.clone(), finished.clone());
+            let raw_done = Arc::new(AtomicUsize::new(0));
+            let r = raw_done.clone();
             let scoped = serve(
                 Router::new()
                     .route("/", get(|| async { "ok" }))
+                    // The floor any design pays: the same 10 ms task, spawned raw on
+                    // tokio (no scope of its own, no owner, no trace id).
+                    .route(
+                        "/raw",
+                        get(move || {
+                            let r = r.clone();
+                            async move {
+                                tokio::spawn(async move {
+                                    tokio::time::sleep(Duration::from_millis(10)).await;
+                                    r.fetch_add(1, Ordering::Relaxed);
+                                });
+                                "ok"
+                            }
+                        }),
+                    )
                     .route(
                         "/audit",
                         get(move || {
@@ -118,11 +137,17 @@ async fn main() {
             .await;
 
             // Warm up every route once.
-            for (addr, path) in [(plain, "/"), (scoped, "/"), (scoped, "/audit")] {
+            for (addr, path) in [
+                (plain, "/"),
+                (scoped, "/"),
+                (scoped, "/raw"),
+                (scoped, "/audit"),
+            ] {
                 client(addr, path, 100).await;
             }
             let no_scope = throughput(plain, "/").await;
             let scope = throughput(scoped, "/").await;
+            let raw = throughput(scoped, "/raw").await;
             let audit = throughput(scoped, "/audit").await;
             println!("{CONNECTIONS} connections, {REQUESTS} requests per run, best of {RUNS}:");
             println!("  no scope:                      {no_scope:>9.0} requests/s");
@@ -131,8 +156,13 @@ async fn main() {
                 scope / no_scope
             );
             println!(
-                "  a scope + a 10 ms background task: {audit:>9.0} requests/s ({:.3}x a scope alone)",
-                audit / scope
+                "  a scope + a raw tokio::spawn of the task: {raw:>9.0} requests/s ({:.3}x a scope alone)",
+                raw / scope
+            );
+            println!(
+                "  a scope + a 10 ms background task: {audit:>9.0} requests/s ({:.3}x a scope alone, {:.3}x the raw spawn)",
+                audit / scope,
+                audit / raw
             );
             let report = ctx::background().shutdown(Duration::from_secs(10)).await;
             let (s, f) = (spawned.load(Ordering::Relaxed), finished.load(Ordering::Relaxed));
