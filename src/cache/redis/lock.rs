@@ -87,6 +87,9 @@ impl Locks {
         let mut deadline = start + self.ttl;
         let mut holder: Option<String> = None;
         let mut pause = FIRST_PAUSE;
+        // Whether this call has waited for another holder (the first `SET NX` follows
+        // the caller's own read of the value: no need to read it again then).
+        let mut waited = false;
         loop {
             let token = format!(
                 "{:016x}-{}-{}",
@@ -104,8 +107,22 @@ impl Locks {
                 .await?;
             if taken.is_some() {
                 self.note(redis_key, token);
+                if waited {
+                    // The holder waited for may have written its value and released the
+                    // lock since this call last looked: then the value is there, and
+                    // computing it again is what the lock is for avoiding.
+                    let value: Option<Vec<u8>> = redis::cmd("GET")
+                        .arg(redis_key)
+                        .query_async(connection)
+                        .await?;
+                    if let Some(value) = value {
+                        self.release(connection, redis_key).await?;
+                        return Ok(Waited::Value(value));
+                    }
+                }
                 return Ok(Waited::Compute);
             }
+            waited = true;
             let now: Option<String> = redis::cmd("GET").arg(&key).query_async(connection).await?;
             if now.is_some() && now != holder {
                 // A new holder: its lease starts about now.
