@@ -19,14 +19,18 @@ OPS = 10_000
 # Targets, as (haiway line, peer line, largest ratio) and (line, base line, most extra
 # instructions per operation). Issue 12 asked for hit <= 1.3x, miss <= 2.2x and Zipf
 # <= 2.0x of lru. Measured in this bench on the engine of issue 12 (and, for
-# comparison, on the one before it): hit 1.56x (was 3.01x), miss 4.55x (was 3.89x),
-# Zipf 3.22x (was 3.49x); quick_cache is at 1.90x, 4.66x and 3.12x. Those three asks
+# comparison, on the one before it): hit 1.58x (was 3.01x), miss 4.46x (was 3.89x),
+# Zipf 3.19x (was 3.49x); quick_cache is at 2.42x, 4.69x and 3.15x. Those three asks
 # were not reached (CHANGELOG, Performance, says why and what it would take): the
 # targets held here are today's counts with a little room, so a regression fails.
+#
+# The `lru miss_flight` and `lru zipf_flight` lines are the floor under any memoizer
+# with single-flight: `Mutex<lru>` that puts a placeholder, unlocks, computes, locks
+# again and fills it (1.25x and 1.15x plain lru). They are printed, not held.
 RATIO_TARGETS = [
-    ("haiway hit", "lru hit", 1.75),
-    ("haiway miss", "lru miss", 4.90),
-    ("haiway zipf", "lru zipf", 3.50),
+    ("haiway hit", "lru hit", 1.65),
+    ("haiway miss", "lru miss", 4.70),
+    ("haiway zipf", "lru zipf", 3.35),
     # And level with quick_cache, the peer with single-flight.
     ("haiway hit", "quick_cache hit", 1.00),
     ("haiway miss", "quick_cache miss", 1.10),
@@ -36,8 +40,9 @@ RATIO_TARGETS = [
 # compiled (quick_cache's hit read 177 in one build and 139 in the next, with no change
 # to it), so the targets leave that much room.
 EXTRA_TARGETS = [
-    # Sharding costs the hit path nothing that counts.
-    ("haiway hit_shards8", "haiway hit", 2.0),
+    # Sharding costs the hit path only its index: with one shard (the default) the hash
+    # is not mixed (7 instructions: multiply, shift, mask and the bounds check).
+    ("haiway hit_shards8", "haiway hit", 8.0),
 ]
 # Lines that cost the same, within this many instructions per operation either way.
 LEVEL_TARGETS = [

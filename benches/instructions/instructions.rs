@@ -18,6 +18,9 @@
 //! - haiway's `hit_static`: the hit through a handle in a `static` `LazyLock`, as users
 //!   keep one; `hit_attribute`: the same hit through a `#[haiway::cache]` function,
 //!   whose expansion keeps its handle so (`.ci/instructions.py` holds the two level).
+//! - `lru`'s `miss_flight` and `zipf_flight`: the floor under any memoizer with
+//!   single-flight, `Mutex<lru::LruCache>` that puts a placeholder on a miss, unlocks,
+//!   computes, locks again and fills it (see [`lru_flight_call`]).
 //! - `ctx` lines, one read of the context per operation, inside a scope: `is_recording`
 //!   (the bare slot read, for scale), `with_state_1` (`ctx::with_state` in a scope with
 //!   one value), `with_state_8` and `state_8` (`ctx::with_state` and `ctx::state`, in a
@@ -129,6 +132,52 @@ fn lru_call(cache: &Lru, key: u64) -> u64 {
     key
 }
 
+/// `Mutex<lru::LruCache>` made a single-flight memoizer at the least cost it can have:
+/// the floor under any cache that computes outside its lock and lets other callers of
+/// the key wait for the run. On a miss it puts a placeholder (where the waiters would
+/// wait; here no allocation, as haiway keeps a spare flight), unlocks, computes, locks
+/// again and stores the value in the placeholder. No waker, no recorder, no stats,
+/// no expiry.
+type LruFlight = Mutex<lru::LruCache<u64, Slot>>;
+
+/// An entry of [`LruFlight`].
+enum Slot {
+    /// Computing: callers of the key would wait here.
+    Pending,
+    /// The value.
+    Ready(u64),
+}
+
+fn lru_flight() -> LruFlight {
+    Mutex::new(lru::LruCache::new(
+        NonZeroUsize::new(CAPACITY).expect("non-zero"),
+    ))
+}
+
+/// The get-or-compute of [`LruFlight`].
+#[inline(always)]
+fn lru_flight_call(cache: &LruFlight, key: u64) -> u64 {
+    let lock = || {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    {
+        let mut cache = lock();
+        match cache.get(&key) {
+            Some(&Slot::Ready(value)) => return value,
+            Some(Slot::Pending) => unreachable!("one caller at a time here"),
+            None => {}
+        }
+        cache.put(key, Slot::Pending);
+    }
+    let value = now(async move { key });
+    if let Some(slot) = lock().peek_mut(&key) {
+        *slot = Slot::Ready(value);
+    }
+    value
+}
+
 #[inline(always)]
 fn quick_call(cache: &Quick, key: u64) -> u64 {
     now(cache.get_or_insert_async(&key, async move { Ok::<_, ()>(key) })).unwrap_or(0)
@@ -186,6 +235,23 @@ fn lru_zipf() -> (Lru, Vec<u64>) {
     let draws = zipf(ZIPF_WARM + OPS as usize);
     for &k in &draws[..ZIPF_WARM] {
         lru_call(&cache, k);
+    }
+    (cache, draws[ZIPF_WARM..].to_vec())
+}
+
+fn lru_flight_full() -> LruFlight {
+    let cache = lru_flight();
+    for k in 0..CAPACITY as u64 {
+        lru_flight_call(&cache, FILL + k);
+    }
+    cache
+}
+
+fn lru_flight_zipf() -> (LruFlight, Vec<u64>) {
+    let cache = lru_flight();
+    let draws = zipf(ZIPF_WARM + OPS as usize);
+    for &k in &draws[..ZIPF_WARM] {
+        lru_flight_call(&cache, k);
     }
     (cache, draws[ZIPF_WARM..].to_vec())
 }
@@ -305,6 +371,26 @@ fn lru_zipf_calls((cache, keys): (Lru, Vec<u64>)) -> (u64, Lru) {
     let mut sum = 0;
     for &k in &keys {
         sum += lru_call(&cache, black_box(k));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::miss_flight(setup = lru_flight_full)]
+fn lru_flight_miss(cache: LruFlight) -> (u64, LruFlight) {
+    let mut sum = 0;
+    for k in 0..OPS {
+        sum += lru_flight_call(&cache, black_box(k));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::zipf_flight(setup = lru_flight_zipf)]
+fn lru_flight_zipf_calls((cache, keys): (LruFlight, Vec<u64>)) -> (u64, LruFlight) {
+    let mut sum = 0;
+    for &k in &keys {
+        sum += lru_flight_call(&cache, black_box(k));
     }
     (sum, cache)
 }
@@ -440,7 +526,7 @@ library_benchmark_group!(
 
 library_benchmark_group!(
     name = lru_lines;
-    benchmarks = lru_hit, lru_miss, lru_zipf_calls
+    benchmarks = lru_hit, lru_miss, lru_zipf_calls, lru_flight_miss, lru_flight_zipf_calls
 );
 
 library_benchmark_group!(

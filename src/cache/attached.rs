@@ -12,7 +12,7 @@ use super::core::{Core, Locked};
 use super::flight::{Flight, Follow, Inner, Run, Work};
 use super::lru::Reserve;
 use super::run::Runner;
-use super::shard::{self, Pending, ShardState};
+use super::shard::{Pending, ShardState};
 use crate::ctx;
 
 /// What [`Core::miss`] found.
@@ -108,7 +108,7 @@ where
                         let stale = st.store.remove_pending(slot);
                         drop(st);
                         drop((stale, flight));
-                        st = self.shards[shard::index(hash, self.mask)].lock();
+                        st = self.shard(hash).lock();
                         key = self.key(&args);
                         continue;
                     }
@@ -158,7 +158,7 @@ impl<A, K, V, E> Core<A, K, V, E> {
         uncounted: bool,
     ) {
         let removed = {
-            let mut st = self.shards[shard::index(hash, self.mask)].lock();
+            let mut st = self.shard(hash).lock();
             if uncounted {
                 st.counts.miss();
             }

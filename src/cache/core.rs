@@ -298,7 +298,7 @@ where
     {
         let hash = self.hash(key);
         let now = self.now();
-        let mut st = self.shards[shard::index(hash, self.mask)].lock();
+        let mut st = self.shard(hash).lock();
         let Some(value) = st.store.hit(hash, key, now) else {
             return Err((st, hash, now));
         };
@@ -348,7 +348,7 @@ where
     pub(crate) fn clear_key(&self, key: &K) {
         let hash = self.hash(key);
         let removed = {
-            let mut st = self.shards[shard::index(hash, self.mask)].lock();
+            let mut st = self.shard(hash).lock();
             self.writes.outdate(Some(key));
             st.store.take(hash, key)
         };
@@ -377,7 +377,7 @@ where
         let (mut old, mut evicted, mut write) = (None, None, None);
         let write_key = self.backend.as_ref().map(|_| key.clone());
         {
-            let mut st = self.shards[shard::index(hash, self.mask)].lock();
+            let mut st = self.shard(hash).lock();
             if let Some(key) = &write_key {
                 // Registered under the lock, so a clear from now on finds it.
                 write = Some(self.writes.start(key.clone()));
@@ -490,11 +490,21 @@ where
             return;
         };
         let hash = self.hash(key);
-        let removed = self.shards[shard::index(hash, self.mask)]
-            .lock()
-            .store
-            .take(hash, key);
+        let removed = self.shard(hash).lock().store.take(hash, key);
         drop(removed);
+    }
+}
+
+impl<A, K, V, E> Core<A, K, V, E> {
+    /// The shard of a key with hash `hash`. With one shard (the default) no bits of
+    /// the hash are mixed: a branch instead of a multiply, shift and mask.
+    #[inline(always)]
+    pub(super) fn shard(&self, hash: u64) -> &Shard<A, K, V, E> {
+        if self.mask == 0 {
+            &self.shards[0]
+        } else {
+            &self.shards[shard::index(hash, self.mask)]
+        }
     }
 }
 

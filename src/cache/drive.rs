@@ -14,7 +14,7 @@ use super::backend::BoxFut;
 use super::core::Core;
 use super::flight::{Flight, Run, Shared, Work};
 use super::run::Runner;
-use super::shard::{self, Pending};
+use super::shard::Pending;
 use crate::ctx;
 
 /// What a caller's turn at driving a run came to ([`Core::drive`]).
@@ -101,7 +101,7 @@ where
             return;
         }
         {
-            let mut st = self.shards[shard::index(attached.hash, self.mask)].lock();
+            let mut st = self.shard(attached.hash).lock();
             if computed {
                 st.counts.miss();
             } else {
@@ -279,7 +279,7 @@ where
     /// key's current flight.
     pub(crate) fn restart(&self, attached: &Attached<'_, A, K, V, E>, args: A) -> Work<A, V, E> {
         let now = self.now();
-        let st = self.shards[shard::index(attached.hash, self.mask)].lock();
+        let st = self.shard(attached.hash).lock();
         if st.holds(attached.slot, &attached.flight) {
             drop(st);
             let key = self.backend.as_ref().map(|_| self.key(&args).into_owned());
@@ -336,7 +336,7 @@ where
         let now = self.now();
         let settle = {
             let attached = held.attached();
-            let mut st = self.shards[shard::index(attached.hash, self.mask)].lock();
+            let mut st = self.shard(attached.hash).lock();
             if st.holds(attached.slot, &attached.flight) {
                 let fresh = persist && self.backend.is_some();
                 match &result {
