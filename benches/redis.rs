@@ -8,7 +8,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use haiway::cache::Cached;
 use haiway::cache::redis::{Json, RedisBackend};
 use redis::AsyncCommands;
@@ -26,6 +27,27 @@ async fn fill(cached: &Cached<u64, u64>) {
     for k in 0..64u64 {
         cached.call(k).await;
     }
+}
+
+/// Times `call` over the 64 stored keys, one after the other.
+fn over_keys(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    mut call: impl FnMut(u64) -> u64,
+) {
+    group.bench_function(name, |b| {
+        let mut k = 0u64;
+        b.iter(|| {
+            k = (k + 1) % 64;
+            black_box(call(black_box(k)))
+        })
+    });
+}
+
+/// A direct `GET` of key `k`'s value and its JSON decode, as the cache's backend does.
+fn direct_get(connection: &mut impl AsyncCommands, k: u64) -> u64 {
+    let bytes: Vec<u8> = smol::block_on(connection.get(format!("bench:{k}"))).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 fn redis_hit(c: &mut Criterion) {
@@ -60,28 +82,14 @@ fn redis_hit(c: &mut Criterion) {
     let mut group = c.benchmark_group("redis_hit");
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
-    group.bench_function("haiway call (memory tier before Redis)", |b| {
-        let mut k = 0u64;
-        b.iter(|| {
-            k = (k + 1) % 64;
-            black_box(smol::block_on(memory.call(black_box(k))))
-        })
+    over_keys(&mut group, "haiway call (memory tier before Redis)", |k| {
+        smol::block_on(memory.call(k))
     });
-    group.bench_function("haiway call (RedisBackend)", |b| {
-        let mut k = 0u64;
-        b.iter(|| {
-            k = (k + 1) % 64;
-            black_box(smol::block_on(cached.call(black_box(k))))
-        })
+    over_keys(&mut group, "haiway call (RedisBackend)", |k| {
+        smol::block_on(cached.call(k))
     });
-    group.bench_function("direct GET + JSON decode", |b| {
-        let mut k = 0u64;
-        b.iter(|| {
-            k = (k + 1) % 64;
-            let bytes: Vec<u8> =
-                smol::block_on(direct.get(format!("bench:{}", black_box(k)))).unwrap();
-            black_box(serde_json::from_slice::<u64>(&bytes).unwrap())
-        })
+    over_keys(&mut group, "direct GET + JSON decode", |k| {
+        direct_get(&mut direct, k)
     });
     group.finish();
     // No timed call may have missed: all were served by Redis (or the memory tier).
@@ -119,21 +127,11 @@ fn cluster_hit(c: &mut Criterion) {
     let mut group = c.benchmark_group("redis_cluster_hit");
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
-    group.bench_function("haiway call (RedisBackend on a cluster)", |b| {
-        let mut k = 0u64;
-        b.iter(|| {
-            k = (k + 1) % 64;
-            black_box(smol::block_on(cached.call(black_box(k))))
-        })
+    over_keys(&mut group, "haiway call (RedisBackend on a cluster)", |k| {
+        smol::block_on(cached.call(k))
     });
-    group.bench_function("direct cluster GET + JSON decode", |b| {
-        let mut k = 0u64;
-        b.iter(|| {
-            k = (k + 1) % 64;
-            let bytes: Vec<u8> =
-                smol::block_on(direct.get(format!("bench:{}", black_box(k)))).unwrap();
-            black_box(serde_json::from_slice::<u64>(&bytes).unwrap())
-        })
+    over_keys(&mut group, "direct cluster GET + JSON decode", |k| {
+        direct_get(&mut direct, k)
     });
     group.finish();
     assert_eq!(cached.stats().misses, 64);

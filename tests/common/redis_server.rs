@@ -1,12 +1,16 @@
 //! A real `redis-server` for tests: started on a free loopback port in a temporary
 //! directory, stopped (and its directory removed) when dropped.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+
+#[path = "spawn.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "the server and the cluster share it, and some binaries load both"
+)]
+mod spawn;
 
 /// A running `redis-server` owned by a test.
 pub struct RedisServer {
@@ -85,33 +89,14 @@ impl RedisServer {
         self.spawn();
     }
 
-    /// Starts `redis-server` and waits for its "Ready to accept connections" line.
+    /// Starts `redis-server` and waits until it accepts connections.
     fn spawn(&mut self) {
-        let mut child = Command::new(binary())
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .args(&self.args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (ready_tx, ready_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("Ready to accept connections") {
-                    let _ = ready_tx.send(());
-                }
-            }
-        });
-        self.child = Some(child);
-        ready_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("redis-server did not become ready within 20 s");
+        self.child = Some(spawn::ready_server(
+            &binary(),
+            self.port,
+            &self.dir,
+            &self.args,
+        ));
     }
 }
 

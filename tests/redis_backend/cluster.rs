@@ -1,12 +1,17 @@
 //! A Redis Cluster for tests: three primaries on free loopback ports, joined with
 //! `redis-cli --cluster create`, each stopped (and its directory removed) when dropped.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
+
+#[path = "../common/spawn.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "the server and the cluster share it, and some binaries load both"
+)]
+mod spawn;
 
 /// Three running primaries of one cluster.
 pub struct RedisCluster {
@@ -105,32 +110,14 @@ impl RedisCluster {
     fn spawn(&self, server: &str, port: u16) -> Child {
         let dir = self.dir.join(port.to_string());
         std::fs::create_dir_all(&dir).expect("node dir");
-        let mut child = Command::new(server)
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(["--cluster-enabled", "yes"])
-            .args(["--cluster-config-file", "nodes.conf"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (ready_tx, ready_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("Ready to accept connections") {
-                    let _ = ready_tx.send(());
-                }
-            }
-        });
-        ready_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("a cluster node did not become ready within 20 s");
-        child
+        let cluster = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+        ];
+        let args: Vec<String> = cluster.iter().map(|a| (*a).to_owned()).collect();
+        spawn::ready_server(server, port, &dir, &args)
     }
 }
 
