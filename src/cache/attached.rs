@@ -48,8 +48,7 @@ where
 {
     /// The miss path, with the shard's lock `st` from [`hit`](Self::hit): join the
     /// key's flight, or lead a new one. Counts and records a miss when `count`.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     pub(crate) fn miss<'s>(
         &'s self,
         (mut st, hash, now): Locked<'s, A, K, V, E>,
@@ -77,12 +76,16 @@ where
                 &*key,
                 now,
                 || (*key).clone(),
+                #[inline(always)]
                 || {
                     runner = spare_runner.take();
-                    let kept = spare.take().and_then(|mut kept| {
-                        left_behind = Arc::get_mut(&mut kept)?.reuse(uncounted);
-                        Some(kept)
-                    });
+                    let kept = spare.take().and_then(
+                        #[inline(always)]
+                        |mut kept| {
+                            left_behind = Arc::get_mut(&mut kept)?.reuse(uncounted);
+                            Some(kept)
+                        },
+                    );
                     let flight = kept.unwrap_or_else(|| Arc::new(Flight::new(uncounted)));
                     led = Some(flight.clone());
                     Pending(flight)
@@ -244,6 +247,8 @@ impl<'a, A, K, V, E> Attached<'a, A, K, V, E> {
     /// The run this call held (took out to poll or start) was dropped, by a panic:
     /// this call leaves, and the run starts again for the callers left (none left:
     /// the key is freed).
+    #[cold]
+    #[inline(never)]
     pub(crate) fn dropped_while_held(&mut self) {
         self.joined = false;
         let mut inner = self.flight.lock();

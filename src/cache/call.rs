@@ -192,6 +192,7 @@ where
     }
 
     /// Drives the run this call took out of its flight, and goes on from there.
+    #[inline(always)]
     fn drive<K>(
         &mut self,
         attached: Attached<'a, A, K, V, E>,
@@ -227,6 +228,7 @@ where
 
     /// The run finished in this call: returns its result, once the backend write is
     /// spawned (in a scope) or done (outside one, so it is not lost).
+    #[inline(always)]
     fn finish(
         &mut self,
         result: Shared<V, E>,

@@ -32,6 +32,7 @@ pub(crate) struct Held<'x, 'a, A, K, V, E>(Option<&'x mut Attached<'a, A, K, V, 
 impl<'x, 'a, A, K, V, E> Held<'x, 'a, A, K, V, E> {
     /// `attached` holds its flight's run. Its spawn mark is taken now, if it has none
     /// yet: before the run (the function's synchronous part included) can spawn.
+    #[inline(always)]
     pub(crate) fn new(attached: &'x mut Attached<'a, A, K, V, E>) -> Self {
         attached.mark.get_or_insert_with(ctx::spawn_mark);
         Held(Some(attached))
@@ -42,12 +43,14 @@ impl<'x, 'a, A, K, V, E> Held<'x, 'a, A, K, V, E> {
     }
 
     /// The run is back in the flight, or finished: nothing to drop.
+    #[inline(always)]
     pub(crate) fn disarm(mut self) {
         self.0 = None;
     }
 }
 
 impl<A, K, V, E> Drop for Held<'_, '_, A, K, V, E> {
+    #[inline(always)]
     fn drop(&mut self) {
         if let Some(attached) = self.0.take() {
             attached.dropped_while_held();
@@ -65,6 +68,7 @@ where
     /// The run of a flight this call leads, started outside any lock: the backend read
     /// (unless the key is suspect, see [`write`](crate::cache::write)), or the function on
     /// `args`. The function's synchronous part runs here.
+    #[inline(always)]
     pub(crate) fn start(
         &self,
         attached: &Attached<'_, A, K, V, E>,
@@ -87,6 +91,7 @@ where
     }
 
     /// A runner started on `args`: `kept` if there is one, or a new one.
+    #[inline(always)]
     fn runner(&self, kept: Option<Runner<A, V, E>>, args: A) -> Runner<A, V, E> {
         let mut runner = kept.unwrap_or_else(|| (self.function)());
         self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -118,6 +123,7 @@ where
     /// One call's turn at driving the run `work`, which it took out of the flight: polls
     /// it with the flight's waker, then finishes it, or puts it back. A panic drops the
     /// run (the guard), and the run starts again for the other callers.
+    #[inline(always)]
     pub(crate) fn drive<'a>(
         &'a self,
         mut attached: Attached<'a, A, K, V, E>,
@@ -315,7 +321,7 @@ where
     /// computed value, `persist`), and settles the flight for the other callers; or,
     /// with nobody else in the flight, keeps it (and its emptied `runner`) for the
     /// shard's next miss. The call leaves the flight.
-    #[inline(never)]
+    #[inline(always)]
     fn complete<'a>(
         &'a self,
         mut attached: Attached<'a, A, K, V, E>,

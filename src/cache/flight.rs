@@ -165,6 +165,7 @@ impl<A, V, E> Flight<A, V, E> {
 
     /// Makes a kept flight (nobody else holds it) a new one. Arguments that callers who
     /// left had donated are handed out, to be dropped after the shard's lock.
+    #[inline(always)]
     pub(crate) fn reuse(&mut self, uncounted: bool) -> Vec<A> {
         let wakes = self.wakes();
         let inner = self.inner_mut();
@@ -177,21 +178,25 @@ impl<A, V, E> Flight<A, V, E> {
     }
 
     /// The flight's inner state, when nobody else holds the flight.
+    #[inline(always)]
     pub(crate) fn inner_mut(&mut self) -> &mut Inner<A, V, E> {
         self.inner.get_mut().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Locks the flight, never panicking on poison.
+    #[inline(always)]
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<A, V, E>> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The wake-ups so far.
+    #[inline(always)]
     pub(crate) fn wakes(&self) -> u64 {
         self.notifier.wakes.load(Ordering::SeqCst)
     }
 
     /// The waker to poll the run with: it wakes every caller.
+    #[inline(always)]
     pub(crate) fn waker(&self) -> &Waker {
         &self.waker
     }

@@ -178,6 +178,7 @@ impl<K, V, P> Lru<K, V, P> {
     /// Turns the pending node at `idx` live with `value`, as the most recently used
     /// entry: returns its payload, and the least recently used entry if that took the
     /// store over its limit. `idx` must hold a pending node.
+    #[inline(always)]
     pub fn fulfil(
         &mut self,
         idx: usize,
@@ -196,6 +197,7 @@ impl<K, V, P> Lru<K, V, P> {
     /// Links the unlinked node at `idx` (just made live) in as the most recently used
     /// entry; returns the least recently used entry if that took the store over its
     /// limit.
+    #[inline(always)]
     pub(crate) fn link_new(&mut self, idx: usize) -> Option<(K, V)> {
         self.push_front(idx);
         self.live += 1;
@@ -212,6 +214,7 @@ impl<K, V, P> Lru<K, V, P> {
 
     /// Removes the node at `idx` (live or pending), found by its stored hash, and
     /// returns its key and slot. `idx` must hold a node.
+    #[inline(always)]
     fn remove_at(&mut self, idx: usize) -> Node<K, V, P> {
         self.unindex(idx);
         let node = self.slab.remove(idx);
@@ -266,8 +269,7 @@ impl<K, V, P> Lru<K, V, P> {
     }
 
     /// Removes the least recently used entry and returns it; the store is not empty.
-    #[cold]
-    #[inline(never)]
+    #[inline(always)]
     fn evict(&mut self) -> (K, V) {
         let idx = self.tail;
         debug_assert_ne!(idx, NIL, "evicting from an empty store");
@@ -276,6 +278,7 @@ impl<K, V, P> Lru<K, V, P> {
     }
 
     /// A removed live node's key and value.
+    #[inline(always)]
     fn live_entry(node: Node<K, V, P>) -> (K, V) {
         match node.slot {
             Slot::Live { value, .. } => (node.key, value),
@@ -284,6 +287,7 @@ impl<K, V, P> Lru<K, V, P> {
     }
 
     /// Removes the table's index of the node at `idx`, found by its stored hash.
+    #[inline(always)]
     fn unindex(&mut self, idx: usize) {
         let hash = self.slab[idx].hash;
         match self.table.find_entry(hash, |&i| i == idx) {
@@ -321,6 +325,7 @@ impl<K, V, P> Lru<K, V, P> {
     }
 
     /// Takes a node, removed from the slab, out of the list, joining its neighbours.
+    #[inline(always)]
     fn unlink_node(&mut self, node: &Node<K, V, P>) {
         let Node { prev, next, .. } = *node;
         if prev == NIL {
@@ -410,6 +415,7 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
     /// holding `payload()` (made only then; `key()` gives the owned key, called only
     /// for a new node). An expired entry becomes the pending node in place, its value
     /// handed back. A live entry is left alone and not touched.
+    #[inline(always)]
     pub fn reserve<Q>(
         &mut self,
         hash: u64,
