@@ -19,22 +19,23 @@ OPS = 10_000
 # Targets, as (haiway line, peer line, largest ratio) and (line, base line, most extra
 # instructions per operation). Issue 12 asked for hit <= 1.3x, miss <= 2.2x and Zipf
 # <= 2.0x of lru. Measured in this bench on the engine of issue 12 (and, for
-# comparison, on the one before it): hit 1.58x (was 3.01x), miss 4.46x (was 3.89x),
-# Zipf 3.19x (was 3.49x); quick_cache is at 2.42x, 4.69x and 3.15x. Those three asks
-# were not reached (CHANGELOG, Performance, says why and what it would take): the
-# targets held here are today's counts with a little room, so a regression fails.
+# comparison, on the one before it): hit 1.58x (was 3.01x), miss 3.0-3.3x (was 3.89x),
+# Zipf 2.4-2.6x (was 3.49x), the ranges being the lru line's build-to-build spread;
+# quick_cache is at 2.42x, 4.4-4.7x and 3.0-3.2x. Those three asks are not reached
+# (CHANGELOG, Performance, says why and what it would take): the targets held here
+# are today's counts with a little room, so a regression fails.
 #
 # The `lru miss_flight` and `lru zipf_flight` lines are the floor under any memoizer
 # with single-flight: `Mutex<lru>` that puts a placeholder, unlocks, computes, locks
 # again and fills it (1.25x and 1.15x plain lru). They are printed, not held.
 RATIO_TARGETS = [
     ("haiway hit", "lru hit", 1.65),
-    ("haiway miss", "lru miss", 4.70),
-    ("haiway zipf", "lru zipf", 3.35),
-    # And level with quick_cache, the peer with single-flight.
-    ("haiway hit", "quick_cache hit", 1.00),
-    ("haiway miss", "quick_cache miss", 1.10),
-    ("haiway zipf", "quick_cache zipf", 1.25),
+    ("haiway miss", "lru miss", 3.50),
+    ("haiway zipf", "lru zipf", 2.75),
+    # And below quick_cache, the peer with single-flight.
+    ("haiway hit", "quick_cache hit", 0.90),
+    ("haiway miss", "quick_cache miss", 0.80),
+    ("haiway zipf", "quick_cache zipf", 0.95),
 ]
 # The peers' counts move by a few percent with how the bench binary happens to be
 # compiled (quick_cache's hit read 177 in one build and 139 in the next, with no change
