@@ -21,7 +21,7 @@ use super::backend::BoxFut;
 use super::core::{Core, Locked};
 use super::drive::{Driven, Held};
 use super::engine::{Engine, KeyedCore};
-use super::flight::{Run, Shared, Work};
+use super::flight::{Run, Shared};
 use super::key::ErasedKey;
 use crate::ctx;
 
@@ -186,25 +186,26 @@ where
                     held.disarm();
                     work
                 };
-                self.drive(attached, work, cx, park)
+                // The lead path: a function that finishes in its first poll is
+                // completed in this frame.
+                let driven = core.drive_here(attached, work);
+                self.driven(driven, cx, park)
             }
         }
     }
 
-    /// Drives the run this call took out of its flight, and goes on from there.
+    /// Goes on from this call's turn at driving its flight's run ([`Core::drive`]).
     #[inline(always)]
-    fn drive<K>(
+    fn driven<K>(
         &mut self,
-        attached: Attached<'a, A, K, V, E>,
-        work: Work<A, V, E>,
+        driven: Driven<'a, A, K, V, E>,
         cx: &mut Context<'_>,
         park: Park<'a, A, K, V, E>,
     ) -> Poll<Shared<V, E>>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
     {
-        let core = attached.core;
-        match core.drive(attached, work) {
+        match driven {
             Driven::Finished(result, write) => self.finish(result, write, cx),
             Driven::Pending(mut attached) => {
                 // Not again in this poll: a run that wakes itself (a `yield_now`) must
@@ -334,7 +335,8 @@ where
                     held.disarm();
                     work
                 };
-                return Some(self.drive(attached, work, cx, park));
+                let driven = core.drive(attached, work);
+                return Some(self.driven(driven, cx, park));
             }
             Run::Idle(_) if due => {
                 let Run::Idle(work) = std::mem::replace(&mut inner.run, Run::Polling) else {
@@ -342,7 +344,8 @@ where
                 };
                 inner.polled_at = flight.wakes();
                 drop(inner);
-                return Some(self.drive(attached, work, cx, park));
+                let driven = attached.core.drive(attached, work);
+                return Some(self.driven(driven, cx, park));
             }
             Run::Abandoned => {
                 unreachable!("a flight with callers is not abandoned")

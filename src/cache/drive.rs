@@ -120,11 +120,24 @@ where
         });
     }
 
+    /// [`drive_here`](Self::drive_here), out of line: for a call that drives a run it
+    /// found in its flight (the lead path of a miss has its own copy, inlined).
+    #[inline(never)]
+    pub(crate) fn drive<'a>(
+        &'a self,
+        attached: Attached<'a, A, K, V, E>,
+        work: Work<A, V, E>,
+    ) -> Driven<'a, A, K, V, E> {
+        self.drive_here(attached, work)
+    }
+
     /// One call's turn at driving the run `work`, which it took out of the flight: polls
     /// it with the flight's waker, then finishes it, or puts it back. A panic drops the
-    /// run (the guard), and the run starts again for the other callers.
+    /// run (the guard), and the run starts again for the other callers. Inlined where
+    /// it is called: into the lead path of a miss (where a function that finishes in
+    /// its first poll is completed in the same frame) and into [`drive`](Self::drive).
     #[inline(always)]
-    pub(crate) fn drive<'a>(
+    pub(crate) fn drive_here<'a>(
         &'a self,
         mut attached: Attached<'a, A, K, V, E>,
         mut work: Work<A, V, E>,
@@ -140,7 +153,7 @@ where
                         // The finished future is dropped (user code) before any lock.
                         runner.as_mut().clear();
                         held.disarm();
-                        return self.complete(attached, result, true, Some(runner));
+                        return self.complete_here(attached, result, true, Some(runner));
                     }
                     Poll::Pending => Work::Function(runner),
                 },
@@ -291,7 +304,7 @@ where
             let key = self.backend.as_ref().map(|_| self.key(&args).into_owned());
             return self.start(attached, key, args, None);
         }
-        match self.miss((st, attached.hash, now), args, false) {
+        match self.miss_again((st, attached.hash, now), args, false) {
             Missed::Hit(value) => Work::Done(Ok(value)),
             Missed::Join(followed) => Work::Follow(followed.into_follow(None)),
             Missed::Lead {
@@ -316,13 +329,26 @@ where
         }
     }
 
+    /// [`complete_here`](Self::complete_here), out of line: for a run that did not
+    /// finish as a function in the poll of the call that drove it.
+    #[inline(never)]
+    fn complete<'a>(
+        &'a self,
+        attached: Attached<'a, A, K, V, E>,
+        result: Shared<V, E>,
+        persist: bool,
+        runner: Option<Runner<A, V, E>>,
+    ) -> Driven<'a, A, K, V, E> {
+        self.complete_here(attached, result, persist, runner)
+    }
+
     /// The call that finished the run stores its result (an `Ok`, in the pending node,
     /// unless a clear removed the node meanwhile), registers its backend write (a
     /// computed value, `persist`), and settles the flight for the other callers; or,
     /// with nobody else in the flight, keeps it (and its emptied `runner`) for the
     /// shard's next miss. The call leaves the flight.
     #[inline(always)]
-    fn complete<'a>(
+    fn complete_here<'a>(
         &'a self,
         mut attached: Attached<'a, A, K, V, E>,
         result: Shared<V, E>,
