@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use smol::Timer;
 
+use redis::aio::ConnectionLike;
+
 use super::COMPARE_AND_DELETE;
-use super::connection::Connection;
 
 /// The first pause between two looks for the value.
 const FIRST_PAUSE: Duration = Duration::from_millis(2);
@@ -73,7 +74,7 @@ impl Locks {
     /// times in all), then computes.
     pub(super) async fn lead_or_wait(
         &self,
-        connection: &mut Connection,
+        connection: &mut (impl ConnectionLike + Send),
         redis_key: &str,
     ) -> redis::RedisResult<Waited> {
         let key = lock_key(redis_key);
@@ -161,7 +162,7 @@ impl Locks {
     /// if it holds one (a lock taken over by another process stays).
     pub(super) async fn release(
         &self,
-        connection: &mut Connection,
+        connection: &mut (impl ConnectionLike + Send),
         redis_key: &str,
     ) -> redis::RedisResult<()> {
         let Some((token, _)) = lock(&self.held).remove(redis_key) else {
@@ -174,5 +175,131 @@ impl Locks {
             .arg(token)
             .exec_async(connection)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use redis::aio::ConnectionLike;
+    use redis::{Arg, Cmd, Pipeline, RedisFuture, Value};
+
+    use super::{Locks, Waited, lock_key};
+
+    /// Redis as one process sees it while another process holds the lock of `value` and
+    /// computes: the holder writes its value and releases its lock right after this
+    /// process's first look at the value finds nothing, so between that look and this
+    /// process's next `SET NX` (a window of one round trip between two processes).
+    struct HolderFinishing {
+        keys: HashMap<Vec<u8>, Vec<u8>>,
+        holder_done: bool,
+        /// The commands this process sent, by name and key.
+        sent: Vec<String>,
+    }
+
+    const VALUE: &str = "value";
+
+    impl HolderFinishing {
+        /// The lock of [`VALUE`] held by another process, or (`held: false`) by none.
+        fn new(held: bool) -> Self {
+            let mut keys = HashMap::new();
+            if held {
+                keys.insert(lock_key(VALUE).into_bytes(), b"another process".to_vec());
+            }
+            HolderFinishing {
+                keys,
+                holder_done: !held,
+                sent: Vec::new(),
+            }
+        }
+
+        fn run(&mut self, args: &[Vec<u8>]) -> Value {
+            let text = |i: usize| String::from_utf8_lossy(&args[i]).into_owned();
+            // By name and key (an `EVAL`'s key follows its script and key count).
+            let key = if text(0) == "EVAL" { text(3) } else { text(1) };
+            self.sent.push(format!("{} {key}", text(0)));
+            match text(0).as_str() {
+                // SET key token NX PX millis
+                "SET" if self.keys.contains_key(&args[1]) => Value::Nil,
+                "SET" => {
+                    self.keys.insert(args[1].clone(), args[2].clone());
+                    Value::Okay
+                }
+                "GET" => {
+                    let found = self.keys.get(&args[1]).cloned();
+                    if args[1] == VALUE.as_bytes() && !self.holder_done {
+                        // The holder finishes now: its value, then its release.
+                        self.holder_done = true;
+                        self.keys.insert(VALUE.into(), b"42".to_vec());
+                        self.keys.remove(lock_key(VALUE).as_bytes());
+                    }
+                    found.map_or(Value::Nil, Value::BulkString)
+                }
+                // EVAL compare-and-delete 1 key token
+                "EVAL" if self.keys.get(&args[3]) == Some(&args[4]) => {
+                    self.keys.remove(&args[3]);
+                    Value::Int(1)
+                }
+                "EVAL" => Value::Int(0),
+                other => panic!("the lock sent an unexpected command: {other}"),
+            }
+        }
+    }
+
+    impl ConnectionLike for HolderFinishing {
+        fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+            let args: Vec<Vec<u8>> = cmd
+                .args_iter()
+                .map(|arg| match arg {
+                    Arg::Simple(bytes) => bytes.to_vec(),
+                    _ => panic!("the lock sends only plain arguments"),
+                })
+                .collect();
+            let value = self.run(&args);
+            Box::pin(std::future::ready(Ok(value)))
+        }
+
+        fn req_packed_commands<'a>(
+            &'a mut self,
+            _: &'a Pipeline,
+            _: usize,
+            _: usize,
+        ) -> RedisFuture<'a, Vec<Value>> {
+            panic!("the lock sends no pipelines")
+        }
+
+        fn get_db(&self) -> i64 {
+            0
+        }
+    }
+
+    #[test]
+    fn a_waiter_that_takes_the_lock_reads_the_value_its_holder_wrote_meanwhile() {
+        let locks = Locks::new(std::time::Duration::from_secs(5));
+        let mut redis = HolderFinishing::new(true);
+        let waited = smol::block_on(locks.lead_or_wait(&mut redis, VALUE)).unwrap();
+        // Its first look found nothing; the holder then wrote and released; this call
+        // took the lock, and must not compute the value a second time.
+        let Waited::Value(value) = waited else {
+            panic!("computed again, after: {:?}", redis.sent);
+        };
+        assert_eq!(value, b"42");
+        // And it gave the lock back at once.
+        assert_eq!(
+            redis.sent.last(),
+            Some(&format!("EVAL {}", lock_key(VALUE)))
+        );
+        assert!(!redis.keys.contains_key(lock_key(VALUE).as_bytes()));
+    }
+
+    #[test]
+    fn a_caller_that_takes_a_free_lock_at_once_computes_without_reading_again() {
+        // Its own miss was the read: right after it, the lock is taken, and that is all.
+        let locks = Locks::new(std::time::Duration::from_secs(5));
+        let mut redis = HolderFinishing::new(false);
+        let waited = smol::block_on(locks.lead_or_wait(&mut redis, VALUE)).unwrap();
+        assert!(matches!(waited, Waited::Compute));
+        assert_eq!(redis.sent, [format!("SET {}", lock_key(VALUE))]);
     }
 }
