@@ -46,6 +46,19 @@ where
     V: Clone + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
 {
+    /// [`miss`](Self::miss), out of line: for a run started again after its flight was
+    /// cleared (the lead path of a call has its own copy, inlined).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn miss_again<'s>(
+        &'s self,
+        locked: Locked<'s, A, K, V, E>,
+        args: A,
+        count: bool,
+    ) -> Missed<'s, A, K, V, E> {
+        self.miss(locked, args, count)
+    }
+
     /// The miss path, with the shard's lock `st` from [`hit`](Self::hit): join the
     /// key's flight, or lead a new one. Counts and records a miss when `count`.
     #[inline(always)]
@@ -146,27 +159,6 @@ where
                 }
             }
         }
-    }
-}
-
-impl<A, K, V, E> Core<A, K, V, E>
-where
-    A: Send + 'static,
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: Clone + Send + Sync + 'static,
-{
-    /// [`miss`](Self::miss), out of line: for a run started again after its flight was
-    /// cleared (the lead path of a call has its own copy, inlined).
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn miss_again<'s>(
-        &'s self,
-        locked: Locked<'s, A, K, V, E>,
-        args: A,
-        count: bool,
-    ) -> Missed<'s, A, K, V, E> {
-        self.miss(locked, args, count)
     }
 }
 

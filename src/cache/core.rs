@@ -4,9 +4,11 @@
 //!
 //! A call's way through it: [`Core::hit`], inlined into the call's `poll`, hashes the
 //! key once, locks its shard, and on a live value clones it, counts it and returns.
-//! Anything else goes, with the lock still held, to [`Core::miss`] (cold): join the
-//! key's flight, or reserve a pending node and lead a new one. The flight is then driven
-//! by [`Core::drive`] and finished by [`Core::complete`]; see [`flight`](super::flight).
+//! Anything else goes, with the lock still held, to [`Core::miss`] (inlined into the
+//! call's cold miss path): join the key's flight, or reserve a pending node and lead a
+//! new one. The flight is then driven by [`Core::drive_here`] and finished by
+//! [`Core::complete_here`] (inlined into the lead path; out-of-line copies serve the
+//! other callers); see [`flight`](super::flight).
 
 use std::any::Any;
 use std::borrow::{Borrow, Cow};
