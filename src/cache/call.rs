@@ -2,13 +2,14 @@
 //!
 //! Both drive one state machine, [`Calling`]. Its first poll is the hit path,
 //! inlined: [`Core::hit`] looks the key up and returns a stored value (for a cache with
-//! a key function, out of line: [`KeyedCore::hit`]). Everything else is out of line: on a
-//! miss the call joins the key's flight or leads a new one ([`Core::miss`]), then,
-//! whenever it is polled, drives the flight's run or waits for the call driving it
-//! (see [`flight`](super::flight)). The lead path (a miss that starts the run, polls
-//! it, and, when it finishes at once, stores the value) is one function,
-//! [`Calling::missed`], with the steps inlined into it; the other ways to drive or
-//! finish a run share out-of-line copies ([`Core::drive`], `Core::complete`). The steps after the lookup are generic over the
+//! a key function, out of line: [`KeyedCore::hit`]). Everything else is out of line, in
+//! [`Calling::missed`] and [`Calling::poll_slow`]: on a miss the call joins the key's
+//! flight or leads a new one ([`Core::miss`], inlined into `missed`), then, whenever it
+//! is polled, drives the flight's run or waits for the call driving it (see
+//! [`flight`](super::flight)). The lead path (a miss that starts the run, polls it, and,
+//! when it finishes at once, stores the value) is the one function `missed`, with
+//! [`Core::drive_here`] inlined into it; a call that drives a run it found in its
+//! flight uses the out-of-line copy, [`Core::drive`]. The steps after the lookup are generic over the
 //! core's key type, and park the call's place in a flight as a [`Slow`] of its kind.
 
 use std::convert::Infallible;

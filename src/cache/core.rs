@@ -6,9 +6,11 @@
 //! key once, locks its shard, and on a live value clones it, counts it and returns.
 //! Anything else goes, with the lock still held, to [`Core::miss`] (inlined into the
 //! call's cold miss path): join the key's flight, or reserve a pending node and lead a
-//! new one. The flight is then driven by [`Core::drive_here`] and finished by
-//! [`Core::complete_here`] (inlined into the lead path; out-of-line copies serve the
-//! other callers); see [`flight`](super::flight).
+//! new one. The flight is then driven by [`Core::drive_here`] (inlined into the lead
+//! path, and into the out-of-line [`Core::drive`] that other callers use), which
+//! finishes a function's run with [`Core::complete_here`] (inlined); a backend read's
+//! hit, a result already there and a followed flight's result go through the
+//! out-of-line `Core::complete`. See [`flight`](super::flight).
 
 use std::any::Any;
 use std::borrow::{Borrow, Cow};

@@ -270,7 +270,7 @@ where
                     Driven::Finished(result, write) => return Ok((result, write)),
                     Driven::Pending(back) => followed = back,
                 }
-                // Not again now (see `Calling::drive`): the follower is woken.
+                // Not again now (see `Calling::driven`): the follower is woken.
                 *listener = None;
                 cx.waker().wake_by_ref();
                 return Err(followed);

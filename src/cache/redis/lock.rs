@@ -190,7 +190,10 @@ mod tests {
     /// Redis as one process sees it while another process holds the lock of `value` and
     /// computes: the holder writes its value and releases its lock right after this
     /// process's first look at the value finds nothing, so between that look and this
-    /// process's next `SET NX` (a window of one round trip between two processes).
+    /// process's next `SET NX` (a window of one round trip between two processes). It
+    /// keys on the order of `lead_or_wait`'s commands (`SET NX`, `GET` of the lock, a
+    /// pause, `GET` of the value, `SET NX` again): a change to that order shows in the
+    /// commands the test prints when it fails.
     struct HolderFinishing {
         keys: HashMap<Vec<u8>, Vec<u8>>,
         holder_done: bool,

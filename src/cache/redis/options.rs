@@ -27,8 +27,8 @@ pub trait Codec<V>: Send + Sync + 'static {
     /// Serialises `value`.
     ///
     /// Equal values (a value and its clones) must encode to equal bytes: the undo of a
-    /// stale write ([`Backend::clear_if`](crate::cache::Backend::clear_if)) finds the stale value by its bytes, and
-    /// leaves a value whose bytes differ. JSON through serde does (for a `HashMap`
+    /// stale write ([`Backend::clear_if`](crate::cache::Backend::clear_if)) finds the stale
+    /// value by its bytes, and leaves a value whose bytes differ. JSON through serde does (for a `HashMap`
     /// too: a clone iterates in the same order).
     ///
     /// # Errors
@@ -137,8 +137,8 @@ impl RedisOptions {
     /// looking for it with a pause doubling from 2 ms to 50 ms. The holder releases its
     /// lock once its value is written; one that dies, or whose function fails or is
     /// dropped, or whose result is not stored because the key changed meanwhile (see
-    /// [`Invalidator`](crate::cache::Invalidator)), releases nothing, and the others take the lock when its time
-    /// runs out.
+    /// [`Invalidator`](crate::cache::Invalidator)), releases nothing, and the others take
+    /// the lock when its time runs out.
     /// A process waits out the lease of each holder (at most two lock times in all),
     /// then computes the value itself.
     ///
