@@ -10,7 +10,7 @@ use event_listener::EventListener;
 
 use super::core::{Core, Locked};
 use super::flight::{Flight, Follow, Inner, Run, Work};
-use super::lru::Reserve;
+use super::lru::{Reserve, Seen};
 use super::run::Runner;
 use super::shard::{Pending, ShardState};
 use crate::ctx;
@@ -64,7 +64,7 @@ where
     #[inline(always)]
     pub(crate) fn miss<'s>(
         &'s self,
-        (mut st, hash, now): Locked<'s, A, K, V, E>,
+        (mut st, hash, now, seen): Locked<'s, A, K, V, E>,
         args: A,
         count: bool,
     ) -> Missed<'s, A, K, V, E> {
@@ -72,6 +72,8 @@ where
         let mut key = self.key(&args);
         // With a backend a leader's hit or miss is known only once it has read.
         let uncounted = count && self.backend.is_some();
+        // What the hit saw holds until the lock is let go (the loop's second round).
+        let mut seen = seen;
         loop {
             let ShardState {
                 store,
@@ -88,6 +90,7 @@ where
                 hash,
                 &*key,
                 now,
+                seen,
                 || (*key).clone(),
                 #[inline(always)]
                 || {
@@ -125,6 +128,7 @@ where
                         drop(st);
                         drop((stale, flight));
                         st = self.shard(hash).lock();
+                        seen = Seen::UNKNOWN;
                         key = self.key(&args);
                         continue;
                     }

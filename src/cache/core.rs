@@ -24,7 +24,7 @@ use hashbrown::DefaultHashBuilder;
 
 use super::backend::{BoxFut, CacheError, DynBackend};
 use super::clock::Clock;
-use super::lru::{Insert, Lru};
+use super::lru::{Insert, Lru, Seen};
 use super::run::Function;
 use super::shard::{self, Counts, Shard, ShardState};
 use super::write::{self, PendingWrite, Writes};
@@ -71,9 +71,10 @@ impl<K> std::ops::Deref for KeyRef<'_, K> {
 /// A shard's lock, held from the hit path into the miss path.
 pub(crate) type Guard<'a, A, K, V, E> = MutexGuard<'a, ShardState<A, K, V, E>>;
 
-/// What the hit path hands the miss path: the shard's lock, the key's hash, and the
-/// instant expiry was checked against.
-pub(crate) type Locked<'a, A, K, V, E> = (Guard<'a, A, K, V, E>, u64, Option<Instant>);
+/// What the hit path hands the miss path: the shard's lock, the key's hash, the
+/// instant expiry was checked against, and what the store's probe saw of the key (valid
+/// while that lock is held).
+pub(crate) type Locked<'a, A, K, V, E> = (Guard<'a, A, K, V, E>, u64, Option<Instant>, Seen);
 
 /// Everything a `Cached` handle points at.
 pub(crate) struct Core<A, K, V, E> {
@@ -303,8 +304,9 @@ where
         let hash = self.hash(key);
         let now = self.now();
         let mut st = self.shard(hash).lock();
-        let Some(value) = st.store.hit(hash, key, now) else {
-            return Err((st, hash, now));
+        let value = match st.store.hit(hash, key, now) {
+            Ok(value) => value,
+            Err(seen) => return Err((st, hash, now, seen)),
         };
         if count {
             st.counts.hit();

@@ -13,6 +13,7 @@ use super::attached::{Attached, Missed};
 use super::backend::BoxFut;
 use super::core::Core;
 use super::flight::{Flight, Run, Shared, Work};
+use super::lru::Seen;
 use super::run::Runner;
 use super::shard::Pending;
 use crate::ctx;
@@ -304,7 +305,7 @@ where
             let key = self.backend.as_ref().map(|_| self.key(&args).into_owned());
             return self.start(attached, key, args, None);
         }
-        match self.miss_again((st, attached.hash, now), args, false) {
+        match self.miss_again((st, attached.hash, now, Seen::UNKNOWN), args, false) {
             Missed::Hit(value) => Work::Done(Ok(value)),
             Missed::Join(followed) => Work::Follow(followed.into_follow(None)),
             Missed::Lead {

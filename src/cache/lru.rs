@@ -110,6 +110,26 @@ pub enum Insert<K, V> {
     Evicted(K, V),
 }
 
+/// What a failed [`Lru::hit`] saw of its key. Handed to [`Lru::reserve`] under the
+/// same lock (the store unchanged in between), it spares the miss a second probe of the
+/// table. One word, so that carrying it from the hit to the miss costs the hit nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen(usize);
+
+impl Seen {
+    /// The key is not in the store.
+    pub const ABSENT: Seen = Seen(NIL);
+    /// Not known: the store was unlocked since, or never looked at. (A slab of
+    /// nodes, each several words, can never hand out this index, nor `NIL`.)
+    pub const UNKNOWN: Seen = Seen(NIL - 1);
+
+    /// The key's node (pending, or live but expired) is at `idx`.
+    #[inline(always)]
+    fn at(idx: usize) -> Seen {
+        Seen(idx)
+    }
+}
+
 /// The outcome of [`Lru::reserve`].
 #[derive(Debug)]
 pub enum Reserve<'a, V, P> {
@@ -388,39 +408,45 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
     }
 
     /// The hit path of the cache: a clone of `key`'s live, unexpired value (which is
-    /// now the most recently used), or `None` for anything else, which the caller then
-    /// sorts out with [`reserve`](Self::reserve). `now` as for [`get`](Self::get).
+    /// now the most recently used), or, for anything else, what the probe saw, for the
+    /// caller to sort out with [`reserve`](Self::reserve) under the same lock. `now` as
+    /// for [`get`](Self::get).
     #[inline(always)]
-    pub fn hit<Q>(&mut self, hash: u64, key: &Q, now: Option<Instant>) -> Option<V>
+    pub fn hit<Q>(&mut self, hash: u64, key: &Q, now: Option<Instant>) -> Result<V, Seen>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
         V: Clone,
     {
         let slab = &self.slab;
-        let &idx = self.table.find(hash, |&i| slab[i].key.borrow() == key)?;
+        let Some(&idx) = self.table.find(hash, |&i| slab[i].key.borrow() == key) else {
+            return Err(Seen::ABSENT);
+        };
         let Slot::Live { value, expires_at } = &self.slab[idx].slot else {
-            return None;
+            return Err(Seen::at(idx));
         };
         if now.is_some_and(|now| expires_at.is_some_and(|at| at <= now)) {
-            return None;
+            return Err(Seen::at(idx));
         }
         // Cloned before the touch, so the node is looked up once.
         let value = value.clone();
         self.touch(idx);
-        Some(value)
+        Ok(value)
     }
 
     /// The miss path of the cache: finds `key`, or reserves a pending node for it
     /// holding `payload()` (made only then; `key()` gives the owned key, called only
     /// for a new node). An expired entry becomes the pending node in place, its value
-    /// handed back. A live entry is left alone and not touched.
+    /// handed back. A live entry is left alone and not touched. `seen`: what a
+    /// [`hit`](Self::hit) of the same key saw, the store unchanged since (else
+    /// [`Seen::UNKNOWN`]); it must be true.
     #[inline(always)]
     pub fn reserve<Q>(
         &mut self,
         hash: u64,
         key: &Q,
         now: Option<Instant>,
+        seen: Seen,
         owned: impl FnOnce() -> K,
         payload: impl FnOnce() -> P,
     ) -> Reserve<'_, V, P>
@@ -428,55 +454,90 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let slab = &self.slab;
-        let entry = self.table.entry(
-            hash,
-            |&i| slab[i].key.borrow() == key,
-            // Resizing reads the stored hashes; keys are never rehashed.
-            |&i| slab[i].hash,
-        );
-        match entry {
-            Entry::Occupied(occupied) => {
-                let idx = *occupied.get();
-                let expired = match &self.slab[idx].slot {
-                    Slot::Live { expires_at, .. } => {
-                        let expired = now.is_some_and(|now| expires_at.is_some_and(|at| at <= now));
-                        if !expired {
-                            return match &self.slab[idx].slot {
-                                Slot::Live { value, .. } => Reserve::Live(value),
-                                Slot::Pending(_) => unreachable!("checked live above"),
-                            };
-                        }
-                        true
+        let idx = match seen {
+            Seen::ABSENT => {
+                debug_assert!(self.find(hash, key).is_none(), "seen absent, but present");
+                let idx = self
+                    .slab
+                    .insert(Self::pending_node(hash, owned(), payload()));
+                let slab = &self.slab;
+                // Resizing reads the stored hashes; keys are never rehashed.
+                self.table.insert_unique(hash, idx, |&i| slab[i].hash);
+                return Reserve::Reserved(idx, None);
+            }
+            Seen::UNKNOWN => {
+                let slab = &self.slab;
+                let entry =
+                    self.table
+                        .entry(hash, |&i| slab[i].key.borrow() == key, |&i| slab[i].hash);
+                match entry {
+                    Entry::Occupied(occupied) => *occupied.get(),
+                    Entry::Vacant(vacant) => {
+                        let idx = self
+                            .slab
+                            .insert(Self::pending_node(hash, owned(), payload()));
+                        vacant.insert(idx);
+                        return Reserve::Reserved(idx, None);
                     }
-                    Slot::Pending(_) => false,
-                };
+                }
+            }
+            Seen(idx) => idx,
+        };
+        debug_assert_eq!(
+            self.find(hash, key),
+            Some(idx),
+            "seen at a node of another key"
+        );
+        let expired = match &self.slab[idx].slot {
+            Slot::Live { expires_at, .. } => {
+                let expired = now.is_some_and(|now| expires_at.is_some_and(|at| at <= now));
                 if !expired {
                     return match &self.slab[idx].slot {
-                        Slot::Pending(payload) => Reserve::Pending(idx, payload),
-                        Slot::Live { .. } => unreachable!("checked pending above"),
+                        Slot::Live { value, .. } => Reserve::Live(value),
+                        Slot::Pending(_) => unreachable!("checked live above"),
                     };
                 }
-                // Expired: the node turns pending where it is.
-                self.unlink(idx);
-                self.live -= 1;
-                let pending = Slot::Pending(payload());
-                match std::mem::replace(&mut self.slab[idx].slot, pending) {
-                    Slot::Live { value, .. } => Reserve::Reserved(idx, Some(value)),
-                    Slot::Pending(_) => unreachable!("checked live above"),
-                }
+                true
             }
-            Entry::Vacant(vacant) => {
-                let idx = self.slab.insert(Node {
-                    key: owned(),
-                    slot: Slot::Pending(payload()),
-                    hash,
-                    prev: NIL,
-                    next: NIL,
-                });
-                vacant.insert(idx);
-                Reserve::Reserved(idx, None)
-            }
+            Slot::Pending(_) => false,
+        };
+        if !expired {
+            return match &self.slab[idx].slot {
+                Slot::Pending(payload) => Reserve::Pending(idx, payload),
+                Slot::Live { .. } => unreachable!("checked pending above"),
+            };
+        }
+        // Expired: the node turns pending where it is.
+        self.unlink(idx);
+        self.live -= 1;
+        let pending = Slot::Pending(payload());
+        match std::mem::replace(&mut self.slab[idx].slot, pending) {
+            Slot::Live { value, .. } => Reserve::Reserved(idx, Some(value)),
+            Slot::Pending(_) => unreachable!("checked live above"),
+        }
+    }
+
+    /// The index of `key`'s node, for the debug checks of [`reserve`](Self::reserve).
+    fn find<Q>(&self, hash: u64, key: &Q) -> Option<usize>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let slab = &self.slab;
+        self.table
+            .find(hash, |&i| slab[i].key.borrow() == key)
+            .copied()
+    }
+
+    /// A pending node for `key`, to put in the slab.
+    #[inline(always)]
+    fn pending_node(hash: u64, key: K, payload: P) -> Node<K, V, P> {
+        Node {
+            key,
+            slot: Slot::Pending(payload),
+            hash,
+            prev: NIL,
+            next: NIL,
         }
     }
 

@@ -234,6 +234,88 @@ fn hashed_forms_match_plain_ones() {
     assert!(store.is_empty());
 }
 
+/// A store of pending payloads `u8` holding "live" (live), "old" (expired at
+/// `t0 + 10 ms`) and "run" (pending, payload 7); "new" is absent. Its hasher is
+/// `hasher`, so two such stores agree on every index.
+fn miss_cases(hasher: &DefaultHashBuilder, t0: Instant) -> Lru<&'static str, u32, u8> {
+    let mut store = Lru::with_hasher(NonZeroUsize::new(8), hasher.clone());
+    let h = store.hash("old");
+    store.insert_hashed(h, "old", 1, Some(t0 + Duration::from_millis(10)));
+    let h = store.hash("live");
+    store.insert_hashed(h, "live", 2, None);
+    let h = store.hash("run");
+    let now = Some(t0);
+    assert!(matches!(
+        store.reserve(h, "run", now, Seen::UNKNOWN, || "run", || 7),
+        Reserve::Reserved(_, None)
+    ));
+    store.validate();
+    store
+}
+
+/// An owned [`Reserve`], to compare two stores' answers.
+fn reserved(found: Reserve<'_, u32, u8>) -> (char, usize, Option<u32>) {
+    match found {
+        Reserve::Live(&v) => ('L', 0, Some(v)),
+        Reserve::Pending(idx, &p) => ('P', idx, Some(u32::from(p))),
+        Reserve::Reserved(idx, expired) => ('R', idx, expired),
+    }
+}
+
+#[test]
+fn reserve_told_what_the_hit_saw_ends_where_a_fresh_probe_does() {
+    // The miss path hands `reserve` what the failed `hit` saw, under the same lock,
+    // instead of probing the table again: each case must end as the probing form does.
+    let hasher = DefaultHashBuilder::default();
+    let t0 = Instant::now();
+    let now = Some(t0 + Duration::from_millis(20));
+    let cases = [
+        ("live", Ok(2), ('L', 0, Some(2))),
+        ("old", Err("at"), ('R', 0, Some(1))),
+        ("run", Err("at"), ('P', 2, Some(7))),
+        ("new", Err("absent"), ('R', 3, None)),
+    ];
+    for (key, hit, outcome) in cases {
+        let (mut told, mut probed) = (miss_cases(&hasher, t0), miss_cases(&hasher, t0));
+        let hash = told.hash(key);
+        let seen = match told.hit(hash, key, now) {
+            Ok(value) => {
+                assert_eq!(Ok(value), hit, "{key}");
+                continue;
+            }
+            Err(seen) => seen,
+        };
+        let kind = match seen {
+            Seen::ABSENT => "absent",
+            Seen::UNKNOWN => "unknown",
+            Seen(_) => "at",
+        };
+        assert_eq!(Err(kind), hit, "{key}");
+        let a = reserved(told.reserve(hash, key, now, seen, || key, || 9));
+        let b = reserved(probed.reserve(hash, key, now, Seen::UNKNOWN, || key, || 9));
+        assert_eq!((a, b), (outcome, outcome), "{key}");
+        told.validate();
+        probed.validate();
+        assert_eq!(
+            told.keys_mru().collect::<Vec<_>>(),
+            probed.keys_mru().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            (told.len(), told.pending(a.1)),
+            (probed.len(), probed.pending(b.1))
+        );
+    }
+}
+
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "seen absent, but present")]
+fn reserve_told_absent_for_a_present_key_panics_in_debug_builds() {
+    let mut store = miss_cases(&DefaultHashBuilder::default(), Instant::now());
+    let hash = store.hash("live");
+    let _ = store.reserve(hash, "live", None, Seen::ABSENT, || "live", || 9);
+}
+
 #[test]
 fn borrowed_keys() {
     let mut store = Lru::new(None);
