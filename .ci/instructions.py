@@ -19,8 +19,8 @@ OPS = 10_000
 # Targets, as (haiway line, peer line, largest ratio) and (line, base line, most extra
 # instructions per operation). Issue 12 asked for hit <= 1.3x, miss <= 2.2x and Zipf
 # <= 2.0x of lru. Measured in this bench on the engine of issue 12 (and, for
-# comparison, on the one before it): hit 1.58x (was 3.01x), miss 3.0-3.4x (was 3.89x),
-# Zipf 2.4-2.6x (was 3.49x), the ranges being the lru line's build-to-build spread;
+# comparison, on the one before it): hit 1.58x (was 3.01x), miss 2.95-3.25x (was
+# 3.89x), Zipf 2.4-2.5x (was 3.49x), the ranges being the lru line's build-to-build spread;
 # quick_cache is at 2.42x, 4.4-4.8x and 3.0-3.2x. Those three asks are not reached
 # (CHANGELOG, Performance, says why and what it would take): the targets held here
 # are today's counts with a little room, so a regression fails.
@@ -30,12 +30,12 @@ OPS = 10_000
 # again and fills it (1.25x and 1.10x plain lru). They are printed, not held.
 RATIO_TARGETS = [
     ("haiway hit", "lru hit", 1.65),
-    ("haiway miss", "lru miss", 3.50),
-    ("haiway zipf", "lru zipf", 2.75),
+    ("haiway miss", "lru miss", 3.40),
+    ("haiway zipf", "lru zipf", 2.65),
     # And below quick_cache, the peer with single-flight.
     ("haiway hit", "quick_cache hit", 0.90),
-    ("haiway miss", "quick_cache miss", 0.80),
-    ("haiway zipf", "quick_cache zipf", 0.95),
+    ("haiway miss", "quick_cache miss", 0.75),
+    ("haiway zipf", "quick_cache zipf", 0.90),
 ]
 # The peers' counts move by a few percent with how the bench binary happens to be
 # compiled (quick_cache's hit read 177 in one build and 139 in the next, with no change
