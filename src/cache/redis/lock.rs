@@ -1,10 +1,11 @@
 //! Cross-process single-flight: on a miss, one process takes a short Redis lock for the
-//! key (`SET NX PX` with a token of its own) and computes; the others poll for the
-//! value with a pause that doubles up to [`MAX_PAUSE`], and take the lock themselves
-//! once its holder's time runs out (a holder that died releases nothing). A waiter
-//! waits for each holder's lease, two lock times at most, then computes. Only the
-//! holder releases its lock, with a compare-and-delete of its token, once its value is
-//! written.
+//! key (`SET NX PX` with a token of its own), reads the value once more (a holder
+//! before it may have written it since this process looked), and computes; the others
+//! poll for the value with a pause that doubles up to [`MAX_PAUSE`], and take the lock
+//! themselves once its holder's time runs out (a holder that died releases nothing). A
+//! waiter waits for each holder's lease, two lock times at most, then computes. Only
+//! the holder releases its lock, with a compare-and-delete of its token, once its value
+//! is written.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -88,9 +89,6 @@ impl Locks {
         let mut deadline = start + self.ttl;
         let mut holder: Option<String> = None;
         let mut pause = FIRST_PAUSE;
-        // Whether this call has waited for another holder (the first `SET NX` follows
-        // the caller's own read of the value: no need to read it again then).
-        let mut waited = false;
         loop {
             let token = format!(
                 "{:016x}-{}-{}",
@@ -108,22 +106,21 @@ impl Locks {
                 .await?;
             if taken.is_some() {
                 self.note(redis_key, token);
-                if waited {
-                    // The holder waited for may have written its value and released the
-                    // lock since this call last looked: then the value is there, and
-                    // computing it again is what the lock is for avoiding.
-                    let value: Option<Vec<u8>> = redis::cmd("GET")
-                        .arg(redis_key)
-                        .query_async(connection)
-                        .await?;
-                    if let Some(value) = value {
-                        self.release(connection, redis_key).await?;
-                        return Ok(Waited::Value(value));
-                    }
+                // A holder writes its value before it releases its lock, so once this
+                // call holds the lock, a value written by any holder before is there to
+                // read: one written since this call last looked (its own miss, or its
+                // last poll) would otherwise be computed a second time.
+                let value: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(redis_key)
+                    .query_async(connection)
+                    .await?;
+                if let Some(value) = value {
+                    // A failed release only makes the others wait for the lock to expire.
+                    let _ = self.release(connection, redis_key).await;
+                    return Ok(Waited::Value(value));
                 }
                 return Ok(Waited::Compute);
             }
-            waited = true;
             let now: Option<String> = redis::cmd("GET").arg(&key).query_async(connection).await?;
             if now.is_some() && now != holder {
                 // A new holder: its lease starts about now.
@@ -185,7 +182,7 @@ mod tests {
     use redis::aio::ConnectionLike;
     use redis::{Arg, Cmd, Pipeline, RedisFuture, Value};
 
-    use super::{Locks, Waited, lock_key};
+    use super::{Locks, Waited, lock, lock_key};
 
     /// Redis as one process sees it while another process holds the lock of `value` and
     /// computes: the holder writes its value and releases its lock right after this
@@ -204,15 +201,31 @@ mod tests {
     const VALUE: &str = "value";
 
     impl HolderFinishing {
-        /// The lock of [`VALUE`] held by another process, or (`held: false`) by none.
-        fn new(held: bool) -> Self {
+        /// The lock of [`VALUE`] held by another process, which finishes right after this
+        /// process's first look at the value in `lead_or_wait`.
+        fn holding() -> Self {
             let mut keys = HashMap::new();
-            if held {
-                keys.insert(lock_key(VALUE).into_bytes(), b"another process".to_vec());
-            }
+            keys.insert(lock_key(VALUE).into_bytes(), b"another process".to_vec());
             HolderFinishing {
                 keys,
-                holder_done: !held,
+                holder_done: false,
+                sent: Vec::new(),
+            }
+        }
+
+        /// Another process wrote [`VALUE`] and released its lock already: after this
+        /// process's own miss (the read before `lead_or_wait`), before its `SET NX`.
+        fn finished() -> Self {
+            let mut redis = HolderFinishing::none();
+            redis.keys.insert(VALUE.into(), b"42".to_vec());
+            redis
+        }
+
+        /// No other process: the lock is free and the value absent.
+        fn none() -> Self {
+            HolderFinishing {
+                keys: HashMap::new(),
+                holder_done: true,
                 sent: Vec::new(),
             }
         }
@@ -280,7 +293,7 @@ mod tests {
     #[test]
     fn a_waiter_that_takes_the_lock_reads_the_value_its_holder_wrote_meanwhile() {
         let locks = Locks::new(std::time::Duration::from_secs(5));
-        let mut redis = HolderFinishing::new(true);
+        let mut redis = HolderFinishing::holding();
         let waited = smol::block_on(locks.lead_or_wait(&mut redis, VALUE)).unwrap();
         // Its first look found nothing; the holder then wrote and released; this call
         // took the lock, and must not compute the value a second time.
@@ -297,12 +310,41 @@ mod tests {
     }
 
     #[test]
-    fn a_caller_that_takes_a_free_lock_at_once_computes_without_reading_again() {
-        // Its own miss was the read: right after it, the lock is taken, and that is all.
+    fn a_caller_that_takes_the_lock_at_once_reads_the_value_a_holder_wrote_since_its_miss() {
+        // Between this process's own miss and its first `SET NX`, another process
+        // wrote the value and released its lock (the race a CI run hit twice, in
+        // `killing_the_lock_holder_lets_the_others_finish`): the lock is free, and
+        // taking it must not mean computing the value again.
         let locks = Locks::new(std::time::Duration::from_secs(5));
-        let mut redis = HolderFinishing::new(false);
+        let mut redis = HolderFinishing::finished();
+        let waited = smol::block_on(locks.lead_or_wait(&mut redis, VALUE)).unwrap();
+        let Waited::Value(value) = waited else {
+            panic!("computed again, after: {:?}", redis.sent);
+        };
+        assert_eq!(value, b"42");
+        assert_eq!(
+            redis.sent,
+            [
+                format!("SET {}", lock_key(VALUE)),
+                format!("GET {VALUE}"),
+                format!("EVAL {}", lock_key(VALUE)),
+            ]
+        );
+        assert!(!redis.keys.contains_key(lock_key(VALUE).as_bytes()));
+    }
+
+    #[test]
+    fn a_caller_that_takes_a_free_lock_and_finds_no_value_computes_holding_it() {
+        let locks = Locks::new(std::time::Duration::from_secs(5));
+        let mut redis = HolderFinishing::none();
         let waited = smol::block_on(locks.lead_or_wait(&mut redis, VALUE)).unwrap();
         assert!(matches!(waited, Waited::Compute));
-        assert_eq!(redis.sent, [format!("SET {}", lock_key(VALUE))]);
+        assert_eq!(
+            redis.sent,
+            [format!("SET {}", lock_key(VALUE)), format!("GET {VALUE}")]
+        );
+        // Held until the value is written.
+        assert!(redis.keys.contains_key(lock_key(VALUE).as_bytes()));
+        assert!(lock(&locks.held).contains_key(VALUE));
     }
 }

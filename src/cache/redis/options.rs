@@ -142,8 +142,9 @@ impl RedisOptions {
     /// A process waits out the lease of each holder (at most two lock times in all),
     /// then computes the value itself.
     ///
-    /// Pick a `lock_time` above the function's usual duration. A miss costs one more
-    /// command (the `SET NX`), and one more after the write (the release).
+    /// Pick a `lock_time` above the function's usual duration. A miss costs two more
+    /// commands (the `SET NX`, and a `GET` of the value once the lock is taken, in case
+    /// another holder wrote it since), and one more after the write (the release).
     ///
     /// `connect_with` fails if `lock_time` is zero.
     ///
