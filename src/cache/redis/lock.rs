@@ -3,9 +3,9 @@
 //! before it may have written it since this process looked), and computes; the others
 //! poll for the value with a pause that doubles up to [`MAX_PAUSE`], and take the lock
 //! themselves once its holder's time runs out (a holder that died releases nothing). A
-//! waiter waits for each holder's lease, two lock times at most, then computes. Only
-//! the holder releases its lock, with a compare-and-delete of its token, once its value
-//! is written.
+//! waiter computes without the lock only after two lock times in all. Only the holder
+//! releases its lock, with a compare-and-delete of its token, once its value is
+//! written.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -71,8 +71,8 @@ impl Locks {
     }
 
     /// After a miss on `redis_key`: takes the lock and returns [`Waited::Compute`], or
-    /// waits for its holder's value. Waits out each holder's lease (at most two lock
-    /// times in all), then computes.
+    /// waits for its holder's value, trying the lock again when each holder's lease is
+    /// due to end. Computes without the lock only after two lock times in all.
     pub(super) async fn lead_or_wait(
         &self,
         connection: &mut (impl ConnectionLike + Send),
@@ -83,7 +83,8 @@ impl Locks {
             .unwrap_or(u64::MAX)
             .max(1);
         // Each holder's lease is waited for (a holder that died is taken over when its
-        // time runs out), but never longer than two lock times in all.
+        // time runs out), but never longer than two lock times in all. `deadline`: when
+        // the lease of the holder last seen ends, about.
         let start = Instant::now();
         let cap = start + self.ttl * 2;
         let mut deadline = start + self.ttl;
@@ -127,11 +128,15 @@ impl Locks {
                 holder = now;
                 deadline = (Instant::now() + self.ttl).min(cap);
             }
-            if Instant::now() >= deadline {
-                // The holder is slow: compute anyway.
+            if Instant::now() >= cap {
+                // Two lock times waited: the holders are slow, compute anyway.
                 return Ok(Waited::Compute);
             }
-            Timer::after(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+            // When the holder's lease is due to end, the lock is tried again: another
+            // process may take it first, or have taken, written and released it already,
+            // so that is no time to compute.
+            let lease_left = deadline.saturating_duration_since(Instant::now());
+            Timer::after(pause.min(lease_left).max(FIRST_PAUSE)).await;
             pause = (pause * 2).min(MAX_PAUSE);
             let value: Option<Vec<u8>> = redis::cmd("GET")
                 .arg(redis_key)
@@ -178,39 +183,62 @@ impl Locks {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+    use std::time::{Duration, Instant};
 
     use redis::aio::ConnectionLike;
     use redis::{Arg, Cmd, Pipeline, RedisFuture, Value};
 
     use super::{Locks, Waited, lock, lock_key};
 
-    /// Redis as one process sees it while another process holds the lock of `value` and
-    /// computes: the holder writes its value and releases its lock right after this
-    /// process's first look at the value finds nothing, so between that look and this
-    /// process's next `SET NX` (a window of one round trip between two processes). It
-    /// keys on the order of `lead_or_wait`'s commands (`SET NX`, `GET` of the lock, a
-    /// pause, `GET` of the value, `SET NX` again): a change to that order shows in the
-    /// commands the test prints when it fails.
+    /// Redis as one process sees it while other processes hold the lock of [`VALUE`]:
+    /// each script ([`Other`]) plays them at a chosen point of `lead_or_wait`'s
+    /// commands (`SET NX`, `GET` of the lock, a pause, `GET` of the value, `SET NX`
+    /// again): a change to that order shows in the commands a failing test prints.
     struct HolderFinishing {
         keys: HashMap<Vec<u8>, Vec<u8>>,
-        holder_done: bool,
+        other: Other,
         /// The commands this process sent, by name and key.
         sent: Vec<String>,
+    }
+
+    /// What the other processes do.
+    enum Other {
+        /// Nothing (more).
+        Done,
+        /// The holder writes its value and releases its lock right after this process's
+        /// first look at the value finds nothing, so between that look and this
+        /// process's next `SET NX` (a window of one round trip).
+        FinishesAfterLook,
+        /// The holder died holding the lock for `ttl`. This process's first look at the
+        /// lock starts the clock; its first `SET NX` once `ttl` has passed finds the lock
+        /// just taken by a third process, which writes its value and releases its lock
+        /// before this process looks at the lock again.
+        DiedThenQuick {
+            ttl: Duration,
+            first_look: Option<Instant>,
+        },
     }
 
     const VALUE: &str = "value";
 
     impl HolderFinishing {
-        /// The lock of [`VALUE`] held by another process, which finishes right after this
-        /// process's first look at the value in `lead_or_wait`.
+        /// [`Other::FinishesAfterLook`].
         fn holding() -> Self {
-            let mut keys = HashMap::new();
-            keys.insert(lock_key(VALUE).into_bytes(), b"another process".to_vec());
-            HolderFinishing {
-                keys,
-                holder_done: false,
-                sent: Vec::new(),
-            }
+            let mut redis = HolderFinishing::none();
+            redis.hold();
+            redis.other = Other::FinishesAfterLook;
+            redis
+        }
+
+        /// [`Other::DiedThenQuick`].
+        fn died_then_quick(ttl: Duration) -> Self {
+            let mut redis = HolderFinishing::none();
+            redis.hold();
+            redis.other = Other::DiedThenQuick {
+                ttl,
+                first_look: None,
+            };
+            redis
         }
 
         /// Another process wrote [`VALUE`] and released its lock already: after this
@@ -225,9 +253,22 @@ mod tests {
         fn none() -> Self {
             HolderFinishing {
                 keys: HashMap::new(),
-                holder_done: true,
+                other: Other::Done,
                 sent: Vec::new(),
             }
+        }
+
+        /// Another process holds the lock.
+        fn hold(&mut self) {
+            let lock = lock_key(VALUE).into_bytes();
+            self.keys.insert(lock, b"another process".to_vec());
+        }
+
+        /// The holder writes its value, then releases its lock.
+        fn finish(&mut self) {
+            self.other = Other::Done;
+            self.keys.insert(VALUE.into(), b"42".to_vec());
+            self.keys.remove(lock_key(VALUE).as_bytes());
         }
 
         fn run(&mut self, args: &[Vec<u8>]) -> Value {
@@ -235,6 +276,25 @@ mod tests {
             // By name and key (an `EVAL`'s key follows its script and key count).
             let key = if text(0) == "EVAL" { text(3) } else { text(1) };
             self.sent.push(format!("{} {key}", text(0)));
+            let is_lock = args[1] == lock_key(VALUE).as_bytes();
+            match (&mut self.other, text(0).as_str()) {
+                (Other::DiedThenQuick { first_look, .. }, "GET") if is_lock => {
+                    first_look.get_or_insert_with(Instant::now);
+                }
+                (
+                    Other::DiedThenQuick {
+                        ttl,
+                        first_look: Some(at),
+                    },
+                    "SET",
+                ) if at.elapsed() >= *ttl => {
+                    // The dead holder's lease is over; a third process wins the lock
+                    // from this `SET NX`, and is done before the next command.
+                    self.finish();
+                    return Value::Nil;
+                }
+                _ => {}
+            }
             match text(0).as_str() {
                 // SET key token NX PX millis
                 "SET" if self.keys.contains_key(&args[1]) => Value::Nil,
@@ -244,11 +304,8 @@ mod tests {
                 }
                 "GET" => {
                     let found = self.keys.get(&args[1]).cloned();
-                    if args[1] == VALUE.as_bytes() && !self.holder_done {
-                        // The holder finishes now: its value, then its release.
-                        self.holder_done = true;
-                        self.keys.insert(VALUE.into(), b"42".to_vec());
-                        self.keys.remove(lock_key(VALUE).as_bytes());
+                    if !is_lock && matches!(self.other, Other::FinishesAfterLook) {
+                        self.finish();
                     }
                     found.map_or(Value::Nil, Value::BulkString)
                 }
@@ -346,5 +403,22 @@ mod tests {
         // Held until the value is written.
         assert!(redis.keys.contains_key(lock_key(VALUE).as_bytes()));
         assert!(lock(&locks.held).contains_key(VALUE));
+    }
+
+    #[test]
+    fn a_waiter_whose_holder_died_takes_the_value_of_the_next_holder_at_the_lease_end() {
+        // The dead holder's lease ends about when this process's wait for it does: a
+        // third process takes the lock first, and writes and releases it before this
+        // process looks at the lock again. The lock was never this process's to take,
+        // and the value is there: it must not compute (a loaded CI run did, in
+        // `killing_the_lock_holder_lets_the_others_finish`).
+        let ttl = Duration::from_millis(200);
+        let locks = Locks::new(ttl);
+        let mut redis = HolderFinishing::died_then_quick(ttl);
+        let waited = smol::block_on(locks.lead_or_wait(&mut redis, VALUE)).unwrap();
+        let Waited::Value(value) = waited else {
+            panic!("computed, after: {:?}", redis.sent);
+        };
+        assert_eq!(value, b"42");
     }
 }

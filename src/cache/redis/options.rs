@@ -139,8 +139,8 @@ impl RedisOptions {
     /// dropped, or whose result is not stored because the key changed meanwhile (see
     /// [`Invalidator`](crate::cache::Invalidator)), releases nothing, and the others take
     /// the lock when its time runs out.
-    /// A process waits out the lease of each holder (at most two lock times in all),
-    /// then computes the value itself.
+    /// When a holder's lease runs out, one waiting process takes the lock over; a
+    /// process computes without the lock only after waiting two lock times in all.
     ///
     /// Pick a `lock_time` above the function's usual duration. A miss costs two more
     /// commands (the `SET NX`, and a `GET` of the value once the lock is taken, in case
