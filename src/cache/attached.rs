@@ -64,7 +64,7 @@ where
     #[inline(always)]
     pub(crate) fn miss<'s>(
         &'s self,
-        (mut st, hash, now, seen): Locked<'s, A, K, V, E>,
+        (mut st, hash, now, mut seen): Locked<'s, A, K, V, E>,
         args: A,
         count: bool,
     ) -> Missed<'s, A, K, V, E> {
@@ -72,8 +72,6 @@ where
         let mut key = self.key(&args);
         // With a backend a leader's hit or miss is known only once it has read.
         let uncounted = count && self.backend.is_some();
-        // What the hit saw holds until the lock is let go (the loop's second round).
-        let mut seen = seen;
         loop {
             let ShardState {
                 store,
@@ -128,6 +126,7 @@ where
                         drop(st);
                         drop((stale, flight));
                         st = self.shard(hash).lock();
+                        // What the hit saw held only while its lock was.
                         seen = Seen::UNKNOWN;
                         key = self.key(&args);
                         continue;

@@ -51,6 +51,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The value of `redis_key`, if Redis holds one.
+async fn read_value(
+    connection: &mut (impl ConnectionLike + Send),
+    redis_key: &str,
+) -> redis::RedisResult<Option<Vec<u8>>> {
+    redis::cmd("GET")
+        .arg(redis_key)
+        .query_async(connection)
+        .await
+}
+
 /// The lock's key for the value's key: outside the prefix, so clearing and
 /// invalidation never see it.
 fn lock_key(redis_key: &str) -> String {
@@ -111,11 +122,7 @@ impl Locks {
                 // call holds the lock, a value written by any holder before is there to
                 // read: one written since this call last looked (its own miss, or its
                 // last poll) would otherwise be computed a second time.
-                let value: Option<Vec<u8>> = redis::cmd("GET")
-                    .arg(redis_key)
-                    .query_async(connection)
-                    .await?;
-                if let Some(value) = value {
+                if let Some(value) = read_value(connection, redis_key).await? {
                     // A failed release only makes the others wait for the lock to expire.
                     let _ = self.release(connection, redis_key).await;
                     return Ok(Waited::Value(value));
@@ -138,11 +145,7 @@ impl Locks {
             let lease_left = deadline.saturating_duration_since(Instant::now());
             Timer::after(pause.min(lease_left).max(FIRST_PAUSE)).await;
             pause = (pause * 2).min(MAX_PAUSE);
-            let value: Option<Vec<u8>> = redis::cmd("GET")
-                .arg(redis_key)
-                .query_async(connection)
-                .await?;
-            if let Some(value) = value {
+            if let Some(value) = read_value(connection, redis_key).await? {
                 return Ok(Waited::Value(value));
             }
         }
@@ -347,16 +350,27 @@ mod tests {
         }
     }
 
+    /// `lead_or_wait` of [`VALUE`] on `redis`, to its end.
+    fn wait(locks: &Locks, redis: &mut HolderFinishing) -> Waited {
+        smol::block_on(locks.lead_or_wait(redis, VALUE)).unwrap()
+    }
+
+    /// The value `lead_or_wait` of [`VALUE`] on `redis` waited for; panics, with the
+    /// commands sent, if it chose to compute.
+    fn waited_value(locks: &Locks, redis: &mut HolderFinishing) -> Vec<u8> {
+        match wait(locks, redis) {
+            Waited::Value(value) => value,
+            Waited::Compute => panic!("computed, after: {:?}", redis.sent),
+        }
+    }
+
     #[test]
     fn a_waiter_that_takes_the_lock_reads_the_value_its_holder_wrote_meanwhile() {
-        let locks = Locks::new(std::time::Duration::from_secs(5));
+        let locks = Locks::new(Duration::from_secs(5));
         let mut redis = HolderFinishing::holding();
-        let waited = smol::block_on(locks.lead_or_wait(&mut redis, VALUE)).unwrap();
         // Its first look found nothing; the holder then wrote and released; this call
         // took the lock, and must not compute the value a second time.
-        let Waited::Value(value) = waited else {
-            panic!("computed again, after: {:?}", redis.sent);
-        };
+        let value = waited_value(&locks, &mut redis);
         assert_eq!(value, b"42");
         // And it gave the lock back at once.
         assert_eq!(
@@ -372,12 +386,9 @@ mod tests {
         // wrote the value and released its lock (the race a CI run hit twice, in
         // `killing_the_lock_holder_lets_the_others_finish`): the lock is free, and
         // taking it must not mean computing the value again.
-        let locks = Locks::new(std::time::Duration::from_secs(5));
+        let locks = Locks::new(Duration::from_secs(5));
         let mut redis = HolderFinishing::finished();
-        let waited = smol::block_on(locks.lead_or_wait(&mut redis, VALUE)).unwrap();
-        let Waited::Value(value) = waited else {
-            panic!("computed again, after: {:?}", redis.sent);
-        };
+        let value = waited_value(&locks, &mut redis);
         assert_eq!(value, b"42");
         assert_eq!(
             redis.sent,
@@ -392,10 +403,9 @@ mod tests {
 
     #[test]
     fn a_caller_that_takes_a_free_lock_and_finds_no_value_computes_holding_it() {
-        let locks = Locks::new(std::time::Duration::from_secs(5));
+        let locks = Locks::new(Duration::from_secs(5));
         let mut redis = HolderFinishing::none();
-        let waited = smol::block_on(locks.lead_or_wait(&mut redis, VALUE)).unwrap();
-        assert!(matches!(waited, Waited::Compute));
+        assert!(matches!(wait(&locks, &mut redis), Waited::Compute));
         assert_eq!(
             redis.sent,
             [format!("SET {}", lock_key(VALUE)), format!("GET {VALUE}")]
@@ -415,10 +425,7 @@ mod tests {
         let ttl = Duration::from_millis(200);
         let locks = Locks::new(ttl);
         let mut redis = HolderFinishing::died_then_quick(ttl);
-        let waited = smol::block_on(locks.lead_or_wait(&mut redis, VALUE)).unwrap();
-        let Waited::Value(value) = waited else {
-            panic!("computed, after: {:?}", redis.sent);
-        };
+        let value = waited_value(&locks, &mut redis);
         assert_eq!(value, b"42");
     }
 }
