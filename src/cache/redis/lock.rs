@@ -428,4 +428,25 @@ mod tests {
         let value = waited_value(&locks, &mut redis);
         assert_eq!(value, b"42");
     }
+
+    #[test]
+    fn a_waiter_behind_a_holder_that_never_lets_go_computes_after_two_lock_times() {
+        // The lock stays with one holder past its lease (as a clock that runs slow at
+        // the server would show it). The waiter tries the lock again at the lease's
+        // end, and computes without it only once two lock times have passed.
+        let ttl = Duration::from_millis(50);
+        let locks = Locks::new(ttl);
+        let mut redis = HolderFinishing::none();
+        redis.hold();
+        let start = Instant::now();
+        assert!(matches!(wait(&locks, &mut redis), Waited::Compute));
+        assert!(
+            start.elapsed() >= ttl * 2,
+            "computed after {:?}",
+            start.elapsed()
+        );
+        // Never the lock's holder, so it has nothing to release.
+        assert!(!lock(&locks.held).contains_key(VALUE));
+        assert!(redis.sent.iter().filter(|c| c.starts_with("SET")).count() > 1);
+    }
 }
