@@ -21,6 +21,10 @@
 //! - `lru`'s `miss_flight` and `zipf_flight`: the floor under any memoizer with
 //!   single-flight, `Mutex<lru::LruCache>` that puts a placeholder on a miss, unlocks,
 //!   computes, locks again and fills it (see [`lru_flight_call`]).
+//! - `floor` lines (`hit`, `miss`, `zipf`): the floor under a memoizer with haiway's
+//!   features, built on `Mutex<lru::LruCache>` at the least cost each feature can have
+//!   (see [`Floor`]). The distance from `lru` to `floor` is what the features cost; from
+//!   `floor` to haiway, what haiway's engine adds.
 //! - `ctx` lines, one read of the context per operation, inside a scope: `is_recording`
 //!   (the bare slot read, for scale), `with_state_1` (`ctx::with_state` in a scope with
 //!   one value), `with_state_8` and `state_8` (`ctx::with_state` and `ctx::state`, in a
@@ -33,13 +37,16 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::num::NonZeroUsize;
+use std::pin::Pin;
 use std::pin::pin;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use gungraun::{library_benchmark, library_benchmark_group, main};
 use haiway::cache::Cached;
-use haiway::{NoopRecorder, Scope, ctx};
+use haiway::event::PreparedEvent;
+use haiway::{Event, NoopRecorder, Scope, ctx};
 
 /// Operations per benchmark function.
 const OPS: u64 = 10_000;
@@ -178,6 +185,135 @@ fn lru_flight_call(cache: &LruFlight, key: u64) -> u64 {
     value
 }
 
+/// `Mutex<lru::LruCache>` made a memoizer with the features of haiway's `Cached` that
+/// its hit and its uncontended miss pay for, each at the least cost it can have:
+///
+/// - a call is a future ([`FloorCall`]), polled as haiway's is;
+/// - expiry: an optional time to live (none here, as in haiway's lines), checked with
+///   the clock read only when one is set, and an optional deadline in every entry;
+/// - single-flight: a miss puts a placeholder, unlocks, runs the function, locks again
+///   and fills it (as [`LruFlight`]); a hit checks it found a value, not a placeholder;
+/// - statistics: hits, misses and evictions counted under the lock;
+/// - events: `cache.hit`, `cache.miss` and `cache.evict` offered to the scope's recorder
+///   (haiway's own check, one thread-local read).
+///
+/// What it leaves out, and haiway pays for: the function is generic and inlined (haiway
+/// erases its type, so that `Cached<A, V>` can be named, and keeps its future in a
+/// reused box), and nothing is done for other callers (no flight to join, no waker, no
+/// hand-over if the call is dropped, no check for tasks the function spawned), for a
+/// panic, for shards, for a key function or for a backend.
+struct Floor<F> {
+    /// The store and the counters.
+    state: Mutex<FloorState>,
+    /// How long a value lives (`None`: until evicted).
+    expiration: Option<Duration>,
+    /// The function.
+    function: F,
+    /// The events, made once.
+    hit: PreparedEvent,
+    miss: PreparedEvent,
+    evict: PreparedEvent,
+}
+
+/// The lock-protected part of a [`Floor`].
+struct FloorState {
+    lru: lru::LruCache<u64, FloorEntry>,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+}
+
+/// An entry of a [`Floor`].
+enum FloorEntry {
+    /// Being computed.
+    Pending,
+    /// A value, and when it expires.
+    Live(u64, Option<Instant>),
+}
+
+/// A call of a [`Floor`]: its argument until it is polled.
+struct FloorCall<'a, F> {
+    cache: &'a Floor<F>,
+    key: Option<u64>,
+}
+
+/// The [`Floor`] of the bench's function.
+type FloorCache = Floor<fn(u64) -> std::future::Ready<u64>>;
+
+fn floor() -> FloorCache {
+    let event = |name| PreparedEvent::new(Event::debug(name).with_target("bench"));
+    Floor {
+        state: Mutex::new(FloorState {
+            lru: lru::LruCache::new(NonZeroUsize::new(CAPACITY).expect("non-zero")),
+            hits: 0,
+            misses: 0,
+            evictions: 0,
+        }),
+        expiration: None,
+        function: |k| std::future::ready(k),
+        hit: event("cache.hit"),
+        miss: event("cache.miss"),
+        evict: event("cache.evict"),
+    }
+}
+
+impl<F, Fut> Future for FloorCall<'_, F>
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = u64>,
+{
+    type Output = u64;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u64> {
+        let this = self.get_mut();
+        let cache = this.cache;
+        let key = this.key.take().expect("polled once");
+        let now = cache.expiration.map(|_| Instant::now());
+        let lock = || cache.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut st = lock();
+        match st.lru.get(&key) {
+            Some(&FloorEntry::Live(value, expires)) if !matches!((now, expires), (Some(now), Some(at)) if now >= at) =>
+            {
+                st.hits += 1;
+                drop(st);
+                ctx::record_event(&cache.hit);
+                return Poll::Ready(value);
+            }
+            Some(FloorEntry::Pending) => unreachable!("one caller at a time here"),
+            _ => {}
+        }
+        st.misses += 1;
+        let evicted = st.lru.push(key, FloorEntry::Pending);
+        let evicted = evicted.filter(|&(k, _)| k != key).is_some();
+        if evicted {
+            st.evictions += 1;
+        }
+        drop(st);
+        ctx::record_event(&cache.miss);
+        if evicted {
+            ctx::record_event(&cache.evict);
+        }
+        let mut run = pin!((cache.function)(key));
+        let Poll::Ready(value) = run.as_mut().poll(cx) else {
+            unreachable!("the bench's function returns at once")
+        };
+        let expires = now.zip(cache.expiration).map(|(now, ttl)| now + ttl);
+        if let Some(entry) = lock().lru.peek_mut(&key) {
+            *entry = FloorEntry::Live(value, expires);
+        }
+        Poll::Ready(value)
+    }
+}
+
+#[inline(always)]
+fn floor_call(cache: &FloorCache, key: u64) -> u64 {
+    now(FloorCall {
+        cache,
+        key: Some(key),
+    })
+}
+
 #[inline(always)]
 fn quick_call(cache: &Quick, key: u64) -> u64 {
     now(cache.get_or_insert_async(&key, async move { Ok::<_, ()>(key) })).unwrap_or(0)
@@ -252,6 +388,29 @@ fn lru_flight_zipf() -> (LruFlight, Vec<u64>) {
     let draws = zipf(ZIPF_WARM + OPS as usize);
     for &k in &draws[..ZIPF_WARM] {
         lru_flight_call(&cache, k);
+    }
+    (cache, draws[ZIPF_WARM..].to_vec())
+}
+
+fn floor_hot() -> FloorCache {
+    let cache = floor();
+    floor_call(&cache, HOT);
+    cache
+}
+
+fn floor_full() -> FloorCache {
+    let cache = floor();
+    for k in 0..CAPACITY as u64 {
+        floor_call(&cache, FILL + k);
+    }
+    cache
+}
+
+fn floor_zipf() -> (FloorCache, Vec<u64>) {
+    let cache = floor();
+    let draws = zipf(ZIPF_WARM + OPS as usize);
+    for &k in &draws[..ZIPF_WARM] {
+        floor_call(&cache, k);
     }
     (cache, draws[ZIPF_WARM..].to_vec())
 }
@@ -411,6 +570,36 @@ fn lru_flight_zipf_calls((cache, keys): (LruFlight, Vec<u64>)) -> (u64, LruFligh
 }
 
 #[library_benchmark]
+#[bench::hit(setup = floor_hot)]
+fn floor_hit(cache: FloorCache) -> (u64, FloorCache) {
+    let mut sum = 0;
+    for _ in 0..OPS {
+        sum += floor_call(&cache, black_box(HOT));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::miss(setup = floor_full)]
+fn floor_miss(cache: FloorCache) -> (u64, FloorCache) {
+    let mut sum = 0;
+    for k in 0..OPS {
+        sum += floor_call(&cache, black_box(k));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::zipf(setup = floor_zipf)]
+fn floor_zipf_calls((cache, keys): (FloorCache, Vec<u64>)) -> (u64, FloorCache) {
+    let mut sum = 0;
+    for &k in &keys {
+        sum += floor_call(&cache, black_box(k));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
 #[bench::hit(setup = quick_hot)]
 fn quick_hit(cache: Quick) -> (u64, Quick) {
     let mut sum = 0;
@@ -545,6 +734,11 @@ library_benchmark_group!(
 );
 
 library_benchmark_group!(
+    name = floor_lines;
+    benchmarks = floor_hit, floor_miss, floor_zipf_calls
+);
+
+library_benchmark_group!(
     name = quick_cache_lines;
     benchmarks = quick_hit, quick_miss, quick_zipf_calls
 );
@@ -552,6 +746,7 @@ library_benchmark_group!(
 main!(
     library_benchmark_groups = haiway_lines,
     lru_lines,
+    floor_lines,
     quick_cache_lines,
     ctx_lines
 );
