@@ -3,13 +3,14 @@
 //! Both drive one state machine, [`Calling`]. Its first poll is the hit path,
 //! inlined: [`Core::hit`] looks the key up and returns a stored value (for a cache with
 //! a key function, out of line: [`KeyedCore::hit`]). Everything else is out of line, in
-//! [`Calling::missed`] and [`Calling::poll_slow`]: on a miss the call joins the key's
-//! flight or leads a new one ([`Core::miss`], inlined into `missed`), then, whenever it
-//! is polled, drives the flight's run or waits for the call driving it (see
-//! [`flight`](super::flight)). The lead path (a miss that starts the run, polls it, and,
-//! when it finishes at once, stores the value) is the one function `missed`, with
-//! [`Core::drive_here`] inlined into it; a call that drives a run it found in its
-//! flight uses the out-of-line copy, [`Core::drive`]. The steps after the lookup are generic over the
+//! [`Calling::missed`] and [`Calling::poll_slow`]: on a miss the call leads a new flight
+//! or joins the key's, then, whenever it is polled, drives the flight's run or waits
+//! for the call driving it (see [`flight`](super::flight)). The common miss (the lookup
+//! saw no node for the key, and there is no backend) takes the lean lead path,
+//! [`Core::lead_new`] (see [`lead`](super::lead)), inlined into `missed`; any other
+//! miss goes through [`Core::miss`] (also inlined there), and its lead path through
+//! [`Core::drive_here`]. A call that drives a run it found in its flight uses the
+//! out-of-line copy, [`Core::drive`]. The steps after the lookup are generic over the
 //! core's key type, and park the call's place in a flight as a [`Slow`] of its kind.
 
 use std::convert::Infallible;
@@ -150,7 +151,8 @@ where
     }
 
     /// The miss path: the lookup found no live value (the shard's lock is still held in
-    /// `locked`). Joins or leads the key's flight, and goes on from there.
+    /// `locked`). Leads a new flight (the lean lead path, when it applies) or joins the
+    /// key's, and goes on from there.
     #[cold]
     #[inline(never)]
     fn missed<K>(
@@ -164,6 +166,11 @@ where
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
     {
+        if core.leads_new(&locked) {
+            // The common miss: the lean lead path.
+            let driven = core.lead_new(locked, args);
+            return self.driven(driven, cx, park);
+        }
         match core.miss(locked, args, true) {
             Missed::Hit(value) => Poll::Ready(Ok(value)),
             Missed::Join(attached) => {

@@ -4,9 +4,10 @@
 //!
 //! A call's way through it: [`Core::hit`], inlined into the call's `poll`, hashes the
 //! key once, locks its shard, and on a live value clones it, counts it and returns.
-//! Anything else goes, with the lock still held, to [`Core::miss`] (inlined into the
-//! call's cold miss path): join the key's flight, or reserve a pending node and lead a
-//! new one. The flight is then driven by [`Core::drive_here`] (inlined into the lead
+//! Anything else goes, with the lock still held, to the call's cold miss path: the
+//! common miss (no node for the key, no backend) to [`Core::lead_new`], the lean lead
+//! path (see [`lead`](super::lead)); any other to [`Core::miss`]: join the key's
+//! flight, or reserve a pending node and lead a new one. The flight is then driven by [`Core::drive_here`] (inlined into the lead
 //! path, and into the out-of-line [`Core::drive`] that other callers use), which
 //! finishes a function's run with [`Core::complete_here`] (inlined); a backend read's
 //! hit, a result already there and a followed flight's result go through the

@@ -93,7 +93,7 @@ where
 
     /// A runner started on `args`: `kept` if there is one, or a new one.
     #[inline(always)]
-    fn runner(&self, kept: Option<Runner<A, V, E>>, args: A) -> Runner<A, V, E> {
+    pub(super) fn runner(&self, kept: Option<Runner<A, V, E>>, args: A) -> Runner<A, V, E> {
         let mut runner = kept.unwrap_or_else(|| (self.function)());
         self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         runner.as_mut().start(args);
@@ -196,30 +196,66 @@ where
                     }
                 }
             };
-            // Not finished: back into the flight, unless a caller that left doomed it
-            // meanwhile (then it starts again). If it was woken during the poll, the
-            // flight says so (its wake-ups moved past `polled_at`): the next caller
-            // polled drives it again.
-            let mut inner = flight.lock();
-            if std::mem::take(&mut inner.doomed) {
-                if let Some(args) = inner.donations.pop() {
-                    drop(inner);
-                    let doomed = std::mem::replace(&mut work, self.restart(held.attached(), args));
-                    self.drop_work(hash, doomed);
-                    continue;
+            match self.put_back(held.attached(), work) {
+                Ok(()) => {
+                    held.disarm();
+                    return Driven::Pending(attached);
                 }
+                Err(restarted) => work = restarted,
             }
-            inner.run = Run::Idle(work);
-            // Woken while out of the flight: the callers that heard it then saw the run
-            // taken out, and wait for the next wake-up. They are told now; this call
-            // may never be polled again (dropped, or held in a `select!` that lost).
-            let woken = flight.wakes() != inner.polled_at;
-            drop(inner);
-            if woken {
-                flight.notify();
+        }
+    }
+
+    /// A run the call `attached` polled, not finished, back into the flight; unless a
+    /// caller that left doomed it meanwhile: then it is started again, to be polled at
+    /// once (returned). If it was woken during the poll, the flight says so (its
+    /// wake-ups moved past `polled_at`): the next caller polled drives it again.
+    fn put_back(
+        &self,
+        attached: &Attached<'_, A, K, V, E>,
+        mut work: Work<A, V, E>,
+    ) -> Result<(), Work<A, V, E>> {
+        let flight = &attached.flight;
+        let mut inner = flight.lock();
+        if std::mem::take(&mut inner.doomed) {
+            if let Some(args) = inner.donations.pop() {
+                drop(inner);
+                let doomed = std::mem::replace(&mut work, self.restart(attached, args));
+                self.drop_work(attached.hash, doomed);
+                return Err(work);
             }
-            held.disarm();
-            return Driven::Pending(attached);
+        }
+        inner.run = Run::Idle(work);
+        // Woken while out of the flight: the callers that heard it then saw the run
+        // taken out, and wait for the next wake-up. They are told now; this call may
+        // never be polled again (dropped, or held in a `select!` that lost).
+        let woken = flight.wakes() != inner.polled_at;
+        drop(inner);
+        if woken {
+            flight.notify();
+        }
+        Ok(())
+    }
+
+    /// The lean lead path's run ([`lead_new`](Self::lead_new)), not finished in its
+    /// first poll: into the flight as [`drive`](Self::drive) would put it. The flight may
+    /// be a kept one, whose `polled_at` is from its last run: it is set to the wake-ups
+    /// counted before the poll (`wakes_before`), as a new or reused flight has it.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn lead_pending<'a>(
+        &'a self,
+        mut attached: Attached<'a, A, K, V, E>,
+        work: Work<A, V, E>,
+        wakes_before: u64,
+    ) -> Driven<'a, A, K, V, E> {
+        attached.flight.lock().polled_at = wakes_before;
+        let held = Held::new(&mut attached);
+        let put = self.put_back(held.attached(), work);
+        held.disarm();
+        match put {
+            Ok(()) => Driven::Pending(attached),
+            Err(restarted) => self.drive(attached, restarted),
         }
     }
 
@@ -333,7 +369,7 @@ where
     /// [`complete_here`](Self::complete_here), out of line: for a run that did not
     /// finish as a function in the poll of the call that drove it.
     #[inline(never)]
-    fn complete<'a>(
+    pub(super) fn complete<'a>(
         &'a self,
         attached: Attached<'a, A, K, V, E>,
         result: Shared<V, E>,
@@ -399,10 +435,12 @@ where
             }
             // Nobody else in the flight (only the node's hold, if it is still there, and
             // this call's): nobody to settle. Then the node's hold is kept for the
-            // shard's next miss, with the runner, and no reference count moves.
+            // shard's next miss, with the runner, and no reference count moves; if no
+            // call ever joined it (see `Flight::was_joined`).
             let holds = 1 + usize::from(payload.is_some());
-            let alone = Arc::strong_count(&held.attached().flight) == holds;
-            if alone && payload.is_some() && st.spare.is_none() {
+            let flight = &held.attached().flight;
+            let alone = Arc::strong_count(flight) == holds;
+            if alone && payload.is_some() && st.spare.is_none() && !flight.was_joined() {
                 st.spare = payload.take().map(|Pending(flight)| flight);
                 if st.spare_runner.is_none() {
                     st.spare_runner = runner.take();

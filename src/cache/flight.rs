@@ -24,7 +24,10 @@
 //!   one caller, so arguments are there for as long as callers are.
 //!
 //! A flight with nobody left waiting is kept, with its runner, for the next miss of its
-//! shard: an uncontended miss allocates nothing.
+//! shard: an uncontended miss allocates nothing. Only a flight no call ever joined is
+//! kept ([`Flight::was_joined`]), so a kept one is as good as new (but for its
+//! `polled_at`, set when its run is first put in): the lean lead path of a miss
+//! ([`Core::lead_new`](super::core::Core::lead_new)) takes it as it is.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
@@ -34,7 +37,7 @@ use event_listener::{Event as Notify, EventListener};
 
 use super::backend::{BoxError, BoxFut};
 use super::run::Runner;
-use crate::sync::{AtomicU64, Mutex, MutexGuard};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard};
 
 /// A result shared by a run with the callers waiting on it (each takes a clone).
 pub(crate) type Shared<V, E> = Result<V, E>;
@@ -51,6 +54,9 @@ pub(crate) struct Flight<A, V, E> {
     notifier: Arc<Notifier>,
     /// The run's waker: wakes every caller (made once, from `notifier`).
     waker: Waker,
+    /// Whether a call joined the flight since it was made or reused (set under the
+    /// shard's lock, where calls join, and read under it).
+    joined: AtomicBool,
 }
 
 /// The lock-protected part of a [`Flight`].
@@ -160,6 +166,7 @@ impl<A, V, E> Flight<A, V, E> {
             }),
             waker: Waker::from(notifier.clone()),
             notifier,
+            joined: AtomicBool::new(false),
         }
     }
 
@@ -174,7 +181,17 @@ impl<A, V, E> Flight<A, V, E> {
         inner.polled_at = wakes;
         inner.doomed = false;
         inner.uncounted = uncounted;
-        std::mem::take(&mut inner.donations)
+        let left_behind = std::mem::take(&mut inner.donations);
+        self.joined.store(false, Ordering::Relaxed);
+        left_behind
+    }
+
+    /// Whether a call joined the flight since it was made or reused: then it is not kept
+    /// for another key (it may hold their arguments, or a mark of their leaving). Read
+    /// under the shard's lock.
+    #[inline(always)]
+    pub(crate) fn was_joined(&self) -> bool {
+        self.joined.load(Ordering::Relaxed)
     }
 
     /// The flight's inner state, when nobody else holds the flight.
@@ -236,6 +253,7 @@ impl<A, V, E> Flight<A, V, E> {
         }
         inner.callers += 1;
         inner.donations.push(args);
+        self.joined.store(true, Ordering::Relaxed);
         Ok(())
     }
 

@@ -457,13 +457,7 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         let idx = match seen {
             Seen::ABSENT => {
                 debug_assert!(self.find(hash, key).is_none(), "seen absent, but present");
-                let idx = self
-                    .slab
-                    .insert(Self::pending_node(hash, owned(), payload()));
-                let slab = &self.slab;
-                // Resizing reads the stored hashes; keys are never rehashed.
-                self.table.insert_unique(hash, idx, |&i| slab[i].hash);
-                return Reserve::Reserved(idx, None);
+                return Reserve::Reserved(self.reserve_absent(hash, owned(), payload()), None);
             }
             Seen::UNKNOWN => {
                 let slab = &self.slab;
@@ -515,6 +509,19 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
             Slot::Live { value, .. } => Reserve::Reserved(idx, Some(value)),
             Slot::Pending(_) => unreachable!("checked live above"),
         }
+    }
+
+    /// Makes a pending node for `key`, with `payload`, and returns its index: the
+    /// [`reserve`](Self::reserve) of a key a [`hit`](Self::hit) saw
+    /// [absent](Seen::ABSENT), the store unchanged since (not checked but in debug
+    /// builds: the caller knows it).
+    #[inline(always)]
+    pub fn reserve_absent(&mut self, hash: u64, key: K, payload: P) -> usize {
+        let idx = self.slab.insert(Self::pending_node(hash, key, payload));
+        let slab = &self.slab;
+        // Resizing reads the stored hashes; keys are never rehashed.
+        self.table.insert_unique(hash, idx, |&i| slab[i].hash);
+        idx
     }
 
     /// The index of `key`'s node, for the debug checks of [`reserve`](Self::reserve).

@@ -107,6 +107,7 @@ mod flight;
 pub mod function;
 mod futures;
 mod key;
+mod lead;
 pub(crate) mod lru;
 #[cfg(feature = "redis")]
 pub mod redis;

@@ -551,3 +551,119 @@ fn a_run_woken_during_its_poll_is_driven_on_by_a_waiter_while_its_leader_idles()
     );
     assert_eq!(calls.get(), 1, "the function started once");
 }
+
+/// A call future kept where a cached function's body can reach it (and drop it).
+type Kept =
+    Arc<std::sync::Mutex<Option<std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>>>>>;
+
+/// A flight a call joined is not kept for the next miss of another key: a caller that
+/// drove the run and left from another scope while it was being polled doomed it, and
+/// left its arguments with it. Kept, the next key's run would find it doomed and start
+/// over on those arguments, and store the first key's value under the second key.
+#[test]
+fn a_flight_a_caller_joined_and_left_is_not_kept_for_another_key() {
+    let (first, second) = (Gate::default(), Gate::default());
+    let kept: Kept = Arc::default();
+    let (g1, g2, slot) = (first.clone(), second.clone(), kept.clone());
+    let f: Cached<u32, u32> = Cached::builder().limit(4).build(move |x: u32| {
+        let (g1, g2, slot) = (g1.clone(), g2.clone(), slot.clone());
+        async move {
+            if x == 1 {
+                g1.wait().await;
+                // Spawned in the scope of the call driving the run (the waiter's): the
+                // waiter leaving dooms the run.
+                haiway::ctx::spawn(async {}).detach();
+                g2.wait().await;
+                // The waiter goes, while this run is being polled by the leader.
+                drop(slot.lock().unwrap().take());
+            } else {
+                // Not finished in its first poll: the leader puts it in its flight.
+                futures_lite::future::yield_now().await;
+            }
+            x * 10
+        }
+    });
+    block_on(async {
+        let mut leader = pin!(f.call(1));
+        assert!(poll!(leader.as_mut()).is_pending(), "at the first gate");
+        let waiter_cache = f.clone();
+        let mut waiter =
+            Box::pin(haiway::Scope::new("waiter").run(async move { waiter_cache.call(1).await }));
+        assert!(poll!(waiter.as_mut()).is_pending(), "waits on the leader");
+        first.open();
+        // The waiter drives the run (from its scope) to the second gate.
+        assert!(poll!(waiter.as_mut()).is_pending(), "at the second gate");
+        *kept.lock().unwrap() = Some(waiter);
+        second.open();
+        assert_eq!(leader.await, 10);
+        assert!(kept.lock().unwrap().is_none(), "the run dropped the waiter");
+        assert_eq!(f.call(2).await, 20, "the second key's own value");
+        assert_eq!(f.call(1).await, 10);
+    });
+    assert_eq!(f.stats().runs, 2);
+}
+
+/// Arguments that count their drops (equal by their number alone).
+#[derive(Clone)]
+struct Counted(u32, Arc<std::sync::atomic::AtomicUsize>);
+
+impl PartialEq for Counted {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Counted {}
+
+impl std::hash::Hash for Counted {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A call that joins a run during its leader's first poll and leaves hands its
+/// arguments to the flight (for restarts); when the run finishes in that poll, the
+/// flight is not kept for the next miss with them still in it: they are dropped once
+/// the leader has its value.
+#[test]
+fn arguments_left_in_a_flight_finished_in_its_first_poll_are_dropped_with_it() {
+    // The cache, for its own function to call (taken out at the end: a cycle).
+    let handle: Arc<std::sync::Mutex<Option<Cached<Counted, u32>>>> = Arc::default();
+    let waiter_drops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (h, w) = (handle.clone(), waiter_drops.clone());
+    let f = Cached::builder().limit(4).build(move |x: Counted| {
+        let (h, w) = (h.clone(), w.clone());
+        async move {
+            if x.0 == 1 {
+                // Another call of the key joins this run, and leaves at once.
+                let cache = h
+                    .lock()
+                    .unwrap()
+                    .clone()
+                    .expect("set before the first call");
+                let mut waiter = Box::pin(cache.call(Counted(1, w)));
+                assert!(poll!(waiter.as_mut()).is_pending(), "joined");
+            }
+            x.0 * 10
+        }
+    });
+    *handle.lock().unwrap() = Some(f.clone());
+    let others = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    block_on(async {
+        assert_eq!(f.call(Counted(1, others.clone())).await, 10);
+        assert_eq!(
+            waiter_drops.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the waiter's arguments outlived the run"
+        );
+        assert_eq!(f.call(Counted(2, others.clone())).await, 20);
+    });
+    assert_eq!(f.stats().runs, 2);
+    handle.lock().unwrap().take();
+}
