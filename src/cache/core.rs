@@ -98,9 +98,13 @@ pub(crate) struct Core<A, K, V, E> {
     pub(super) writes: Writes<K>,
     /// Hashes keys for every shard's store, so a call hashes its key once.
     hasher: DefaultHashBuilder,
-    /// The shards (a power of two of them).
-    pub(super) shards: Box<[Shard<A, K, V, E>]>,
-    /// `shards.len() - 1`.
+    /// The one shard of a cache of one shard (the default), in place, so that picking
+    /// it reads no pointer; unused (and empty) when there are more.
+    first: Shard<A, K, V, E>,
+    /// The shards of a cache of more than one (a power of two of them); empty when
+    /// there is one: see [`all_shards`](Self::all_shards).
+    shards: Box<[Shard<A, K, V, E>]>,
+    /// The number of shards, less one.
     pub(super) mask: usize,
     /// Whether values are kept in memory (`false`: a backend with no memory tier; the
     /// stores then hold only pending nodes).
@@ -245,10 +249,20 @@ where
             // No values kept: one shard of pending nodes serves single-flight.
             None => vec![None],
         };
-        let shards: Box<[_]> = limits
+        let mask = limits.len() - 1;
+        let mut shards: Vec<_> = limits
             .into_iter()
             .map(|limit| Shard::new(limit, hasher.clone()))
             .collect();
+        let first = match shards.pop() {
+            Some(first) if mask == 0 => first,
+            // More than one: they all stay in `shards`, and `first` is an unused one.
+            Some(last) => {
+                shards.push(last);
+                Shard::new(None, hasher.clone())
+            }
+            None => unreachable!("`split` gives at least one shard"),
+        };
         Core {
             events: Events::new(name.clone()),
             name,
@@ -259,8 +273,9 @@ where
             backend,
             writes: Writes::new(),
             hasher,
-            mask: shards.len() - 1,
-            shards,
+            mask,
+            first,
+            shards: shards.into_boxed_slice(),
             memory: memory.is_some(),
             runs: AtomicU64::new(0),
         }
@@ -335,7 +350,7 @@ where
     /// stale, while every shard is locked (so a write registered in any of them is
     /// either marked here or made by a flight that started after its node was cleared).
     fn empty(&self, outdate: bool) {
-        let mut guards: Vec<_> = self.shards.iter().map(Shard::lock).collect();
+        let mut guards: Vec<_> = self.all_shards().iter().map(Shard::lock).collect();
         if outdate {
             self.writes.outdate(None);
         }
@@ -409,13 +424,13 @@ where
 
     /// The counters of every shard, added up.
     pub(crate) fn stats(&self) -> Stats {
-        let (counts, len) = self
-            .shards
-            .iter()
-            .fold((Counts::default(), 0), |(c, len), shard| {
-                let st = shard.lock();
-                (c.add(st.counts), len + st.store.len())
-            });
+        let (counts, len) =
+            self.all_shards()
+                .iter()
+                .fold((Counts::default(), 0), |(c, len), shard| {
+                    let st = shard.lock();
+                    (c.add(st.counts), len + st.store.len())
+                });
         Stats {
             hits: counts.hits,
             misses: counts.misses,
@@ -481,7 +496,7 @@ where
 
     #[cfg(fuzzing)]
     pub(crate) fn validate(&self) {
-        for shard in self.shards.iter() {
+        for shard in self.all_shards() {
             shard.lock().store.validate();
         }
     }
@@ -503,12 +518,21 @@ where
 }
 
 impl<A, K, V, E> Core<A, K, V, E> {
+    /// Every shard of the cache.
+    pub(super) fn all_shards(&self) -> &[Shard<A, K, V, E>] {
+        if self.mask == 0 {
+            std::slice::from_ref(&self.first)
+        } else {
+            &self.shards
+        }
+    }
+
     /// The shard of a key with hash `hash`. With one shard (the default) no bits of
     /// the hash are mixed: a branch instead of a multiply, shift and mask.
     #[inline(always)]
     pub(super) fn shard(&self, hash: u64) -> &Shard<A, K, V, E> {
         if self.mask == 0 {
-            &self.shards[0]
+            &self.first
         } else {
             &self.shards[shard::index(hash, self.mask)]
         }
