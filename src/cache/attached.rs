@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use event_listener::EventListener;
 
-use super::core::{Core, Locked};
+use super::core::{Core, KeyRef, Locked};
+use super::drive::Held;
 use super::flight::{Flight, Follow, Inner, Run, Work};
 use super::lru::{Reserve, Seen};
 use super::run::Runner;
@@ -54,22 +55,30 @@ where
         &'s self,
         locked: Locked<'s, A, K, V, E>,
         args: A,
+        made: Option<K>,
         count: bool,
     ) -> Missed<'s, A, K, V, E> {
-        self.miss(locked, args, count)
+        self.miss(locked, args, made, count)
     }
 
     /// The miss path, with the shard's lock `st` from [`hit`](Self::hit): join the
-    /// key's flight, or lead a new one. Counts and records a miss when `count`.
+    /// key's flight, or lead a new one. Counts and records a miss when `count`. `made`:
+    /// the key, made before the lock was taken, in a cache with a key function (the
+    /// key function is user code, never run under the lock); `None`: the arguments are
+    /// the key. A key made is dropped once the lock is released.
     #[inline(always)]
     pub(crate) fn miss<'s>(
         &'s self,
         (mut st, hash, now, mut seen): Locked<'s, A, K, V, E>,
         args: A,
+        made: Option<K>,
         count: bool,
     ) -> Missed<'s, A, K, V, E> {
         let mut args = args;
-        let mut key = self.key(&args);
+        let mut key = match made {
+            Some(made) => KeyRef::Owned(made),
+            None => self.key(&args),
+        };
         // With a backend a leader's hit or miss is known only once it has read.
         let uncounted = count && self.backend.is_some();
         loop {
@@ -110,14 +119,22 @@ where
                     let value = value.clone();
                     if count {
                         st.counts.hit();
-                        drop(st);
+                    }
+                    // Before the key made, if any, is dropped.
+                    drop(st);
+                    if count {
                         ctx::record_event(&self.events.hit);
                     }
                     return Missed::Hit(value);
                 }
                 Reserve::Pending(slot, Pending(flight)) => {
                     let flight = flight.clone();
-                    drop(key);
+                    // `args` is handed over below: a key borrowed from them goes now, a
+                    // key made (user code to drop) once the lock is released.
+                    let made = match key {
+                        KeyRef::Owned(made) => Some(made),
+                        KeyRef::Borrowed(_) => None,
+                    };
                     if let Err(back) = flight.join(args) {
                         // Its last caller is on the way out, freeing the key: free it
                         // here, and lead a new flight.
@@ -125,16 +142,20 @@ where
                         let stale = st.store.remove_pending(slot);
                         drop(st);
                         drop((stale, flight));
+                        key = match made {
+                            Some(made) => KeyRef::Owned(made),
+                            None => self.key(&args),
+                        };
                         st = self.shard(hash).lock();
                         // What the hit saw held only while its lock was.
                         seen = Seen::UNKNOWN;
-                        key = self.key(&args);
                         continue;
                     }
                     if count {
                         st.counts.joined();
                     }
                     drop(st);
+                    drop(made);
                     // A recorder is user code: if it panics, this call leaves.
                     let attached = Attached::new(self, hash, slot, flight);
                     if count {
@@ -149,10 +170,16 @@ where
                         st.counts.miss();
                     }
                     drop(st);
+                    let mut attached = Attached::new(self, hash, slot, flight);
+                    // User code from here (the `Drop` of arguments left in a kept flight
+                    // and of a key made, a borrowed key's `Clone`), while this call
+                    // holds the run: a panic drops the run, and frees the key.
+                    let held = Held::new(&mut attached);
                     drop(left_behind);
                     let key = self.backend.as_ref().map(|_| key.into_owned());
+                    held.disarm();
                     return Missed::Lead {
-                        attached: Attached::new(self, hash, slot, flight),
+                        attached,
                         key,
                         args,
                         runner,

@@ -144,15 +144,16 @@ where
         args: A,
         cx: &mut Context<'_>,
     ) -> Poll<Shared<V, E>> {
-        match keyed.hit(&args, true) {
+        match keyed.hit(&args) {
             Ok(value) => Poll::Ready(Ok(value)),
-            Err(locked) => self.missed(&keyed.core, locked, args, cx, Slow::Keyed),
+            Err((locked, key)) => {
+                self.miss_from(&keyed.core, locked, args, Some(key), cx, Slow::Keyed)
+            }
         }
     }
 
-    /// The miss path: the lookup found no live value (the shard's lock is still held in
-    /// `locked`). Leads a new flight (the lean lead path, when it applies) or joins the
-    /// key's, and goes on from there.
+    /// The miss path of a cache keyed by the arguments: [`miss_from`](Self::miss_from),
+    /// out of line.
     #[cold]
     #[inline(never)]
     fn missed<K>(
@@ -166,12 +167,32 @@ where
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
     {
+        self.miss_from(core, locked, args, None, cx, park)
+    }
+
+    /// The miss path: the lookup found no live value (the shard's lock is still held in
+    /// `locked`). Leads a new flight (the lean lead path, when it applies) or joins the
+    /// key's, and goes on from there. `made`: the key the lookup made, in a cache with a
+    /// key function (`None`: the arguments are the key).
+    #[inline(always)]
+    fn miss_from<K>(
+        &mut self,
+        core: &'a Core<A, K, V, E>,
+        locked: Locked<'a, A, K, V, E>,
+        args: A,
+        made: Option<K>,
+        cx: &mut Context<'_>,
+        park: Park<'a, A, K, V, E>,
+    ) -> Poll<Shared<V, E>>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+    {
         if core.leads_new(&locked) {
             // The common miss: the lean lead path.
-            let driven = core.lead_new(locked, args);
+            let driven = core.lead_new(locked, args, made);
             return self.driven(driven, cx, park);
         }
-        match core.miss(locked, args, true) {
+        match core.miss(locked, args, made, true) {
             Missed::Hit(value) => Poll::Ready(Ok(value)),
             Missed::Join(attached) => {
                 self.park(park(attached));

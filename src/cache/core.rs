@@ -301,6 +301,13 @@ where
         }
     }
 
+    /// The key of `args` made by the key function, if the cache has one (`None`: the
+    /// arguments are the key). The key function is user code: called outside any lock.
+    #[inline]
+    pub(crate) fn made_key(&self, args: &A) -> Option<K> {
+        self.make_key.as_ref().map(|make_key| make_key(args))
+    }
+
     /// The instant expiry is checked against; `None` when nothing expires (no clock read).
     #[inline(always)]
     pub(super) fn now(&self) -> Option<Instant> {

@@ -335,13 +335,19 @@ where
     /// key's current flight.
     pub(crate) fn restart(&self, attached: &Attached<'_, A, K, V, E>, args: A) -> Work<A, V, E> {
         let now = self.now();
+        // A key function is user code: its key is made before the lock is taken.
+        let made = self.made_key(&args);
         let st = self.shard(attached.hash).lock();
         if st.holds(attached.slot, &attached.flight) {
             drop(st);
-            let key = self.backend.as_ref().map(|_| self.key(&args).into_owned());
+            let key = self.backend.as_ref().map(|_| match made {
+                Some(made) => made,
+                None => self.key(&args).into_owned(),
+            });
             return self.start(attached, key, args, None);
         }
-        match self.miss_again((st, attached.hash, now, Seen::UNKNOWN), args, false) {
+        let locked = (st, attached.hash, now, Seen::UNKNOWN);
+        match self.miss_again(locked, args, made, false) {
             Missed::Hit(value) => Work::Done(Ok(value)),
             Missed::Join(followed) => Work::Follow(followed.into_follow(None)),
             Missed::Lead {

@@ -40,8 +40,10 @@ pub(crate) struct KeyedCore<A, V, E> {
 
 /// A key function that lends the key it makes, unboxed.
 pub(crate) trait Probe<A>: Send + Sync {
-    /// Calls `with` on the key of `args`.
-    fn with_key(&self, args: &A, with: &mut dyn FnMut(&dyn DynKey));
+    /// Calls `with` on the key of `args`. If `with` wants the key (returns `true`: a
+    /// miss, still holding the shard's lock), it is returned, boxed, instead of
+    /// dropped: a key's `Drop` is user code, never run under the lock.
+    fn with_key(&self, args: &A, with: &mut dyn FnMut(&dyn DynKey) -> bool) -> Option<ErasedKey>;
 }
 
 /// The [`Probe`] of a key function `M` making keys of type `K`.
@@ -57,8 +59,9 @@ where
     M: Fn(&A) -> K + Send + Sync + 'static,
     K: Hash + Eq + Clone + Send + Sync + 'static,
 {
-    fn with_key(&self, args: &A, with: &mut dyn FnMut(&dyn DynKey)) {
-        with(&(self.make_key)(args));
+    fn with_key(&self, args: &A, with: &mut dyn FnMut(&dyn DynKey) -> bool) -> Option<ErasedKey> {
+        let key = (self.make_key)(args);
+        with(&key).then(|| ErasedKey::new(key))
     }
 }
 
@@ -122,13 +125,34 @@ where
         }
     }
 
-    /// The hit path of a call: the key made on the stack, then the core's.
+    /// The hit path of a call: the key made on the stack, then the core's. On a miss,
+    /// what the core's miss path needs, with the key (boxed, to be stored or dropped
+    /// once the lock is released).
     #[inline]
-    pub(crate) fn hit(&self, args: &A, count: bool) -> Result<V, Locked<'_, A, ErasedKey, V, E>> {
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn hit(&self, args: &A) -> Result<V, (Locked<'_, A, ErasedKey, V, E>, ErasedKey)> {
         let mut found = None;
-        self.probe
-            .with_key(args, &mut |key| found = Some(self.core.hit(key, count)));
-        found.expect("a probe lends its key")
+        let kept = self.probe.with_key(args, &mut |key| {
+            let hit = self.core.hit(key, true);
+            let missed = hit.is_err();
+            found = Some(hit);
+            missed
+        });
+        match found.expect("a probe lends its key") {
+            Ok(value) => Ok(value),
+            Err(locked) => Err((locked, kept.expect("a probe keeps the key of a miss"))),
+        }
+    }
+
+    /// A clone of the live value of `args`, if any, as [`Core::peek`] (the lock is
+    /// released before the key is dropped).
+    fn peek(&self, args: &A) -> Option<V> {
+        let mut found = None;
+        self.probe.with_key(args, &mut |key| {
+            found = self.core.hit(key, false).ok();
+            false
+        });
+        found
     }
 }
 
@@ -160,7 +184,7 @@ where
     {
         match self {
             Engine::Plain(core) => core.peek(args),
-            Engine::Keyed(keyed) => keyed.hit(&args.to_owned().into(), false).ok(),
+            Engine::Keyed(keyed) => keyed.peek(&args.to_owned().into()),
         }
     }
 

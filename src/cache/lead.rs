@@ -50,11 +50,15 @@ where
         &'s self,
         (mut st, hash, _, seen): Locked<'s, A, K, V, E>,
         args: A,
+        made: Option<K>,
     ) -> Driven<'s, A, K, V, E> {
         debug_assert!(seen == Seen::ABSENT && self.backend.is_none());
-        let key = self.key(&args);
-        // The key's `Clone` (user code) first: if it panics, nothing has changed.
-        let owned = (*key).clone();
+        // The key the lookup made goes into the node; else the arguments' is cloned
+        // (user code, first: if it panics, nothing has changed).
+        let owned = match made {
+            Some(key) => key,
+            None => self.key(&args).into_owned(),
+        };
         let ShardState {
             store,
             spare,
@@ -67,11 +71,9 @@ where
         counts.miss();
         drop(st);
         let mut attached = Attached::new(self, hash, slot, flight);
-        // User code from here (the key's `Drop`, a recorder, the function), while this
-        // call holds the run: a panic drops the run (and frees the key if no other call
-        // joined).
+        // User code from here (a recorder, the function), while this call holds the
+        // run: a panic drops the run (and frees the key if no other call joined).
         let held = Held::new(&mut attached);
-        drop(key);
         self.record_miss();
         let mut runner = self.runner(runner, args);
         let flight = &held.attached().flight;

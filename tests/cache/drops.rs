@@ -17,9 +17,9 @@ use futures::poll;
 use haiway::cache::{Cached, ManualClock};
 
 /// One cache per test, found by index from the drops.
-static CACHES: [OnceLock<Cached<Key, Val>>; 5] = [const { OnceLock::new() }; 5];
+static CACHES: [OnceLock<Cached<Key, Val>>; 7] = [const { OnceLock::new() }; 7];
 /// Per test, the drops made while the cache's lock was held.
-static UNDER_LOCK: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
+static UNDER_LOCK: [AtomicUsize; 7] = [const { AtomicUsize::new(0) }; 7];
 
 /// Counts a drop made under test `i`'s cache lock.
 fn check(i: usize) {
@@ -188,6 +188,80 @@ fn a_key_clone_panicking_as_the_backend_write_is_prepared_drops_nothing_under_th
     });
     KEY_CLONES_LEFT.store(0, Ordering::SeqCst);
     assert_eq!(UNDER_LOCK[4].load(Ordering::SeqCst), 0);
+}
+
+/// A cache with a key function: the key it makes for a lookup is dropped outside the
+/// lock, on a miss (it becomes the stored key) and on a hit; the key function itself
+/// runs outside the lock.
+#[test]
+fn a_key_function_and_the_keys_it_makes_run_and_drop_outside_the_lock() {
+    let cached = CACHES[5].get_or_init(|| {
+        Cached::builder()
+            .limit(1)
+            .make_key(|args: &Key| {
+                check(5);
+                Key(args.0, 5)
+            })
+            .build(|key: Key| async move { Val(key.1) })
+    });
+    futures_lite::future::block_on(async {
+        cached.call(Key(1, 5)).await; // a miss
+        cached.call(Key(1, 5)).await; // a hit
+        cached.call(Key(2, 5)).await; // a miss that evicts key 1
+        assert!(cached.get(&Key(1, 5)).is_none()); // a lookup that finds nothing
+    });
+    assert_eq!(UNDER_LOCK[5].load(Ordering::SeqCst), 0);
+}
+
+/// A key with an id whose first drop after [`arm`] panics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+struct Fragile(u32);
+
+/// Whether the next drop of a [`Fragile`] panics.
+static FRAGILE_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl Drop for Fragile {
+    fn drop(&mut self) {
+        if FRAGILE_ARMED.swap(false, Ordering::SeqCst) {
+            panic!("key drop failed");
+        }
+    }
+}
+
+/// A key made for a miss that is not stored (the node of an expired entry is reused)
+/// and whose `Drop` panics: the call that made it holds the run by then, so the panic
+/// frees the key for the next call (it did not, once: the node stayed pending with
+/// nobody to run it, and every later call of the key waited forever).
+#[test]
+fn a_key_whose_drop_panics_on_a_miss_leaves_the_key_free() {
+    let clock = ManualClock::new();
+    let cached = Cached::builder()
+        .limit(4)
+        .expiration(Duration::from_secs(1))
+        .clock(clock.clone())
+        .make_key(|x: &u32| Fragile(*x))
+        .build(|x: u32| async move { x * 10 });
+    futures_lite::future::block_on(async {
+        assert_eq!(cached.call(1).await, 10);
+        clock.advance(Duration::from_secs(2));
+        FRAGILE_ARMED.store(true, Ordering::SeqCst);
+        let mut call = Box::pin(cached.call(1));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            futures_lite::future::block_on(poll_fn_once(call.as_mut()))
+        }));
+        assert_eq!(
+            common::panic_text(&*panicked.unwrap_err()),
+            "key drop failed"
+        );
+        drop(call);
+        // The key is free: the next call runs the function and returns.
+        let mut again = pin!(cached.call(1));
+        assert_eq!(
+            poll!(again.as_mut()),
+            std::task::Poll::Ready(10),
+            "key 1 is stuck"
+        );
+    });
 }
 
 /// Polls `future` once.
