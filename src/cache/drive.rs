@@ -87,7 +87,6 @@ where
             // The backend may hold a value from before a clear: not read, a miss.
             self.count_load(attached, true);
         }
-        let runner = runner.or_else(|| attached.flight.lock().spare.take());
         Work::Function(self.runner(runner, args))
     }
 
@@ -172,8 +171,7 @@ where
                         }
                         self.count_load(held.attached(), true);
                         // On to the function, polled at once.
-                        let kept = held.attached().flight.lock().spare.take();
-                        work = Work::Function(self.runner(kept, args));
+                        work = Work::Function(self.runner(None, args));
                         continue;
                     }
                     Poll::Pending => Work::Read { read, args },
@@ -460,7 +458,7 @@ where
             // The waiters' copy (user code), while the run is still held.
             let shared = Arc::new(result.clone());
             held.disarm();
-            attached.flight.settle(shared, None);
+            attached.flight.settle(shared);
         } else {
             held.disarm();
         }

@@ -72,8 +72,6 @@ pub(crate) struct Inner<A, V, E> {
     pub(crate) doomed: bool,
     /// With a backend: the lookup is not counted yet (see `Core::count_load`).
     pub(crate) uncounted: bool,
-    /// An empty runner kept with the flight for its next run.
-    pub(crate) spare: Option<Runner<A, V, E>>,
     /// The arguments of the calls that joined, one run's worth each, for restarts.
     pub(crate) donations: Vec<A>,
 }
@@ -161,7 +159,6 @@ impl<A, V, E> Flight<A, V, E> {
                 polled_at: 0,
                 doomed: false,
                 uncounted,
-                spare: None,
                 donations: Vec::new(),
             }),
             waker: Waker::from(notifier.clone()),
@@ -267,14 +264,11 @@ impl<A, V, E> Flight<A, V, E> {
     }
 
     /// Settles the flight with `result` and wakes the callers; the caller settling it
-    /// leaves. `runner`, emptied, stays with the flight (it is freed with it).
-    pub(crate) fn settle(&self, result: Arc<Shared<V, E>>, runner: Option<Runner<A, V, E>>) {
+    /// leaves.
+    pub(crate) fn settle(&self, result: Arc<Shared<V, E>>) {
         let mut inner = self.lock();
         inner.run = Run::Done(result);
         inner.callers -= 1;
-        if inner.spare.is_none() {
-            inner.spare = runner;
-        }
         drop(inner);
         self.notify();
     }

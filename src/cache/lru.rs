@@ -456,7 +456,6 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
     {
         let idx = match seen {
             Seen::ABSENT => {
-                debug_assert!(self.find(hash, key).is_none(), "seen absent, but present");
                 return Reserve::Reserved(self.reserve_absent(hash, owned(), payload()), None);
             }
             Seen::UNKNOWN => {
@@ -513,10 +512,11 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
 
     /// Makes a pending node for `key`, with `payload`, and returns its index: the
     /// [`reserve`](Self::reserve) of a key a [`hit`](Self::hit) saw
-    /// [absent](Seen::ABSENT), the store unchanged since (not checked but in debug
-    /// builds: the caller knows it).
+    /// [absent](Seen::ABSENT), the store unchanged since (checked only in debug builds:
+    /// the caller knows it).
     #[inline(always)]
     pub fn reserve_absent(&mut self, hash: u64, key: K, payload: P) -> usize {
+        debug_assert!(self.find(hash, &key).is_none(), "seen absent, but present");
         let idx = self.slab.insert(Self::pending_node(hash, key, payload));
         let slab = &self.slab;
         // Resizing reads the stored hashes; keys are never rehashed.
