@@ -1,6 +1,6 @@
-//! A call's place in a flight ([`Attached`]), and the miss path that gives it one
-//! ([`Core::miss`]): join the key's flight, or reserve a pending node and lead a new
-//! one. Apart from [`core`](super::core) and [`flight`](super::flight) because it
+//! A call's place in a flight ([`Attached`]), the guard of a call holding its flight's
+//! run ([`Held`]), and the miss path that gives a call its place ([`Core::miss`]): join
+//! the key's flight, or reserve a pending node and lead a new one. Apart from [`core`](super::core) and [`flight`](super::flight) because it
 //! names both, and neither names it: the store does not know the calls.
 
 use std::hash::Hash;
@@ -9,7 +9,6 @@ use std::sync::Arc;
 use event_listener::EventListener;
 
 use super::core::{Core, KeyRef, Locked};
-use super::drive::Held;
 use super::flight::{Flight, Follow, Inner, Run, Work};
 use super::lru::{Reserve, Seen};
 use super::run::Runner;
@@ -365,6 +364,39 @@ impl<A, K, V, E> Drop for Attached<'_, A, K, V, E> {
     fn drop(&mut self) {
         if self.joined {
             self.leave();
+        }
+    }
+}
+
+/// A call holding its flight's run (taken out to poll it): dropped armed (a panic in
+/// the poll), it drops the run and the callers start over.
+pub(crate) struct Held<'x, 'a, A, K, V, E>(Option<&'x mut Attached<'a, A, K, V, E>>);
+
+impl<'x, 'a, A, K, V, E> Held<'x, 'a, A, K, V, E> {
+    /// `attached` holds its flight's run. Its spawn mark is taken now, if it has none
+    /// yet: before the run (the function's synchronous part included) can spawn.
+    #[inline(always)]
+    pub(crate) fn new(attached: &'x mut Attached<'a, A, K, V, E>) -> Self {
+        attached.mark.get_or_insert_with(ctx::spawn_mark);
+        Held(Some(attached))
+    }
+
+    pub(crate) fn attached(&self) -> &Attached<'a, A, K, V, E> {
+        self.0.as_deref().expect("held while driving")
+    }
+
+    /// The run is back in the flight, or finished: nothing to drop.
+    #[inline(always)]
+    pub(crate) fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl<A, K, V, E> Drop for Held<'_, '_, A, K, V, E> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some(attached) = self.0.take() {
+            attached.dropped_while_held();
         }
     }
 }

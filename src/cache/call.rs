@@ -21,10 +21,10 @@ use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::attached::{Attached, Missed};
+use super::attached::{Attached, Held, Missed};
 use super::backend::BoxFut;
 use super::core::{Core, Locked};
-use super::drive::{Driven, Held};
+use super::drive::Driven;
 use super::engine::{Engine, KeyedCore};
 use super::flight::{Run, Shared};
 use super::key::ErasedKey;

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use event_listener::EventListener;
 
-use super::attached::{Attached, Missed};
+use super::attached::{Attached, Held, Missed};
 use super::backend::BoxFut;
 use super::core::Core;
 use super::flight::{Flight, Run, Shared, Work};
@@ -24,39 +24,6 @@ pub(crate) enum Driven<'a, A, K, V, E> {
     Finished(Shared<V, E>, Option<BoxFut<'static, ()>>),
     /// The run is not finished; it is back in the flight, and the call still in it.
     Pending(Attached<'a, A, K, V, E>),
-}
-
-/// A call holding its flight's run (taken out to poll it): dropped armed (a panic in
-/// the poll), it drops the run and the callers start over.
-pub(crate) struct Held<'x, 'a, A, K, V, E>(Option<&'x mut Attached<'a, A, K, V, E>>);
-
-impl<'x, 'a, A, K, V, E> Held<'x, 'a, A, K, V, E> {
-    /// `attached` holds its flight's run. Its spawn mark is taken now, if it has none
-    /// yet: before the run (the function's synchronous part included) can spawn.
-    #[inline(always)]
-    pub(crate) fn new(attached: &'x mut Attached<'a, A, K, V, E>) -> Self {
-        attached.mark.get_or_insert_with(ctx::spawn_mark);
-        Held(Some(attached))
-    }
-
-    pub(crate) fn attached(&self) -> &Attached<'a, A, K, V, E> {
-        self.0.as_deref().expect("held while driving")
-    }
-
-    /// The run is back in the flight, or finished: nothing to drop.
-    #[inline(always)]
-    pub(crate) fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl<A, K, V, E> Drop for Held<'_, '_, A, K, V, E> {
-    #[inline(always)]
-    fn drop(&mut self) {
-        if let Some(attached) = self.0.take() {
-            attached.dropped_while_held();
-        }
-    }
 }
 
 impl<A, K, V, E> Core<A, K, V, E>

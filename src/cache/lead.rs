@@ -15,9 +15,9 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::attached::Attached;
+use super::attached::{Attached, Held};
 use super::core::{Core, Locked};
-use super::drive::{Driven, Held};
+use super::drive::Driven;
 use super::flight::{Flight, Shared, Work};
 use super::lru::Seen;
 use super::run::Runner;
