@@ -178,3 +178,74 @@ fn a_call_after_a_clear_never_reads_a_write_from_before_it() {
         writer.join().expect("the writer");
     });
 }
+
+/// A cache whose even keys finish in their first poll, and odd keys wake themselves
+/// once first; with its count of runs.
+fn mixed(limit: usize) -> (Cached<u32, u32>, Arc<AtomicU64>) {
+    let runs = Arc::new(AtomicU64::new(0));
+    let r = runs.clone();
+    let f = Cached::builder().limit(limit).build(move |x: u32| {
+        r.fetch_add(1, Ordering::SeqCst);
+        let mut polled = x % 2 == 0;
+        std::future::poll_fn(move |cx| {
+            if polled {
+                return Poll::Ready(x * 10);
+            }
+            polled = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+    });
+    (f, runs)
+}
+
+/// The shard's kept flight goes from key to key (a flight is kept only if no call ever
+/// joined it, and then taken as it is): two workers call keys that finish at once and
+/// keys that wake themselves first, while a third thread joins and cancels calls and
+/// clears the cache. Every call gets its own key's value, and the counts add up.
+#[test]
+fn kept_flights_move_between_keys_with_joins_cancels_and_clears() {
+    check(|| {
+        let (f, _) = mixed(2);
+        let calls = Arc::new(AtomicU64::new(0));
+        let workers: Vec<_> = (0..2u32)
+            .map(|t| {
+                let g = f.clone();
+                let calls = calls.clone();
+                thread::spawn(move || {
+                    for k in [2, 1 + 2 * t, 4, 2, 3] {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        assert_eq!(block_on(g.call(k)), k * 10, "key {k}");
+                    }
+                })
+            })
+            .collect();
+        let g = f.clone();
+        let c = calls.clone();
+        let other = thread::spawn(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            {
+                let call = pin!(g.call(2));
+                let _ = poll_once(call);
+            }
+            drop(block_on(g.clear_cache()));
+            c.fetch_add(1, Ordering::SeqCst);
+            {
+                let call = pin!(g.call(1));
+                let _ = poll_once(call);
+            }
+        });
+        for w in workers {
+            w.join().expect("a worker");
+        }
+        other.join().expect("the other");
+        for k in 1..=4 {
+            assert_eq!(block_on(f.call(k)), k * 10, "key {k} after");
+        }
+        let n = calls.load(Ordering::SeqCst) + 4;
+        let s = f.stats();
+        assert_eq!(s.hits + s.misses, n, "{s}");
+        assert_eq!(s.hits + s.coalesced + s.runs, n, "{s}");
+        assert!(s.len <= 2, "{s}");
+    });
+}
