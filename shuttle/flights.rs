@@ -186,7 +186,7 @@ fn mixed(limit: usize) -> (Cached<u32, u32>, Arc<AtomicU64>) {
     let r = runs.clone();
     let f = Cached::builder().limit(limit).build(move |x: u32| {
         r.fetch_add(1, Ordering::SeqCst);
-        let mut polled = x % 2 == 0;
+        let mut polled = x.is_multiple_of(2);
         std::future::poll_fn(move |cx| {
             if polled {
                 return Poll::Ready(x * 10);
