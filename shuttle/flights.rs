@@ -30,11 +30,18 @@ fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
 /// A function whose every run wakes itself once, in its first poll, before it is
 /// ready: (the cache, a counter of its runs). It returns its argument times 10.
 fn yielding() -> (Cached<u32, u32>, Arc<AtomicU64>) {
+    waking(4, |_| false)
+}
+
+/// A cache of `limit` values whose function returns its argument times 10: in its
+/// first poll for the arguments `at_once` holds for, else after waking itself once;
+/// with the counter of its runs.
+fn waking(limit: usize, at_once: fn(u32) -> bool) -> (Cached<u32, u32>, Arc<AtomicU64>) {
     let runs = Arc::new(AtomicU64::new(0));
     let r = runs.clone();
-    let f = Cached::builder().limit(4).build(move |x: u32| {
+    let f = Cached::builder().limit(limit).build(move |x: u32| {
         r.fetch_add(1, Ordering::SeqCst);
-        let mut polled = false;
+        let mut polled = at_once(x);
         std::future::poll_fn(move |cx| {
             if polled {
                 return Poll::Ready(x * 10);
@@ -179,26 +186,6 @@ fn a_call_after_a_clear_never_reads_a_write_from_before_it() {
     });
 }
 
-/// A cache whose even keys finish in their first poll, and odd keys wake themselves
-/// once first; with its count of runs.
-fn mixed(limit: usize) -> (Cached<u32, u32>, Arc<AtomicU64>) {
-    let runs = Arc::new(AtomicU64::new(0));
-    let r = runs.clone();
-    let f = Cached::builder().limit(limit).build(move |x: u32| {
-        r.fetch_add(1, Ordering::SeqCst);
-        let mut polled = x.is_multiple_of(2);
-        std::future::poll_fn(move |cx| {
-            if polled {
-                return Poll::Ready(x * 10);
-            }
-            polled = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        })
-    });
-    (f, runs)
-}
-
 /// The shard's kept flight goes from key to key (a flight is kept only if no call ever
 /// joined it, and then taken as it is): two workers call keys that finish at once and
 /// keys that wake themselves first, while a third thread joins and cancels calls and
@@ -206,7 +193,8 @@ fn mixed(limit: usize) -> (Cached<u32, u32>, Arc<AtomicU64>) {
 #[test]
 fn kept_flights_move_between_keys_with_joins_cancels_and_clears() {
     check(|| {
-        let (f, _) = mixed(2);
+        // Even keys finish in their first poll, odd ones wake themselves first.
+        let (f, _) = waking(2, |x| x.is_multiple_of(2));
         let calls = Arc::new(AtomicU64::new(0));
         let workers: Vec<_> = (0..2u32)
             .map(|t| {

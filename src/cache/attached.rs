@@ -1,7 +1,8 @@
 //! A call's place in a flight ([`Attached`]), the guard of a call holding its flight's
 //! run ([`Held`]), and the miss path that gives a call its place ([`Core::miss`]): join
-//! the key's flight, or reserve a pending node and lead a new one. Apart from [`core`](super::core) and [`flight`](super::flight) because it
-//! names both, and neither names it: the store does not know the calls.
+//! the key's flight, or reserve a pending node and lead a new one. Apart from
+//! [`core`](super::core) and [`flight`](super::flight) because it names both, and
+//! neither names it: the store does not know the calls.
 
 use std::hash::Hash;
 use std::sync::Arc;
@@ -74,10 +75,7 @@ where
         count: bool,
     ) -> Missed<'s, A, K, V, E> {
         let mut args = args;
-        let mut key = match made {
-            Some(made) => KeyRef::Owned(made),
-            None => self.key(&args),
-        };
+        let mut key = self.key_or_made(made, &args);
         // With a backend a leader's hit or miss is known only once it has read.
         let uncounted = count && self.backend.is_some();
         loop {
@@ -141,10 +139,7 @@ where
                         let stale = st.store.remove_pending(slot);
                         drop(st);
                         drop((stale, flight));
-                        key = match made {
-                            Some(made) => KeyRef::Owned(made),
-                            None => self.key(&args),
-                        };
+                        key = self.key_or_made(made, &args);
                         st = self.shard(hash).lock();
                         // What the hit saw held only while its lock was.
                         seen = Seen::UNKNOWN;

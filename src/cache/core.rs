@@ -7,8 +7,9 @@
 //! Anything else goes, with the lock still held, to the call's cold miss path: the
 //! common miss (no node for the key, no backend) to [`Core::lead_new`], the lean lead
 //! path (see [`lead`](super::lead)); any other to [`Core::miss`]: join the key's
-//! flight, or reserve a pending node and lead a new one. The flight is then driven by [`Core::drive_here`] (inlined into the lead
-//! path, and into the out-of-line [`Core::drive`] that other callers use), which
+//! flight, or reserve a pending node and lead a new one. The flight is then driven by
+//! [`Core::drive_here`] (inlined into the general lead path, and into the out-of-line
+//! [`Core::drive`] that other callers use), which
 //! finishes a function's run with [`Core::complete_here`] (inlined); a backend read's
 //! hit, a result already there and a followed flight's result go through the
 //! out-of-line `Core::complete`. See [`flight`](super::flight).
@@ -254,14 +255,10 @@ where
             .into_iter()
             .map(|limit| Shard::new(limit, hasher.clone()))
             .collect();
-        let first = match shards.pop() {
-            Some(first) if mask == 0 => first,
-            // More than one: they all stay in `shards`, and `first` is an unused one.
-            Some(last) => {
-                shards.push(last);
-                Shard::new(None, hasher.clone())
-            }
-            None => unreachable!("`split` gives at least one shard"),
+        // One shard goes in place; of more, `first` is an unused one.
+        let first = match mask {
+            0 => shards.pop().expect("`split` gives at least one shard"),
+            _ => Shard::new(None, hasher.clone()),
         };
         Core {
             events: Events::new(name.clone()),
@@ -298,6 +295,23 @@ where
                     .downcast_ref::<K>()
                     .expect("a cache without a key function is keyed by its arguments"),
             ),
+        }
+    }
+
+    /// The key of `args`: `made`, the key function's (made by [`made_key`](Self::made_key)
+    /// or by a lookup, before a lock was taken), or, in a cache keyed by its arguments,
+    /// the arguments themselves. Calls no user code.
+    #[inline]
+    pub(crate) fn key_or_made<'k>(&self, made: Option<K>, args: &'k A) -> KeyRef<'k, K> {
+        match made {
+            Some(made) => KeyRef::Owned(made),
+            None => {
+                debug_assert!(
+                    self.make_key.is_none(),
+                    "a key function's key is made first"
+                );
+                self.key(args)
+            }
         }
     }
 

@@ -305,10 +305,10 @@ where
         let st = self.shard(attached.hash).lock();
         if st.holds(attached.slot, &attached.flight) {
             drop(st);
-            let key = self.backend.as_ref().map(|_| match made {
-                Some(made) => made,
-                None => self.key(&args).into_owned(),
-            });
+            let key = self
+                .backend
+                .as_ref()
+                .map(|_| self.key_or_made(made, &args).into_owned());
             return self.start(attached, key, args, None);
         }
         let locked = (st, attached.hash, now, Seen::UNKNOWN);
@@ -405,13 +405,12 @@ where
                 }
             }
             // Nobody else in the flight (only the node's hold, if it is still there, and
-            // this call's): nobody to settle. Then the node's hold is kept for the
-            // shard's next miss, with the runner, and no reference count moves; if no
-            // call ever joined it (see `Flight::was_joined`).
+            // this call's): nobody to settle. Then the node's hold may be kept for the
+            // shard's next miss, with the runner, and no reference count moves.
             let holds = 1 + usize::from(payload.is_some());
             let flight = &held.attached().flight;
             let alone = Arc::strong_count(flight) == holds;
-            if alone && payload.is_some() && st.spare.is_none() && !flight.was_joined() {
+            if payload.is_some() && st.keeps(flight, holds) {
                 st.spare = payload.take().map(|Pending(flight)| flight);
                 if st.spare_runner.is_none() {
                     st.spare_runner = runner.take();

@@ -55,10 +55,7 @@ where
         debug_assert!(seen == Seen::ABSENT && self.backend.is_none());
         // The key the lookup made goes into the node; else the arguments' is cloned
         // (user code, first: if it panics, nothing has changed).
-        let owned = match made {
-            Some(key) => key,
-            None => self.key(&args).into_owned(),
-        };
+        let owned = self.key_or_made(made, &args).into_owned();
         let ShardState {
             store,
             spare,
@@ -115,13 +112,9 @@ where
             let flight = &attached.flight;
             let mut st = self.shard(attached.hash).lock();
             match &result {
-                // Alone: the node's hold and this call's.
+                // Kept: nobody but the node and this call hold the flight.
                 Ok(value)
-                    if self.memory
-                        && Arc::strong_count(flight) == 2
-                        && !flight.was_joined()
-                        && st.spare.is_none()
-                        && st.holds(attached.slot, flight) =>
+                    if self.memory && st.keeps(flight, 2) && st.holds(attached.slot, flight) =>
                 {
                     let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
                     let (Pending(kept), e) = st.store.fulfil(attached.slot, value.clone(), expires);

@@ -121,6 +121,15 @@ impl<A, K, V, E> ShardState<A, K, V, E> {
             .is_some_and(|Pending(f)| std::ptr::eq(&**f, flight))
     }
 
+    /// Whether `flight`, finishing with no holds on it but `holds` (its pending node's, if
+    /// the node is still there, and the finishing call's), is kept for the shard's next
+    /// miss: no flight is kept yet, nobody else is in it, and no call ever joined it (so
+    /// it is as good as new: see `Flight::was_joined`).
+    #[inline(always)]
+    pub(crate) fn keeps(&self, flight: &Arc<Flight<A, V, E>>, holds: usize) -> bool {
+        self.spare.is_none() && Arc::strong_count(flight) == holds && !flight.was_joined()
+    }
+
     /// Takes the pending node at `slot` out of the store if it holds `flight` (a flight
     /// that gives up frees its key); its key and payload are returned, to be dropped
     /// after the lock is released.
