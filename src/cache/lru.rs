@@ -2,9 +2,9 @@
 //! optional per-entry expiry, whose entries may also be *pending* (a value being
 //! computed).
 //!
-//! Entries live in a [`Slab`] of [`Node`]s. Live nodes are linked by slab index into a
+//! Entries live in an arena of [`Node`]s ([`Nodes`]). Live nodes are linked by index into a
 //! doubly linked recency list (head = most recently used, tail = least recently
-//! used), and a [`HashTable`] of slab indices finds a node by key. Each node keeps
+//! used), and a [`HashTable`] of node indices finds a node by key. Each node keeps
 //! its key's 64-bit hash, so growing the table never rehashes a key, and the key is
 //! stored once, in its node. Links are indices rather than pointers, so the whole
 //! structure is safe code; `validate` checks every invariant under test and fuzzing.
@@ -28,10 +28,9 @@ use std::time::Instant;
 
 use hashbrown::hash_table::Entry;
 use hashbrown::{DefaultHashBuilder, HashTable};
-use slab::Slab;
 
 /// The "no node" link: the `prev` of the head, the `next` of the tail, and both
-/// ends of an empty list. A slab can never hand out this index.
+/// ends of an empty list. The arena can never hand out this index.
 const NIL: usize = usize::MAX;
 
 /// One entry of the store, with its place in the recency list.
@@ -68,9 +67,9 @@ pub enum Slot<V, P> {
 /// Every operation except [`clear`](Self::clear) is O(1). Only
 /// [`get`](Self::get) hits and [`insert`](Self::insert) count as a use.
 pub struct Lru<K, V, P = ()> {
-    /// The entries; their slab indices are the list links and table values.
-    slab: Slab<Node<K, V, P>>,
-    /// Slab indices, found by the hash stored in each node.
+    /// The entries; their indices are the list links and table values.
+    nodes: Nodes<Node<K, V, P>>,
+    /// Node indices, found by the hash stored in each node.
     table: HashTable<usize>,
     /// The entry the last [`Lookup::Expired`] removed, until taken.
     expired: Option<(K, V)>,
@@ -119,7 +118,7 @@ pub struct Seen(usize);
 impl Seen {
     /// The key is not in the store.
     pub const ABSENT: Seen = Seen(NIL);
-    /// Not known: the store was unlocked since, or never looked at. (A slab of
+    /// Not known: the store was unlocked since, or never looked at. (An arena of
     /// nodes, each several words, can never hand out this index, nor `NIL`.)
     pub const UNKNOWN: Seen = Seen(NIL - 1);
 
@@ -155,7 +154,7 @@ impl<K, V, P> Lru<K, V, P> {
     /// of it can hash a key once for this store and for tables of its own.
     pub fn with_hasher(limit: Option<NonZeroUsize>, hasher: DefaultHashBuilder) -> Self {
         Self {
-            slab: Slab::new(),
+            nodes: Nodes::new(),
             expired: None,
             table: HashTable::new(),
             hasher,
@@ -186,7 +185,7 @@ impl<K, V, P> Lru<K, V, P> {
     /// The payload of the pending node at `idx`, if that slot holds one.
     #[inline]
     pub fn pending(&self, idx: usize) -> Option<&P> {
-        match self.slab.get(idx) {
+        match self.nodes.get(idx) {
             Some(Node {
                 slot: Slot::Pending(payload),
                 ..
@@ -205,7 +204,7 @@ impl<K, V, P> Lru<K, V, P> {
         value: V,
         expires_at: Option<Instant>,
     ) -> (P, Option<(K, V)>) {
-        let node = &mut self.slab[idx];
+        let node = &mut self.nodes[idx];
         let live = Slot::Live { value, expires_at };
         let payload = match std::mem::replace(&mut node.slot, live) {
             Slot::Pending(payload) => payload,
@@ -229,7 +228,7 @@ impl<K, V, P> Lru<K, V, P> {
 
     /// The key of the node at `idx`, which must hold one.
     pub fn key(&self, idx: usize) -> &K {
-        &self.slab[idx].key
+        &self.nodes[idx].key
     }
 
     /// Removes the node at `idx` (live or pending), found by its stored hash, and
@@ -237,7 +236,7 @@ impl<K, V, P> Lru<K, V, P> {
     #[inline(always)]
     fn remove_at(&mut self, idx: usize) -> Node<K, V, P> {
         self.unindex(idx);
-        let node = self.slab.remove(idx);
+        let node = self.nodes.remove(idx);
         if let Slot::Live { .. } = node.slot {
             self.unlink_node(&node);
             self.live -= 1;
@@ -269,12 +268,8 @@ impl<K, V, P> Lru<K, V, P> {
         self.tail = NIL;
         self.live = 0;
         self.table.clear();
-        // Dropping a value may panic, and `Slab::clear` would then keep a stale
-        // length. Clearing a slab moved out of `self` leaves `self` empty and
-        // valid either way; on success the cleared slab, capacity intact, returns.
-        let mut slab = std::mem::take(&mut self.slab);
-        slab.clear();
-        self.slab = slab;
+        // Dropping a value may panic: the arena is left empty and valid then too.
+        self.nodes.clear();
     }
 
     /// The keys from most to least recently used.
@@ -282,7 +277,7 @@ impl<K, V, P> Lru<K, V, P> {
     pub fn keys_mru(&self) -> impl Iterator<Item = &K> {
         let mut cur = self.head;
         std::iter::from_fn(move || {
-            let node = self.slab.get(cur)?;
+            let node = self.nodes.get(cur)?;
             cur = node.next;
             Some(&node.key)
         })
@@ -309,7 +304,7 @@ impl<K, V, P> Lru<K, V, P> {
     /// Removes the table's index of the node at `idx`, found by its stored hash.
     #[inline(always)]
     fn unindex(&mut self, idx: usize) {
-        let hash = self.slab[idx].hash;
+        let hash = self.nodes[idx].hash;
         match self.table.find_entry(hash, |&i| i == idx) {
             Ok(entry) => drop(entry.remove()),
             Err(_) => unreachable!("node {idx} is missing from the hash table"),
@@ -318,45 +313,45 @@ impl<K, V, P> Lru<K, V, P> {
 
     /// Makes the node at `idx` the most recently used.
     ///
-    /// `unlink` + `push_front` fused for the `get` hit path: one slab lookup reads and
+    /// `unlink` + `push_front` fused for the `get` hit path: one node lookup reads and
     /// rewrites the node's links, and a node behind the head needs no empty-list checks.
-    #[inline]
+    #[inline(always)]
     fn touch(&mut self, idx: usize) {
         let old_head = self.head;
         // The common case for hot keys: already the head, nothing to write.
         if old_head == idx {
             return;
         }
-        let node = &mut self.slab[idx];
+        let node = &mut self.nodes[idx];
         let (prev, next) = (node.prev, node.next);
         node.prev = NIL;
         node.next = old_head;
         // Not the head, so `prev` is a live node; `next` is NIL for the tail.
         debug_assert_ne!(prev, NIL, "a node behind the head has no prev");
-        self.slab[prev].next = next;
+        self.nodes[prev].next = next;
         if next == NIL {
             debug_assert_eq!(self.tail, idx, "a node without next must be the tail");
             self.tail = prev;
         } else {
-            self.slab[next].prev = prev;
+            self.nodes[next].prev = prev;
         }
-        self.slab[old_head].prev = idx;
+        self.nodes[old_head].prev = idx;
         self.head = idx;
     }
 
-    /// Takes a node, removed from the slab, out of the list, joining its neighbours.
+    /// Takes a node, removed from the arena, out of the list, joining its neighbours.
     #[inline(always)]
     fn unlink_node(&mut self, node: &Node<K, V, P>) {
         let Node { prev, next, .. } = *node;
         if prev == NIL {
             self.head = next;
         } else {
-            self.slab[prev].next = next;
+            self.nodes[prev].next = next;
         }
         if next == NIL {
             self.tail = prev;
         } else {
-            self.slab[next].prev = prev;
+            self.nodes[next].prev = prev;
         }
     }
 
@@ -364,28 +359,28 @@ impl<K, V, P> Lru<K, V, P> {
     /// links are left stale for `push_front` or removal to overwrite.
     #[inline]
     fn unlink(&mut self, idx: usize) {
-        let Node { prev, next, .. } = self.slab[idx];
+        let Node { prev, next, .. } = self.nodes[idx];
         if prev == NIL {
             debug_assert_eq!(self.head, idx, "a node without prev must be the head");
             self.head = next;
         } else {
-            debug_assert_eq!(self.slab[prev].next, idx, "broken next link");
-            self.slab[prev].next = next;
+            debug_assert_eq!(self.nodes[prev].next, idx, "broken next link");
+            self.nodes[prev].next = next;
         }
         if next == NIL {
             debug_assert_eq!(self.tail, idx, "a node without next must be the tail");
             self.tail = prev;
         } else {
-            debug_assert_eq!(self.slab[next].prev, idx, "broken prev link");
-            self.slab[next].prev = prev;
+            debug_assert_eq!(self.nodes[next].prev, idx, "broken prev link");
+            self.nodes[next].prev = prev;
         }
     }
 
     /// Links the (unlinked) node at `idx` in as the head.
-    #[inline]
+    #[inline(always)]
     fn push_front(&mut self, idx: usize) {
         let old_head = self.head;
-        let node = &mut self.slab[idx];
+        let node = &mut self.nodes[idx];
         node.prev = NIL;
         node.next = old_head;
         if old_head == NIL {
@@ -393,8 +388,8 @@ impl<K, V, P> Lru<K, V, P> {
             debug_assert_eq!(self.tail, NIL, "an empty list has no tail");
             self.tail = idx;
         } else {
-            debug_assert_eq!(self.slab[old_head].prev, NIL, "the head has a prev");
-            self.slab[old_head].prev = idx;
+            debug_assert_eq!(self.nodes[old_head].prev, NIL, "the head has a prev");
+            self.nodes[old_head].prev = idx;
         }
         self.head = idx;
     }
@@ -418,11 +413,13 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         Q: Eq + ?Sized,
         V: Clone,
     {
-        let slab = &self.slab;
-        let Some(&idx) = self.table.find(hash, |&i| slab[i].key.borrow() == key) else {
+        let nodes = &self.nodes;
+        let Some(&idx) = self.table.find(hash, |&i| {
+            nodes.get(i).is_some_and(|n| n.key.borrow() == key)
+        }) else {
             return Err(Seen::ABSENT);
         };
-        let Slot::Live { value, expires_at } = &self.slab[idx].slot else {
+        let Slot::Live { value, expires_at } = &self.nodes[idx].slot else {
             return Err(Seen::at(idx));
         };
         if now.is_some_and(|now| expires_at.is_some_and(|at| at <= now)) {
@@ -459,15 +456,15 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
                 return Reserve::Reserved(self.reserve_absent(hash, owned(), payload()), None);
             }
             Seen::UNKNOWN => {
-                let slab = &self.slab;
+                let nodes = &self.nodes;
                 let entry =
                     self.table
-                        .entry(hash, |&i| slab[i].key.borrow() == key, |&i| slab[i].hash);
+                        .entry(hash, |&i| nodes[i].key.borrow() == key, |&i| nodes[i].hash);
                 match entry {
                     Entry::Occupied(occupied) => *occupied.get(),
                     Entry::Vacant(vacant) => {
                         let idx = self
-                            .slab
+                            .nodes
                             .insert(Self::pending_node(hash, owned(), payload()));
                         vacant.insert(idx);
                         return Reserve::Reserved(idx, None);
@@ -481,11 +478,11 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
             Some(idx),
             "seen at a node of another key"
         );
-        let expired = match &self.slab[idx].slot {
+        let expired = match &self.nodes[idx].slot {
             Slot::Live { expires_at, .. } => {
                 let expired = now.is_some_and(|now| expires_at.is_some_and(|at| at <= now));
                 if !expired {
-                    return match &self.slab[idx].slot {
+                    return match &self.nodes[idx].slot {
                         Slot::Live { value, .. } => Reserve::Live(value),
                         Slot::Pending(_) => unreachable!("checked live above"),
                     };
@@ -495,7 +492,7 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
             Slot::Pending(_) => false,
         };
         if !expired {
-            return match &self.slab[idx].slot {
+            return match &self.nodes[idx].slot {
                 Slot::Pending(payload) => Reserve::Pending(idx, payload),
                 Slot::Live { .. } => unreachable!("checked pending above"),
             };
@@ -504,7 +501,7 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         self.unlink(idx);
         self.live -= 1;
         let pending = Slot::Pending(payload());
-        match std::mem::replace(&mut self.slab[idx].slot, pending) {
+        match std::mem::replace(&mut self.nodes[idx].slot, pending) {
             Slot::Live { value, .. } => Reserve::Reserved(idx, Some(value)),
             Slot::Pending(_) => unreachable!("checked live above"),
         }
@@ -517,10 +514,10 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
     #[inline(always)]
     pub fn reserve_absent(&mut self, hash: u64, key: K, payload: P) -> usize {
         debug_assert!(self.find(hash, &key).is_none(), "seen absent, but present");
-        let idx = self.slab.insert(Self::pending_node(hash, key, payload));
-        let slab = &self.slab;
+        let idx = self.nodes.insert(Self::pending_node(hash, key, payload));
+        let nodes = &self.nodes;
         // Resizing reads the stored hashes; keys are never rehashed.
-        self.table.insert_unique(hash, idx, |&i| slab[i].hash);
+        self.table.insert_unique(hash, idx, |&i| nodes[i].hash);
         idx
     }
 
@@ -530,13 +527,13 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let slab = &self.slab;
+        let nodes = &self.nodes;
         self.table
-            .find(hash, |&i| slab[i].key.borrow() == key)
+            .find(hash, |&i| nodes[i].key.borrow() == key)
             .copied()
     }
 
-    /// A pending node for `key`, to put in the slab.
+    /// A pending node for `key`, to put in the arena.
     #[inline(always)]
     fn pending_node(hash: u64, key: K, payload: P) -> Node<K, V, P> {
         Node {
@@ -556,12 +553,12 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let slab = &self.slab;
+        let nodes = &self.nodes;
         let found = self
             .table
-            .find_entry(hash, |&i| slab[i].key.borrow() == key);
+            .find_entry(hash, |&i| nodes[i].key.borrow() == key);
         let (idx, _) = found.ok()?.remove();
-        let node = self.slab.remove(idx);
+        let node = self.nodes.remove(idx);
         if let Slot::Live { .. } = node.slot {
             self.unlink_node(&node);
             self.live -= 1;
@@ -580,5 +577,7 @@ impl<K, V, P> fmt::Debug for Lru<K, V, P> {
 }
 
 mod map;
+mod nodes;
+use nodes::Nodes;
 #[cfg(test)]
 mod tests;

@@ -37,11 +37,11 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         Q: Hash + Eq + ?Sized,
     {
         debug_assert_eq!(hash, self.hash(key), "get_hashed: not the key's hash");
-        let slab = &self.slab;
-        let Some(&idx) = self.table.find(hash, |&i| slab[i].key.borrow() == key) else {
+        let nodes = &self.nodes;
+        let Some(&idx) = self.table.find(hash, |&i| nodes[i].key.borrow() == key) else {
             return Lookup::Miss;
         };
-        let Slot::Live { expires_at, .. } = &self.slab[idx].slot else {
+        let Slot::Live { expires_at, .. } = &self.nodes[idx].slot else {
             return Lookup::Miss;
         };
         // Only a caller with expiry configured passes a clock reading.
@@ -53,7 +53,7 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
             }
         }
         self.touch(idx);
-        match &self.slab[idx].slot {
+        match &self.nodes[idx].slot {
             Slot::Live { value, .. } => Lookup::Hit(value),
             Slot::Pending(_) => unreachable!("checked live above"),
         }
@@ -83,16 +83,16 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         expires_at: Option<Instant>,
     ) -> Insert<K, V> {
         debug_assert_eq!(hash, self.hash(&key), "insert_hashed: not the key's hash");
-        let slab = &self.slab;
+        let nodes = &self.nodes;
         // One probe serves both outcomes: `entry` finds the key or the slot for it.
         let entry = self
             .table
-            .entry(hash, |&i| slab[i].key == key, |&i| slab[i].hash);
+            .entry(hash, |&i| nodes[i].key == key, |&i| nodes[i].hash);
         match entry {
             Entry::Occupied(occupied) => {
                 let idx = *occupied.get();
                 let live = Slot::Live { value, expires_at };
-                match std::mem::replace(&mut self.slab[idx].slot, live) {
+                match std::mem::replace(&mut self.nodes[idx].slot, live) {
                     Slot::Live { value: old, .. } => {
                         self.touch(idx);
                         Insert::Replaced(old)
@@ -104,7 +104,7 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
                 }
             }
             Entry::Vacant(vacant) => {
-                let idx = self.slab.insert(Node {
+                let idx = self.nodes.insert(Node {
                     key,
                     slot: Slot::Live { value, expires_at },
                     hash,
@@ -155,26 +155,26 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         }
         assert_eq!(
             self.table.len(),
-            self.slab.len(),
-            "table and slab lengths differ"
+            self.nodes.len(),
+            "table and arena lengths differ"
         );
         let pending = self
-            .slab
+            .nodes
             .iter()
             .filter(|(_, node)| matches!(node.slot, Slot::Pending(_)))
             .count();
-        assert_eq!(self.slab.len() - pending, len, "live count is off");
+        assert_eq!(self.nodes.len() - pending, len, "live count is off");
 
         // Walk head to tail, checking each back link (so the head's prev is NIL) and
         // that the walk ends at the tail (so its next is NIL). Marking visits
         // catches cycles; the count then shows every live node is on the list.
-        let mut in_list = vec![false; self.slab.capacity()];
+        let mut in_list = vec![false; self.nodes.capacity()];
         let (mut prev, mut cur, mut steps) = (NIL, self.head, 0);
         while cur != NIL {
-            assert!(self.slab.contains(cur), "link to vacant slot {cur}");
+            assert!(self.nodes.contains(cur), "link to vacant slot {cur}");
             assert!(!in_list[cur], "cycle through node {cur}");
             in_list[cur] = true;
-            let node = &self.slab[cur];
+            let node = &self.nodes[cur];
             assert!(
                 matches!(node.slot, Slot::Live { .. }),
                 "pending node {cur} in the list"
@@ -186,12 +186,12 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         assert_eq!(steps, len, "the list visits {steps} of {len} nodes");
 
         // Each node's stored hash is its key's, and its key finds it. So the table
-        // holds every node's index, and as its length is the slab's, nothing else.
-        for (idx, node) in &self.slab {
+        // holds every node's index, and as its length is the arena's, nothing else.
+        for (idx, node) in self.nodes.iter() {
             let hash = self.hasher.hash_one(&node.key);
             assert_eq!(node.hash, hash, "node {idx}: stored hash is not its key's");
             let found = self.table.find(hash, |&i| {
-                self.slab.get(i).is_some_and(|n| n.key == node.key)
+                self.nodes.get(i).is_some_and(|n| n.key == node.key)
             });
             assert_eq!(found, Some(&idx), "node {idx}: its key does not find it");
         }
