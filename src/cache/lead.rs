@@ -6,16 +6,21 @@
 //! It takes the steps the general path takes (reserve a pending node holding a flight,
 //! count and record the miss, start the function and poll it with the flight's waker,
 //! store the value, keep the flight and runner for the shard's next miss), in the same
-//! order and under the same locks, with the same guard for a panic. What it leaves out
-//! are the general path's branches and hand-offs: no probe result to look at (the
+//! order and under the same locks, and a panic does what it does there. What it leaves
+//! out are the general path's branches and hand-offs: no probe result to look at (the
 //! lookup saw no node), no backend, no restart, and no reset of the kept flight (only
-//! a flight no call joined is kept: see [`flight`](super::flight)).
+//! a flight no call joined is kept: see [`flight`](super::flight)). Nor does it make the
+//! call an [`Attached`] until the general path takes over: a [`Leading`] call has its
+//! parts and no `Drop`, and its guard ([`Holding`]) does what [`Held`] does. A stored
+//! run so leaves nothing to settle.
+//!
+//! [`Held`]: super::attached::Held
 
 use std::hash::Hash;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::attached::{Attached, Held};
+use super::attached::Attached;
 use super::core::{Core, Locked};
 use super::drive::Driven;
 use super::flight::{Flight, Shared, Work};
@@ -67,25 +72,31 @@ where
         let runner = spare_runner.take();
         counts.miss();
         drop(st);
-        let mut attached = Attached::new(self, hash, slot, flight);
         // User code from here (a recorder, the function), while this call holds the
-        // run: a panic drops the run (and frees the key if no other call joined).
-        let held = Held::new(&mut attached);
+        // run: a panic drops the run (and frees the key if no other call joined). The
+        // spawn mark is taken first, before the run can spawn.
+        let lead = Leading {
+            core: self,
+            hash,
+            slot,
+            flight,
+            mark: ctx::spawn_mark(),
+        };
+        let holding = Holding(Some(&lead));
         self.record_miss();
         let mut runner = self.runner(runner, args);
-        let flight = &held.attached().flight;
-        let wakes_before = flight.wakes();
+        let wakes_before = lead.flight.wakes();
         let polled = runner
             .as_mut()
-            .poll_run(&mut Context::from_waker(flight.waker()));
+            .poll_run(&mut Context::from_waker(lead.flight.waker()));
         let Poll::Ready(result) = polled else {
-            held.disarm();
-            return self.lead_pending(attached, Work::Function(runner), wakes_before);
+            holding.disarm();
+            return self.lead_pending(lead.into_attached(), Work::Function(runner), wakes_before);
         };
         // The finished future is dropped (user code) before any lock.
         runner.as_mut().clear();
-        held.disarm();
-        self.store_led(attached, result, runner)
+        holding.disarm();
+        self.store_led(lead, result, runner)
     }
 
     /// Stores the result of a run [`lead_new`](Self::lead_new) led, finished in its
@@ -96,7 +107,7 @@ where
     #[inline(always)]
     fn store_led<'a>(
         &'a self,
-        mut attached: Attached<'a, A, K, V, E>,
+        lead: Leading<'a, A, K, V, E>,
         result: Shared<V, E>,
         runner: Runner<A, V, E>,
     ) -> Driven<'a, A, K, V, E> {
@@ -105,19 +116,16 @@ where
         let mut evicted = None;
         let mut runner = Some(runner);
         // A panic from here on drops the run, as in `complete`.
-        let held = Held::new(&mut attached);
+        let holding = Holding(Some(&lead));
         let now = self.now();
         let stored = {
-            let attached = held.attached();
-            let flight = &attached.flight;
-            let mut st = self.shard(attached.hash).lock();
+            let flight = &lead.flight;
+            let mut st = self.shard(lead.hash).lock();
             match &result {
                 // Kept: nobody but the node and this call hold the flight.
-                Ok(value)
-                    if self.memory && st.keeps(flight, 2) && st.holds(attached.slot, flight) =>
-                {
+                Ok(value) if self.memory && st.keeps(flight, 2) && st.holds(lead.slot, flight) => {
                     let expires = now.zip(self.expiration).map(|(now, ttl)| now + ttl);
-                    let (Pending(kept), e) = st.store.fulfil(attached.slot, value.clone(), expires);
+                    let (Pending(kept), e) = st.store.fulfil(lead.slot, value.clone(), expires);
                     if e.is_some() {
                         st.counts.evicted();
                     }
@@ -131,17 +139,76 @@ where
                 _ => false,
             }
         };
-        held.disarm();
+        holding.disarm();
         if !stored {
-            return self.complete(attached, result, true, runner);
+            return self.complete(lead.into_attached(), result, true, runner);
         }
-        attached.detach();
-        // A runner not kept (the shard had one) is freed here, outside the lock.
+        // This call's hold on the flight (the node's is kept), then a runner not kept
+        // (the shard had one): freed here, outside the lock.
+        drop(lead);
         drop(runner);
         if evicted.is_some() {
             ctx::record_event(&self.events.evict);
         }
         drop(evicted);
         Driven::Finished(result, None)
+    }
+}
+
+/// The call leading a run on the lean path: the parts of an [`Attached`], without its
+/// `Drop` (a run finished and stored leaves nothing to settle). It becomes an
+/// `Attached` where the general path takes over.
+struct Leading<'a, A, K, V, E> {
+    /// The cache.
+    core: &'a Core<A, K, V, E>,
+    /// The key's hash (finds the shard).
+    hash: u64,
+    /// The flight's pending node.
+    slot: usize,
+    /// The flight (the node holds it too).
+    flight: Arc<Flight<A, V, E>>,
+    /// [`ctx::spawn_mark`] before the run started (see [`Attached`]'s `mark`).
+    mark: u64,
+}
+
+impl<'a, A, K, V, E> Leading<'a, A, K, V, E> {
+    /// This call's place in the flight, as the general path keeps it.
+    #[cold]
+    #[inline(never)]
+    fn into_attached(self) -> Attached<'a, A, K, V, E> {
+        let mut attached = Attached::new(self.core, self.hash, self.slot, self.flight);
+        attached.mark = Some(self.mark);
+        attached
+    }
+
+    /// The run this call held was dropped by a panic: the call leaves the flight, as
+    /// [`Held`](super::attached::Held) makes an `Attached` leave.
+    #[cold]
+    #[inline(never)]
+    fn dropped_while_held(&self) {
+        let mut attached = Attached::new(self.core, self.hash, self.slot, self.flight.clone());
+        attached.mark = Some(self.mark);
+        attached.dropped_while_held();
+    }
+}
+
+/// The lean path's call holding its run: dropped armed (a panic), the call leaves the
+/// flight, and the run is dropped (the key freed if no other call joined).
+struct Holding<'x, 'a, A, K, V, E>(Option<&'x Leading<'a, A, K, V, E>>);
+
+impl<A, K, V, E> Holding<'_, '_, A, K, V, E> {
+    /// The run is finished, or handed to the general path: nothing to drop.
+    #[inline(always)]
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl<A, K, V, E> Drop for Holding<'_, '_, A, K, V, E> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some(lead) = self.0.take() {
+            lead.dropped_while_held();
+        }
     }
 }
