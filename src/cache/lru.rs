@@ -204,13 +204,18 @@ impl<K, V, P> Lru<K, V, P> {
         value: V,
         expires_at: Option<Instant>,
     ) -> (P, Option<(K, V)>) {
+        let old_head = self.head;
         let node = &mut self.nodes[idx];
         let live = Slot::Live { value, expires_at };
         let payload = match std::mem::replace(&mut node.slot, live) {
             Slot::Pending(payload) => payload,
             Slot::Live { .. } => unreachable!("fulfil: node {idx} is not pending"),
         };
-        (payload, self.link_new(idx))
+        // `push_front`, with the node at hand.
+        node.prev = NIL;
+        node.next = old_head;
+        self.put_head(idx, old_head);
+        (payload, self.count_new())
     }
 
     /// Links the unlinked node at `idx` (just made live) in as the most recently used
@@ -219,6 +224,13 @@ impl<K, V, P> Lru<K, V, P> {
     #[inline(always)]
     pub(crate) fn link_new(&mut self, idx: usize) -> Option<(K, V)> {
         self.push_front(idx);
+        self.count_new()
+    }
+
+    /// Counts a node just linked in as live; returns the least recently used entry if
+    /// that took the store over its limit.
+    #[inline(always)]
+    fn count_new(&mut self) -> Option<(K, V)> {
         self.live += 1;
         match self.limit {
             Some(limit) if self.live > limit.get() => Some(self.evict()),
@@ -235,8 +247,8 @@ impl<K, V, P> Lru<K, V, P> {
     /// returns its key and slot. `idx` must hold a node.
     #[inline(always)]
     fn remove_at(&mut self, idx: usize) -> Node<K, V, P> {
-        self.unindex(idx);
         let node = self.nodes.remove(idx);
+        self.unindex(node.hash, idx);
         if let Slot::Live { .. } = node.slot {
             self.unlink_node(&node);
             self.live -= 1;
@@ -301,10 +313,10 @@ impl<K, V, P> Lru<K, V, P> {
         }
     }
 
-    /// Removes the table's index of the node at `idx`, found by its stored hash.
+    /// Removes the table's index of the node at `idx`, found by the node's stored
+    /// `hash`.
     #[inline(always)]
-    fn unindex(&mut self, idx: usize) {
-        let hash = self.nodes[idx].hash;
+    fn unindex(&mut self, hash: u64, idx: usize) {
         match self.table.find_entry(hash, |&i| i == idx) {
             Ok(entry) => drop(entry.remove()),
             Err(_) => unreachable!("node {idx} is missing from the hash table"),
@@ -383,6 +395,13 @@ impl<K, V, P> Lru<K, V, P> {
         let node = &mut self.nodes[idx];
         node.prev = NIL;
         node.next = old_head;
+        self.put_head(idx, old_head);
+    }
+
+    /// The rest of [`push_front`](Self::push_front), the node's own links written
+    /// (`NIL`, `old_head`): makes it the head, before `old_head`.
+    #[inline(always)]
+    fn put_head(&mut self, idx: usize, old_head: usize) {
         if old_head == NIL {
             // The list was empty: the node is also the tail.
             debug_assert_eq!(self.tail, NIL, "an empty list has no tail");
