@@ -433,12 +433,19 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
         V: Clone,
     {
         let nodes = &self.nodes;
-        let Some(&idx) = self.table.find(hash, |&i| {
-            nodes.get(i).is_some_and(|n| n.key.borrow() == key)
-        }) else {
+        // The node the probe found, kept so it is not looked up again.
+        let mut found = None;
+        let probed = self.table.find(hash, |&i| match nodes.get(i) {
+            Some(node) if node.key.borrow() == key => {
+                found = Some(node);
+                true
+            }
+            _ => false,
+        });
+        let (Some(&idx), Some(node)) = (probed, found) else {
             return Err(Seen::ABSENT);
         };
-        let Slot::Live { value, expires_at } = &self.nodes[idx].slot else {
+        let Slot::Live { value, expires_at } = &node.slot else {
             return Err(Seen::at(idx));
         };
         if now.is_some_and(|now| expires_at.is_some_and(|at| at <= now)) {
