@@ -29,8 +29,8 @@
 //! `polled_at`, set when its run is first put in): the lean lead path of a miss
 //! ([`Core::lead_new`](super::core::Core::lead_new)) takes it as it is.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
 use std::task::{Wake, Waker};
 
 use event_listener::{Event as Notify, EventListener};
@@ -194,13 +194,13 @@ impl<A, V, E> Flight<A, V, E> {
     /// The flight's inner state, when nobody else holds the flight.
     #[inline(always)]
     pub(crate) fn inner_mut(&mut self) -> &mut Inner<A, V, E> {
-        self.inner.get_mut().unwrap_or_else(PoisonError::into_inner)
+        self.inner.get_mut()
     }
 
     /// Locks the flight, never panicking on poison.
     #[inline(always)]
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<A, V, E>> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock()
     }
 
     /// The wake-ups so far.

@@ -6,7 +6,7 @@
 //! the limit is split across them (each an exact LRU of its part).
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use hashbrown::DefaultHashBuilder;
 
@@ -108,7 +108,7 @@ impl<A, K, V, E> Shard<A, K, V, E> {
     /// Locks the shard, never panicking on poison.
     #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, ShardState<A, K, V, E>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock()
     }
 }
 

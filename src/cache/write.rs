@@ -41,7 +41,7 @@
 
 use std::collections::HashMap as StdHashMap;
 use std::hash::Hash;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use hashbrown::HashMap;
 
@@ -111,7 +111,7 @@ impl<K> Writes<K> {
 
 /// Locks `book`, never panicking on poison.
 fn lock<K>(book: &Mutex<Book<K>>) -> MutexGuard<'_, Book<K>> {
-    book.lock().unwrap_or_else(PoisonError::into_inner)
+    book.lock()
 }
 
 impl<K: Hash + Eq + Clone> Writes<K> {

@@ -2,8 +2,8 @@
 //! the queue of tasks a scope without a spawner drives itself.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
 use std::task::Waker;
 
 use event_listener::Event;
@@ -61,7 +61,7 @@ impl TaskSet {
     }
 
     fn lock(&self) -> MutexGuard<'_, SetState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock()
     }
 
     /// Adds a task to the set, with `abort` to cancel it: `runner` makes the task's
