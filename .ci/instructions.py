@@ -19,28 +19,31 @@ OPS = 10_000
 # Targets, as (haiway line, peer line, largest ratio) and (line, base line, most extra
 # instructions per operation). Issue 12 asked for hit <= 1.3x, miss <= 2.2x and Zipf
 # <= 2.0x of lru. Measured in this bench on today's engine (and, for comparison, on
-# the one before issue 12): hit 1.55x (was 3.01x), miss 2.2-2.6x (was 3.89x), Zipf
-# 2.10-2.16x (was 3.49x), the ranges being the lru line's build-to-build spread (its miss
-# read 244 to 293); quick_cache is at 2.42x, 4.0-4.9x and 3.2x. Those asks are not
-# all reached (CHANGELOG, Performance, says why): the targets held here are today's
-# counts with a little room, so a regression fails.
+# the one before issue 12): hit 1.53x (was 3.01x), miss 2.3x (was 3.89x), Zipf
+# 1.98-2.01x (was 3.49x); quick_cache is at 2.42x, 4.0-4.9x and 3.1x. The counts move
+# with each build of the bench, as hashbrown's default hasher is seeded from addresses in
+# the binary and the probes move with the seed: haiway's miss read 575 to 583 with no
+# change to its path, lru's miss 244 to 293, its Zipf 129 to 131. With the feature
+# `parking_lot` (no poison flag on the locks) haiway reads hit 1.37x, miss 2.2x, Zipf
+# 1.84x; the targets held here are for the default build, today's counts with room for
+# that spread, so a regression fails.
 #
 # The `lru miss_flight` and `lru zipf_flight` lines are the floor under any memoizer
 # with single-flight: `Mutex<lru>` that puts a placeholder, unlocks, computes, locks
-# again and fills it (1.26x and 1.12x plain lru). The `floor` lines add what haiway's
+# again and fills it (1.23x and 1.10x plain lru). The `floor` lines add what haiway's
 # hit and uncontended miss promise besides (a future per call, expiry, statistics,
 # events), each at its least cost, with the miss path out of line as any bigger one
-# must be: hit 98 (1.34x lru: issue 12's 1.3x is out of reach of any such cache),
-# miss 1.60x-1.66x, Zipf 1.44x-1.46x. haiway's distance from them (hit +15, miss about
-# +225, Zipf about +87) is what its engine adds. They are printed, not held.
+# must be: hit 90 to 98 (1.23x-1.34x lru, with the build), miss 1.60x-1.63x, Zipf
+# 1.44x-1.45x. haiway's distance from them (hit +14 to +22, miss about +180, Zipf about
+# +70) is what its engine adds. They are printed, not held.
 RATIO_TARGETS = [
-    ("haiway hit", "lru hit", 1.60),
-    ("haiway miss", "lru miss", 2.75),
-    ("haiway zipf", "lru zipf", 2.30),
+    ("haiway hit", "lru hit", 1.58),
+    ("haiway miss", "lru miss", 2.50),
+    ("haiway zipf", "lru zipf", 2.10),
     # And below quick_cache, the peer with single-flight.
-    ("haiway hit", "quick_cache hit", 0.90),
-    ("haiway miss", "quick_cache miss", 0.60),
-    ("haiway zipf", "quick_cache zipf", 0.75),
+    ("haiway hit", "quick_cache hit", 0.85),
+    ("haiway miss", "quick_cache miss", 0.55),
+    ("haiway zipf", "quick_cache zipf", 0.70),
 ]
 # The peers' counts move by a few percent with how the bench binary happens to be
 # compiled (quick_cache's hit read 177 in one build and 139 in the next, with no change
@@ -49,7 +52,7 @@ EXTRA_TARGETS = [
     # Sharding costs the hit path only its index: with one shard (the default) the hash
     # is not mixed (7 instructions: multiply, shift, mask and the bounds check), and the
     # shard is in place in the cache, so picking it reads no pointer (a sharded hit
-    # reads the shards' pointer and moves the pick: 11 in all, 124 against 113).
+    # reads the shards' pointer and moves the pick: 11 in all, 123 against 112).
     ("haiway hit_shards8", "haiway hit", 12.0),
     # Issue 12: a hit in a scope whose recorder wants no debug events costs at most 10
     # more than one in a scope without a recorder (the same awaited loop; issue 15's
