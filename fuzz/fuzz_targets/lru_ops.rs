@@ -1,4 +1,4 @@
-//! The slab-backed LRU against a `VecDeque` model (most recently used first): insert,
+//! The arena-backed LRU against a `VecDeque` model (most recently used first): insert,
 //! get (with or without the clock), remove, clear and clock advances, with random
 //! limits and expirations and keys whose hashes may collide. Same hits, same evicted
 //! keys in the same order, same expiry; `validate` after every op. A key byte's top bit

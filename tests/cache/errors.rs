@@ -330,6 +330,147 @@ fn a_panic_before_the_leader_stores_its_value_frees_the_key() {
     assert!(matches!(poll_once(&mut next), std::task::Poll::Ready(20)));
 }
 
+/// A clock whose `countdown`-th reading from now panics (0: never).
+struct CountdownClock {
+    countdown: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    start: std::time::Instant,
+}
+
+impl haiway::cache::Clock for CountdownClock {
+    fn now(&self) -> std::time::Instant {
+        use std::sync::atomic::Ordering;
+        let left = self.countdown.load(Ordering::SeqCst);
+        if left > 0 {
+            self.countdown.store(left - 1, Ordering::SeqCst);
+            if left == 1 {
+                panic!("clock failed");
+            }
+        }
+        self.start
+    }
+}
+
+/// A cache whose function returns at once (the miss takes the lean lead path: the run
+/// finishes in its first poll), reading a [`CountdownClock`] counting down the returned
+/// countdown. `hold`, when given, is run by the function (before it returns) the first
+/// time it runs.
+fn clocked_cache(
+    hold: Option<Box<dyn Fn() + Send + Sync>>,
+) -> (
+    Cached<u32, u32>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let countdown = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let first = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let hold = std::sync::Arc::new(hold);
+    let cached = Cached::builder()
+        .limit(4)
+        .expiration(std::time::Duration::from_secs(60))
+        .clock(CountdownClock {
+            countdown: countdown.clone(),
+            start: std::time::Instant::now(),
+        })
+        .build(move |n: u32| {
+            if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                if let Some(hold) = &*hold {
+                    hold();
+                }
+            }
+            async move { n * 10 }
+        });
+    (cached, countdown)
+}
+
+#[test]
+fn on_the_lean_path_a_clock_panic_at_the_store_frees_the_key() {
+    use std::sync::atomic::Ordering;
+    let (cached, countdown) = clocked_cache(None);
+    // The lookup reads the clock, then the store: the second reading panics.
+    countdown.store(2, Ordering::SeqCst);
+    let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        poll_once(&mut Box::pin(cached.call(1)))
+    }));
+    assert_eq!(common::panic_text(&*panicked.unwrap_err()), "clock failed");
+    assert_eq!(cached.stats().len, 0, "nothing was stored");
+    let mut next = Box::pin(cached.call(1));
+    assert!(
+        matches!(poll_once(&mut next), std::task::Poll::Ready(10)),
+        "the next call waits on a flight nobody leads"
+    );
+    assert_eq!(cached.stats().len, 1);
+}
+
+#[test]
+fn on_the_lean_path_a_panic_cloning_the_value_to_store_frees_the_key() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let countdown = std::sync::Arc::new(AtomicUsize::new(0));
+    let c = countdown.clone();
+    let cached = Cached::builder().limit(4).build(move |n: u32| {
+        let countdown = c.clone();
+        async move { Fragile { n, countdown } }
+    });
+    // The run finishes in its first poll; the clone the store keeps (made under the
+    // cache's lock) panics.
+    countdown.store(1, Ordering::SeqCst);
+    let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        poll_once(&mut Box::pin(cached.call(1)))
+    }));
+    assert_eq!(common::panic_text(&*panicked.unwrap_err()), "clone failed");
+    match poll_once(&mut Box::pin(cached.call(1))) {
+        std::task::Poll::Ready(value) => assert_eq!(value.n, 1),
+        std::task::Poll::Pending => panic!("the next call waits on a flight nobody leads"),
+    }
+    assert_eq!(cached.stats().len, 1);
+}
+
+#[test]
+fn on_the_lean_path_a_panic_at_the_store_restarts_the_run_for_a_caller_that_joined() {
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc;
+    // The leader's function, on another thread, tells this thread it is running, and
+    // returns only once this thread's call has joined its flight.
+    let (started_tx, started) = mpsc::channel::<()>();
+    let (joined, joined_rx) = mpsc::channel::<()>();
+    let (started_tx, joined_rx) = (
+        std::sync::Mutex::new(started_tx),
+        std::sync::Mutex::new(joined_rx),
+    );
+    let hold: Box<dyn Fn() + Send + Sync> = Box::new(move || {
+        started_tx.lock().unwrap().send(()).unwrap();
+        // Not forever: a failure on this thread must not hang the test.
+        let _ = joined_rx
+            .lock()
+            .unwrap()
+            .recv_timeout(std::time::Duration::from_secs(10));
+    });
+    let (cached, countdown) = clocked_cache(Some(hold));
+    // The clock is read by the leader's lookup, the waiter's, then the leader's store:
+    // that third reading panics.
+    countdown.store(3, Ordering::SeqCst);
+    std::thread::scope(|s| {
+        let leader = s.spawn(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                poll_once(&mut Box::pin(cached.call(1)))
+            }))
+        });
+        started.recv().unwrap();
+        let mut waiter = Box::pin(cached.call(1));
+        assert!(
+            poll_once(&mut waiter).is_pending(),
+            "joins the leader's flight"
+        );
+        joined.send(()).unwrap();
+        let payload = leader.join().unwrap().unwrap_err();
+        assert_eq!(common::panic_text(&*payload), "clock failed");
+        // The run starts again for the caller left, with its arguments.
+        match poll_once(&mut waiter) {
+            std::task::Poll::Ready(value) => assert_eq!(value, 10),
+            std::task::Poll::Pending => panic!("the waiter hangs after the leader panicked"),
+        }
+    });
+    assert_eq!(cached.stats().len, 1);
+}
+
 /// The try form returns the function's own `Result<V, E>`.
 mod own_errors {
     use haiway::cache::{TryCached, try_cache};

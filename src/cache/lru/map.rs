@@ -149,6 +149,7 @@ impl<K: Hash + Eq, V, P> Lru<K, V, P> {
     /// Checks every invariant, panicking with a description of the first broken one.
     #[cfg(any(test, fuzzing))]
     pub fn validate(&self) {
+        self.nodes.validate();
         let len = self.live;
         if let Some(limit) = self.limit {
             assert!(len <= limit.get(), "len {len} exceeds limit {limit}");

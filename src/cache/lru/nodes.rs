@@ -68,12 +68,13 @@ impl<T> Nodes<T> {
 
     /// Takes the node at `idx` out, leaving its cell vacant. Panics if there is none.
     #[inline(always)]
+    #[track_caller]
     pub(super) fn remove(&mut self, idx: usize) -> T {
         let free = self.free;
-        let cell = &mut self.cells[idx];
-        if let Cell::Vacant(_) = cell {
-            panic!("no node at {idx}");
-        }
+        let cell = match self.cells.get_mut(idx) {
+            Some(cell @ Cell::Full(_)) => cell,
+            _ => no_node(idx),
+        };
         let Cell::Full(value) = std::mem::replace(cell, Cell::Vacant(free)) else {
             unreachable!("checked full above")
         };
@@ -98,13 +99,37 @@ impl<T> Nodes<T> {
     }
 
     /// Drops every node, keeping the allocation. A panic in a node's `Drop` leaves the
-    /// arena empty (the nodes not dropped yet are leaked).
+    /// arena empty and valid (`Vec::clear` takes the length to 0 before it drops, and
+    /// drops the rest after a panic).
     pub(super) fn clear(&mut self) {
         self.len = 0;
         self.free = 0;
-        let mut cells = std::mem::take(&mut self.cells);
-        cells.clear();
-        self.cells = cells;
+        self.cells.clear();
+    }
+
+    /// Checks the free list: it visits every vacant cell once, and nothing else, and
+    /// ends at the cells' end.
+    #[cfg(any(test, fuzzing))]
+    pub(super) fn validate(&self) {
+        let mut seen = vec![false; self.cells.len()];
+        let (mut cur, mut vacant) = (self.free, 0);
+        while cur != self.cells.len() {
+            match self.cells.get(cur) {
+                Some(Cell::Vacant(next)) => {
+                    assert!(!seen[cur], "the free list loops at {cur}");
+                    seen[cur] = true;
+                    vacant += 1;
+                    cur = *next;
+                }
+                Some(Cell::Full(_)) => panic!("the free list leads to a full cell {cur}"),
+                None => panic!("the free list leads past the end, to {cur}"),
+            }
+        }
+        assert_eq!(
+            vacant + self.len,
+            self.cells.len(),
+            "vacant cells off the free list, or a wrong count"
+        );
     }
 
     /// The nodes and their indices, in index order.
@@ -124,6 +149,7 @@ impl<T> Index<usize> for Nodes<T> {
     type Output = T;
 
     #[inline(always)]
+    #[track_caller]
     fn index(&self, idx: usize) -> &T {
         match self.cells.get(idx) {
             Some(Cell::Full(value)) => value,
@@ -134,6 +160,7 @@ impl<T> Index<usize> for Nodes<T> {
 
 impl<T> IndexMut<usize> for Nodes<T> {
     #[inline(always)]
+    #[track_caller]
     fn index_mut(&mut self, idx: usize) -> &mut T {
         match self.cells.get_mut(idx) {
             Some(Cell::Full(value)) => value,
@@ -168,6 +195,7 @@ mod tests {
         assert_eq!(nodes.insert("f"), 3);
         assert_eq!(nodes[c], "c");
         nodes[c] = "g";
+        nodes.validate();
         let all: Vec<_> = nodes.iter().map(|(i, n)| (i, *n)).collect();
         assert_eq!(all, [(0, "d"), (1, "e"), (2, "g"), (3, "f")]);
         nodes.clear();
