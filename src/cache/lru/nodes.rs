@@ -11,8 +11,6 @@ pub(super) struct Nodes<T> {
     cells: Vec<Cell<T>>,
     /// The first vacant cell, or `cells.len()` when there is none.
     free: usize,
-    /// Full cells.
-    len: usize,
 }
 
 /// One cell of [`Nodes`].
@@ -29,14 +27,13 @@ impl<T> Nodes<T> {
         Nodes {
             cells: Vec::new(),
             free: 0,
-            len: 0,
         }
     }
 
-    /// The number of nodes.
+    /// The number of nodes (counted: only checks ask, so the arena keeps no count).
     #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.iter().count()
     }
 
     /// The number of cells, full or vacant: every index handed out is below it.
@@ -49,7 +46,6 @@ impl<T> Nodes<T> {
     #[inline(always)]
     pub(super) fn insert(&mut self, value: T) -> usize {
         let idx = self.free;
-        self.len += 1;
         match self.cells.get_mut(idx) {
             Some(cell) => {
                 let Cell::Vacant(next) = *cell else {
@@ -79,7 +75,6 @@ impl<T> Nodes<T> {
             unreachable!("checked full above")
         };
         self.free = idx;
-        self.len -= 1;
         value
     }
 
@@ -102,7 +97,6 @@ impl<T> Nodes<T> {
     /// arena empty and valid (`Vec::clear` takes the length to 0 before it drops, and
     /// drops the rest after a panic).
     pub(super) fn clear(&mut self) {
-        self.len = 0;
         self.free = 0;
         self.cells.clear();
     }
@@ -126,7 +120,7 @@ impl<T> Nodes<T> {
             }
         }
         assert_eq!(
-            vacant + self.len,
+            vacant + self.len(),
             self.cells.len(),
             "vacant cells off the free list, or a wrong count"
         );
