@@ -64,3 +64,33 @@ impl<T> Mutex<T> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+#[cfg(all(test, not(shuttle)))]
+mod tests {
+    use super::Mutex;
+
+    #[test]
+    fn a_panic_while_the_lock_is_held_leaves_it_usable_with_its_data() {
+        let lock = Mutex::new(vec![1]);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut data = lock.lock();
+            data.push(2);
+            panic!("while held");
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(*lock.lock(), [1, 2], "not poisoned: the data as the panic left it");
+        let mut lock = lock;
+        lock.get_mut().push(3);
+        assert_eq!(*lock.lock(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn the_feature_picks_the_lock() {
+        let name = std::any::type_name::<Mutex<u8>>();
+        if cfg!(feature = "parking_lot") {
+            assert!(name.starts_with("lock_api::"), "{name}");
+        } else {
+            assert!(name.starts_with("haiway::sync::"), "{name}");
+        }
+    }
+}

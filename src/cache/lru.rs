@@ -222,7 +222,7 @@ impl<K, V, P> Lru<K, V, P> {
     /// entry; returns the least recently used entry if that took the store over its
     /// limit.
     #[inline(always)]
-    pub(crate) fn link_new(&mut self, idx: usize) -> Option<(K, V)> {
+    fn link_new(&mut self, idx: usize) -> Option<(K, V)> {
         self.push_front(idx);
         self.count_new()
     }
@@ -321,96 +321,6 @@ impl<K, V, P> Lru<K, V, P> {
             Ok(entry) => drop(entry.remove()),
             Err(_) => unreachable!("node {idx} is missing from the hash table"),
         }
-    }
-
-    /// Makes the node at `idx` the most recently used.
-    ///
-    /// `unlink` + `push_front` fused for the `get` hit path: one node lookup reads and
-    /// rewrites the node's links, and a node behind the head needs no empty-list checks.
-    #[inline(always)]
-    fn touch(&mut self, idx: usize) {
-        let old_head = self.head;
-        // The common case for hot keys: already the head, nothing to write.
-        if old_head == idx {
-            return;
-        }
-        let node = &mut self.nodes[idx];
-        let (prev, next) = (node.prev, node.next);
-        node.prev = NIL;
-        node.next = old_head;
-        // Not the head, so `prev` is a live node; `next` is NIL for the tail.
-        debug_assert_ne!(prev, NIL, "a node behind the head has no prev");
-        self.nodes[prev].next = next;
-        if next == NIL {
-            debug_assert_eq!(self.tail, idx, "a node without next must be the tail");
-            self.tail = prev;
-        } else {
-            self.nodes[next].prev = prev;
-        }
-        self.nodes[old_head].prev = idx;
-        self.head = idx;
-    }
-
-    /// Takes a node, removed from the arena, out of the list, joining its neighbours.
-    #[inline(always)]
-    fn unlink_node(&mut self, node: &Node<K, V, P>) {
-        let Node { prev, next, .. } = *node;
-        if prev == NIL {
-            self.head = next;
-        } else {
-            self.nodes[prev].next = next;
-        }
-        if next == NIL {
-            self.tail = prev;
-        } else {
-            self.nodes[next].prev = prev;
-        }
-    }
-
-    /// Takes the node at `idx` out of the list, joining its neighbours; its own
-    /// links are left stale for `push_front` or removal to overwrite.
-    #[inline]
-    fn unlink(&mut self, idx: usize) {
-        let Node { prev, next, .. } = self.nodes[idx];
-        if prev == NIL {
-            debug_assert_eq!(self.head, idx, "a node without prev must be the head");
-            self.head = next;
-        } else {
-            debug_assert_eq!(self.nodes[prev].next, idx, "broken next link");
-            self.nodes[prev].next = next;
-        }
-        if next == NIL {
-            debug_assert_eq!(self.tail, idx, "a node without next must be the tail");
-            self.tail = prev;
-        } else {
-            debug_assert_eq!(self.nodes[next].prev, idx, "broken prev link");
-            self.nodes[next].prev = prev;
-        }
-    }
-
-    /// Links the (unlinked) node at `idx` in as the head.
-    #[inline(always)]
-    fn push_front(&mut self, idx: usize) {
-        let old_head = self.head;
-        let node = &mut self.nodes[idx];
-        node.prev = NIL;
-        node.next = old_head;
-        self.put_head(idx, old_head);
-    }
-
-    /// The rest of [`push_front`](Self::push_front), the node's own links written
-    /// (`NIL`, `old_head`): makes it the head, before `old_head`.
-    #[inline(always)]
-    fn put_head(&mut self, idx: usize, old_head: usize) {
-        if old_head == NIL {
-            // The list was empty: the node is also the tail.
-            debug_assert_eq!(self.tail, NIL, "an empty list has no tail");
-            self.tail = idx;
-        } else {
-            debug_assert_eq!(self.nodes[old_head].prev, NIL, "the head has a prev");
-            self.nodes[old_head].prev = idx;
-        }
-        self.head = idx;
     }
 }
 
@@ -602,6 +512,7 @@ impl<K, V, P> fmt::Debug for Lru<K, V, P> {
     }
 }
 
+mod list;
 mod map;
 mod nodes;
 use nodes::Nodes;

@@ -277,59 +277,6 @@ fn a_recorder_panicking_on_cache_miss_does_not_leave_the_key_stuck() {
     );
 }
 
-/// A clock whose readings panic once `boom` is armed.
-struct FragileClock {
-    boom: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    start: std::time::Instant,
-}
-
-impl haiway::cache::Clock for FragileClock {
-    fn now(&self) -> std::time::Instant {
-        if self.boom.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            panic!("clock failed");
-        }
-        self.start
-    }
-}
-
-#[test]
-fn a_panic_before_the_leader_stores_its_value_frees_the_key() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let gate = common::Gate::default();
-    let boom = std::sync::Arc::new(AtomicBool::new(false));
-    let g = gate.clone();
-    let cached = Cached::builder()
-        .limit(4)
-        .expiration(std::time::Duration::from_secs(60))
-        .clock(FragileClock {
-            boom: boom.clone(),
-            start: std::time::Instant::now(),
-        })
-        .build(move |n: u32| {
-            let g = g.clone();
-            async move {
-                g.wait().await;
-                n * 10
-            }
-        });
-    let mut leader = Box::pin(cached.call(1));
-    let mut waiter = Box::pin(cached.call(1));
-    assert!(poll_once(&mut leader).is_pending());
-    assert!(poll_once(&mut waiter).is_pending());
-    gate.open();
-    // The leader reads the clock to stamp its value's expiry: that reading panics.
-    boom.store(true, Ordering::SeqCst);
-    let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| poll_once(&mut leader)));
-    assert_eq!(common::panic_text(&*panicked.unwrap_err()), "clock failed");
-    match poll_once(&mut waiter) {
-        std::task::Poll::Ready(value) => assert_eq!(value, 10),
-        std::task::Poll::Pending => panic!("the waiter hangs after the leader panicked"),
-    }
-    // And the key is free: a new call computes instead of waiting on a dead flight.
-    let mut next = Box::pin(cached.call(2));
-    assert!(matches!(poll_once(&mut next), std::task::Poll::Ready(20)));
-}
-
 /// A clock whose `countdown`-th reading from now panics (0: never).
 struct CountdownClock {
     countdown: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -348,6 +295,44 @@ impl haiway::cache::Clock for CountdownClock {
         }
         self.start
     }
+}
+
+#[test]
+fn a_panic_before_the_leader_stores_its_value_frees_the_key() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let gate = common::Gate::default();
+    let countdown = std::sync::Arc::new(AtomicUsize::new(0));
+    let g = gate.clone();
+    let cached = Cached::builder()
+        .limit(4)
+        .expiration(std::time::Duration::from_secs(60))
+        .clock(CountdownClock {
+            countdown: countdown.clone(),
+            start: std::time::Instant::now(),
+        })
+        .build(move |n: u32| {
+            let g = g.clone();
+            async move {
+                g.wait().await;
+                n * 10
+            }
+        });
+    let mut leader = Box::pin(cached.call(1));
+    let mut waiter = Box::pin(cached.call(1));
+    assert!(poll_once(&mut leader).is_pending());
+    assert!(poll_once(&mut waiter).is_pending());
+    gate.open();
+    // The leader reads the clock to stamp its value's expiry: that reading panics.
+    countdown.store(1, Ordering::SeqCst);
+    let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| poll_once(&mut leader)));
+    assert_eq!(common::panic_text(&*panicked.unwrap_err()), "clock failed");
+    match poll_once(&mut waiter) {
+        std::task::Poll::Ready(value) => assert_eq!(value, 10),
+        std::task::Poll::Pending => panic!("the waiter hangs after the leader panicked"),
+    }
+    // And the key is free: a new call computes instead of waiting on a dead flight.
+    let mut next = Box::pin(cached.call(2));
+    assert!(matches!(poll_once(&mut next), std::task::Poll::Ready(20)));
 }
 
 /// A cache whose function returns at once (the miss takes the lean lead path: the run
