@@ -78,7 +78,11 @@ mod tests {
             panic!("while held");
         }));
         assert!(panicked.is_err());
-        assert_eq!(*lock.lock(), [1, 2], "not poisoned: the data as the panic left it");
+        assert_eq!(
+            *lock.lock(),
+            [1, 2],
+            "not poisoned: the data as the panic left it"
+        );
         let mut lock = lock;
         lock.get_mut().push(3);
         assert_eq!(*lock.lock(), [1, 2, 3]);
