@@ -120,7 +120,7 @@ where
                     // Before the key made, if any, is dropped.
                     drop(st);
                     if count {
-                        ctx::record_event(&self.events.hit);
+                        ctx::record_debug(&self.events.hit);
                     }
                     return Missed::Hit(value);
                 }
@@ -153,7 +153,7 @@ where
                     // A recorder is user code: if it panics, this call leaves.
                     let attached = Attached::new(self, hash, slot, flight);
                     if count {
-                        ctx::record_event(&self.events.miss);
+                        ctx::record_debug(&self.events.miss);
                     }
                     return Missed::Join(attached);
                 }
@@ -209,7 +209,7 @@ impl<A, K, V, E> Core<A, K, V, E> {
         drop(removed);
         // Not while unwinding: a recorder that panicked now would abort the process.
         if uncounted && !std::thread::panicking() {
-            ctx::record_event(&self.events.miss);
+            ctx::record_debug(&self.events.miss);
         }
     }
 }

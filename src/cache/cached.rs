@@ -8,9 +8,9 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use super::call::{Call, Calling};
-use super::core::Stats;
 use super::engine::Engine;
 use super::futures::{CallOwned, ClearCache, Insert};
+use super::stats::Stats;
 
 pub use super::try_cached::TryCached;
 

@@ -29,6 +29,7 @@ use super::clock::Clock;
 use super::lru::{Insert, Lru, Seen};
 use super::run::Function;
 use super::shard::{self, Counts, Shard, ShardState};
+use super::stats::Stats;
 use super::write::{self, PendingWrite, Writes};
 use crate::ctx;
 use crate::event::{Event, Level, PreparedEvent};
@@ -110,6 +111,9 @@ pub(crate) struct Core<A, K, V, E> {
     /// Whether values are kept in memory (`false`: a backend with no memory tier; the
     /// stores then hold only pending nodes).
     pub(super) memory: bool,
+    /// One shard and nothing expires: the hit path's one branch for both (no shard to
+    /// pick, no clock to read).
+    simple: bool,
     /// Times the function was started (see [`Stats::runs`]).
     pub(super) runs: AtomicU64,
 }
@@ -139,87 +143,6 @@ impl Events {
             miss: event("cache.miss"),
             evict: event("cache.evict"),
         }
-    }
-}
-
-/// A snapshot of a cache's counters. Compare it with `==`, print it with `{}`.
-///
-/// Every finished lookup is a hit or a miss: `hits + misses` calls. Of the misses,
-/// `coalesced` shared a run another call had started (single-flight), so
-/// `misses - coalesced` calls started one; `runs` counts the function's starts. Without
-/// a backend, and with no run started over (a run starts over after it panicked, or
-/// when a call that drove it is dropped after tasks were spawned in its scope), the
-/// function ran once per call that started a run:
-///
-/// `hits + coalesced + runs == calls`
-///
-/// A backend's hits ran nothing: there `runs` counts only what the backend did not
-/// have.
-///
-/// # Examples
-///
-/// ```
-/// use futures::channel::oneshot;
-/// use futures::future::{FutureExt, join, join_all};
-/// use haiway::cache::cache;
-///
-/// // A slow function: it waits for the test to open the gate.
-/// let (open, gate) = oneshot::channel::<()>();
-/// let gate = gate.shared();
-/// let double = cache(move |x: u32| {
-///     let gate = gate.clone();
-///     async move {
-///         let _ = gate.await;
-///         x * 2
-///     }
-/// });
-/// # futures_lite::future::block_on(async {
-/// // Three calls at once share one run; a fourth finds the value.
-/// let calls = join_all([double.call(1), double.call(1), double.call(1)]);
-/// let (values, ()) = join(calls, async { open.send(()).unwrap() }).await;
-/// assert_eq!(values, [2, 2, 2]);
-/// double.call(1).await;
-/// # });
-/// let stats = double.stats();
-/// assert_eq!((stats.hits, stats.misses, stats.coalesced, stats.runs), (1, 3, 2, 1));
-/// assert_eq!(stats.hits + stats.coalesced + stats.runs, 4);
-/// assert_eq!((stats.evictions, stats.len), (0, 1));
-/// assert_eq!(
-///     stats.to_string(),
-///     "1 hits, 3 misses (2 coalesced), 1 runs, 0 evictions, 1 stored"
-/// );
-///
-/// // Snapshots compare: nothing happened in between.
-/// assert_eq!(double.stats(), stats);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Calls answered from the store: the memory tier, or the backend.
-    pub hits: u64,
-    /// Calls that found no stored value: they started a run (of the function, or a
-    /// backend read and the function if it found nothing), or joined a run in flight.
-    pub misses: u64,
-    /// Of the misses, the calls that joined a run another call had started, and took
-    /// its result (single-flight).
-    pub coalesced: u64,
-    /// Times the function was started: once per run, and again for a run started
-    /// over (see the type's docs).
-    pub runs: u64,
-    /// Values removed to respect the limit.
-    pub evictions: u64,
-    /// Values stored now.
-    pub len: usize,
-}
-
-impl std::fmt::Display for Stats {
-    /// `1 hits, 3 misses (2 coalesced), 1 runs, 0 evictions, 1 stored`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} hits, {} misses ({} coalesced), {} runs, {} evictions, {} stored",
-            self.hits, self.misses, self.coalesced, self.runs, self.evictions, self.len
-        )
     }
 }
 
@@ -274,6 +197,7 @@ where
             first,
             shards: shards.into_boxed_slice(),
             memory: memory.is_some(),
+            simple: mask == 0 && expiration.is_none(),
             runs: AtomicU64::new(0),
         }
     }
@@ -328,6 +252,17 @@ where
         self.expiration.map(|_| self.clock.now())
     }
 
+    /// The shard of a key with hash `hash`, and the instant expiry is checked against
+    /// ([`now`](Self::now)): one branch for both in a simple cache.
+    #[inline(always)]
+    pub(super) fn shard_now(&self, hash: u64) -> (&Shard<A, K, V, E>, Option<Instant>) {
+        if self.simple {
+            (&self.first, None)
+        } else {
+            (self.shard(hash), self.now())
+        }
+    }
+
     /// The hit path: a clone of `key`'s live value (the arguments, for a cache keyed by
     /// them; the key on the stack, for a cache with a key function), counted and
     /// recorded as a hit when `count`; or, for anything else, what
@@ -339,8 +274,29 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let now = self.now();
-        let mut st = self.shard(hash).lock();
+        // Two inlined copies: the simple cache's with no shard to pick and no clock.
+        if self.simple {
+            self.hit_in(&self.first, hash, key, None, count)
+        } else {
+            self.hit_in(self.shard(hash), hash, key, self.now(), count)
+        }
+    }
+
+    /// [`hit`](Self::hit) in `shard`, checking expiry against `now`.
+    #[inline(always)]
+    fn hit_in<'s, Q>(
+        &'s self,
+        shard: &'s Shard<A, K, V, E>,
+        hash: u64,
+        key: &Q,
+        now: Option<Instant>,
+        count: bool,
+    ) -> Result<V, Locked<'s, A, K, V, E>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let mut st = shard.lock();
         let value = match st.store.hit(hash, key, now) {
             Ok(value) => value,
             Err(seen) => return Err((st, hash, now, seen)),
@@ -350,14 +306,14 @@ where
         }
         drop(st);
         if count {
-            ctx::record_event(&self.events.hit);
+            ctx::record_debug(&self.events.hit);
         }
         Ok(value)
     }
 
     /// Records one `cache.miss` event.
     pub(crate) fn record_miss(&self) {
-        ctx::record_event(&self.events.miss);
+        ctx::record_debug(&self.events.miss);
     }
 
     /// Empties every shard's store and forgets running computations (their results
@@ -437,7 +393,7 @@ where
         }
         drop(old);
         if evicted.is_some() {
-            ctx::record_event(&self.events.evict);
+            ctx::record_debug(&self.events.evict);
         }
         drop(evicted);
         self.persist(write_key?, value, write?)

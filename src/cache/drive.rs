@@ -80,7 +80,7 @@ where
                 st.counts.hit();
             }
         }
-        ctx::record_event(if computed {
+        ctx::record_debug(if computed {
             &self.events.miss
         } else {
             &self.events.hit
@@ -432,7 +432,7 @@ where
         // A runner not kept (the shard had one) is freed here, outside the lock.
         drop(runner);
         if evicted.is_some() {
-            ctx::record_event(&self.events.evict);
+            ctx::record_debug(&self.events.evict);
         }
         drop((evicted, removed));
         // Outside the lock: creating the write runs the backend's code.

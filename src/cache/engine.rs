@@ -15,8 +15,9 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use super::backend::{BoxFut, CacheError};
-use super::core::{Core, Locked, Stats};
+use super::core::{Core, Locked};
 use super::key::{DynKey, ErasedKey, KeyType};
+use super::stats::Stats;
 use crate::ctx;
 
 /// The core of a cache, by how it keys calls.

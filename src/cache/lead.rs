@@ -117,10 +117,10 @@ where
         let mut runner = Some(runner);
         // A panic from here on drops the run, as in `complete`.
         let holding = Holding(Some(&lead));
-        let now = self.now();
+        let (shard, now) = self.shard_now(lead.hash);
         let stored = {
             let flight = &lead.flight;
-            let mut st = self.shard(lead.hash).lock();
+            let mut st = shard.lock();
             match &result {
                 // Kept: nobody but the node and this call hold the flight.
                 Ok(value) if self.memory && st.keeps(flight, 2) && st.holds(lead.slot, flight) => {
@@ -148,7 +148,7 @@ where
         drop(lead);
         drop(runner);
         if evicted.is_some() {
-            ctx::record_event(&self.events.evict);
+            ctx::record_debug(&self.events.evict);
         }
         drop(evicted);
         Driven::Finished(result, None)

@@ -113,6 +113,7 @@ pub(crate) mod lru;
 pub mod redis;
 mod run;
 mod shard;
+mod stats;
 mod try_cached;
 mod write;
 
@@ -123,9 +124,9 @@ pub use self::builder::CacheBuilder;
 pub use self::cached::{Cached, TryCached};
 pub use self::call::{Call, TryCall};
 pub use self::clock::{Clock, ManualClock, SystemClock};
-pub use self::core::Stats;
 pub use self::function::CacheFn;
 pub use self::futures::{CallOwned, ClearCache, Insert};
+pub use self::stats::Stats;
 
 /// Wraps the async function `function` in an in-memory cache with the default settings
 /// (limit 1, no expiration). Use [`CacheBuilder`] to change them.

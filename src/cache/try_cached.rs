@@ -6,9 +6,9 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use super::call::{Calling, TryCall};
-use super::core::Stats;
 use super::engine::Engine;
 use super::futures::{CallOwned, ClearCache, Insert};
+use super::stats::Stats;
 
 /// A memoized fallible async function of `A`, returning `Result<V, E>`: only `Ok`
 /// values are stored. Built by [`try_cache`](super::try_cache) or

@@ -76,6 +76,7 @@ mod task_set;
 pub(crate) use self::background::spawn_kept;
 pub use self::background::{Background, Shutdown, ShutdownReport, background, spawn_background};
 pub use self::context::Ctx;
+pub(crate) use self::record::record_debug;
 pub use self::record::{is_recording, record_event, record_event_with};
 pub use self::scope::{Run, Scope};
 pub(crate) use self::spawn::spawn_mark;

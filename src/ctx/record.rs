@@ -128,6 +128,17 @@ pub fn record_event(event: impl Recordable) {
     }
 }
 
+/// [`record_event`] of a prepared event at [`Level::Debug`] (the cache's hit, miss and
+/// evict): the level is known here, so the check is one thread-local comparison with a
+/// constant.
+#[inline(always)]
+pub(crate) fn record_debug(event: &PreparedEvent) {
+    debug_assert_eq!(event.event().level(), Level::Debug, "a debug event");
+    if slot::wants(Level::Debug) {
+        record_current(event.event(), Some(event));
+    }
+}
+
 /// [`record_event`] once the current scope's recorder wants the event's level: out of
 /// line, so the callers' hot paths carry only the check.
 #[inline(never)]
