@@ -21,6 +21,8 @@
 //! - `lru`'s `miss_flight` and `zipf_flight`: the floor under any memoizer with
 //!   single-flight, `Mutex<lru::LruCache>` that puts a placeholder on a miss, unlocks,
 //!   computes, locks again and fills it (see [`lru_flight_call`]).
+//! - `lru_pl` lines (`hit`, `miss`, `zipf`): `lru` behind parking_lot's lock instead
+//!   of std's (see [`LruPl`]), the peer of haiway built with its feature `parking_lot`.
 //! - `floor` lines (`hit`, `miss`, `zipf`): the floor under a memoizer with haiway's
 //!   features, built on `Mutex<lru::LruCache>` at the least cost each feature can have
 //!   (see [`Floor`]). The distance from `lru` to `floor` is what the features cost; from
@@ -137,6 +139,47 @@ fn lru_call(cache: &Lru, key: u64) -> u64 {
     }
     cache.put(key, key);
     key
+}
+
+/// `lru` behind parking_lot's lock, which keeps no poison flag: the lock of quick_cache
+/// (its default) and of haiway built with the feature `parking_lot`, so the like-for-like
+/// peer of that build. Printed, not held.
+type LruPl = parking_lot::Mutex<lru::LruCache<u64, u64>>;
+
+/// [`lru_call`] on [`LruPl`].
+#[inline(always)]
+fn lru_pl_call(cache: &LruPl, key: u64) -> u64 {
+    let mut cache = cache.lock();
+    if let Some(&value) = cache.get(&key) {
+        return value;
+    }
+    cache.put(key, key);
+    key
+}
+
+/// An [`LruPl`] after `keys`.
+fn lru_pl_after(keys: impl IntoIterator<Item = u64>) -> LruPl {
+    let cache = parking_lot::Mutex::new(lru::LruCache::new(
+        NonZeroUsize::new(CAPACITY).expect("non-zero"),
+    ));
+    for k in keys {
+        lru_pl_call(&cache, k);
+    }
+    cache
+}
+
+fn lru_pl_hot() -> LruPl {
+    lru_pl_after([HOT])
+}
+
+fn lru_pl_full() -> LruPl {
+    lru_pl_after((0..CAPACITY as u64).map(|k| FILL + k))
+}
+
+fn lru_pl_zipf() -> (LruPl, Vec<u64>) {
+    let draws = zipf(ZIPF_WARM + OPS as usize);
+    let cache = lru_pl_after(draws[..ZIPF_WARM].iter().copied());
+    (cache, draws[ZIPF_WARM..].to_vec())
 }
 
 /// `Mutex<lru::LruCache>` made a single-flight memoizer at the least cost it can have:
@@ -574,6 +617,36 @@ fn lru_zipf_calls((cache, keys): (Lru, Vec<u64>)) -> (u64, Lru) {
 }
 
 #[library_benchmark]
+#[bench::hit(setup = lru_pl_hot)]
+fn lru_pl_hit(cache: LruPl) -> (u64, LruPl) {
+    let mut sum = 0;
+    for _ in 0..OPS {
+        sum += lru_pl_call(&cache, black_box(HOT));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::miss(setup = lru_pl_full)]
+fn lru_pl_miss(cache: LruPl) -> (u64, LruPl) {
+    let mut sum = 0;
+    for k in 0..OPS {
+        sum += lru_pl_call(&cache, black_box(k));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
+#[bench::zipf(setup = lru_pl_zipf)]
+fn lru_pl_zipf_calls((cache, keys): (LruPl, Vec<u64>)) -> (u64, LruPl) {
+    let mut sum = 0;
+    for &k in &keys {
+        sum += lru_pl_call(&cache, black_box(k));
+    }
+    (sum, cache)
+}
+
+#[library_benchmark]
 #[bench::miss_flight(setup = lru_flight_full)]
 fn lru_flight_miss(cache: LruFlight) -> (u64, LruFlight) {
     let mut sum = 0;
@@ -758,6 +831,11 @@ library_benchmark_group!(
 );
 
 library_benchmark_group!(
+    name = lru_pl_lines;
+    benchmarks = lru_pl_hit, lru_pl_miss, lru_pl_zipf_calls
+);
+
+library_benchmark_group!(
     name = floor_lines;
     benchmarks = floor_hit, floor_miss, floor_zipf_calls
 );
@@ -770,6 +848,7 @@ library_benchmark_group!(
 main!(
     library_benchmark_groups = haiway_lines,
     lru_lines,
+    lru_pl_lines,
     floor_lines,
     quick_cache_lines,
     ctx_lines
