@@ -188,9 +188,12 @@ where
         K: Hash + Eq + Clone + Send + Sync + 'static,
     {
         if core.leads_new(&locked) {
-            // The common miss: the lean lead path.
-            let driven = core.lead_new(locked, args, made);
-            return self.driven(driven, cx, park);
+            // The common miss: the lean lead path. Its result, stored, is returned as
+            // is: the step is `Done` since this first poll took the arguments.
+            return match core.lead_new(locked, args, made) {
+                Ok(result) => Poll::Ready(result),
+                Err(driven) => self.driven(driven, cx, park),
+            };
         }
         match core.miss(locked, args, made, true) {
             Missed::Hit(value) => Poll::Ready(Ok(value)),

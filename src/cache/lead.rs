@@ -49,14 +49,15 @@ where
     /// miss, starts the function and polls it once. A run that finishes is stored
     /// ([`store_led`](Self::store_led)); one that does not goes into its flight
     /// ([`lead_pending`](Self::lead_pending)), and the call goes on as any caller of a
-    /// flight does.
+    /// flight does. `Ok`: the result, stored, with no backend write (the common case,
+    /// returned as is); `Err`: where the general path took over.
     #[inline(always)]
     pub(crate) fn lead_new<'s>(
         &'s self,
         (mut st, hash, _, seen): Locked<'s, A, K, V, E>,
         args: A,
         made: Option<K>,
-    ) -> Driven<'s, A, K, V, E> {
+    ) -> Result<Shared<V, E>, Driven<'s, A, K, V, E>> {
         debug_assert!(seen == Seen::ABSENT && self.backend.is_none());
         // The key the lookup made goes into the node; else the arguments' is cloned
         // (user code, first: if it panics, nothing has changed).
@@ -91,32 +92,38 @@ where
             .poll_run(&mut Context::from_waker(lead.flight.waker()));
         let Poll::Ready(result) = polled else {
             holding.disarm();
-            return self.lead_pending(lead.into_attached(), Work::Function(runner), wakes_before);
+            let attached = lead.into_attached();
+            return Err(self.lead_pending(attached, Work::Function(runner), wakes_before));
         };
         // The finished future is dropped (user code) before any lock.
         runner.as_mut().clear();
         holding.disarm();
-        self.store_led(lead, result, runner)
+        // `lead` stays here, lent: moved, it would be copied.
+        match self.store_led(&lead, result, runner) {
+            Ok(result) => Ok(result),
+            Err((result, runner)) => Err(self.complete(lead.into_attached(), result, true, runner)),
+        }
     }
 
     /// Stores the result of a run [`lead_new`](Self::lead_new) led, finished in its
     /// first poll. The common case inline: a value, its pending node still there, no
     /// other call in the flight and none ever joined, and no flight kept yet: the value
     /// goes into the node, and the flight and runner are kept for the shard's next
-    /// miss. Anything else goes through [`complete`](Self::complete).
+    /// miss. Anything else is handed back (`Err`), for [`complete`](Self::complete).
     #[inline(always)]
-    fn store_led<'a>(
-        &'a self,
-        lead: Leading<'a, A, K, V, E>,
+    #[allow(clippy::type_complexity)]
+    fn store_led(
+        &self,
+        lead: &Leading<'_, A, K, V, E>,
         result: Shared<V, E>,
         runner: Runner<A, V, E>,
-    ) -> Driven<'a, A, K, V, E> {
+    ) -> Result<Shared<V, E>, (Shared<V, E>, Option<Runner<A, V, E>>)> {
         // Declared before the lock, so they are dropped after it is released (their
         // `Drop` is user code), also on a panic under it (a value's `Clone`).
         let mut evicted = None;
         let mut runner = Some(runner);
         // A panic from here on drops the run, as in `complete`.
-        let holding = Holding(Some(&lead));
+        let holding = Holding(Some(lead));
         let (shard, now) = self.shard_now(lead.hash);
         let stored = {
             let flight = &lead.flight;
@@ -141,17 +148,17 @@ where
         };
         holding.disarm();
         if !stored {
-            return self.complete(lead.into_attached(), result, true, runner);
+            return Err((result, runner));
         }
-        // This call's hold on the flight (the node's is kept), then a runner not kept
-        // (the shard had one): freed here, outside the lock.
-        drop(lead);
+        // A runner not kept (the shard had one): freed here, outside the lock. (This
+        // call's hold on the flight, `lead`'s, is dropped by the caller; the node's is
+        // kept.)
         drop(runner);
         if evicted.is_some() {
             ctx::record_debug(&self.events.evict);
         }
         drop(evicted);
-        Driven::Finished(result, None)
+        Ok(result)
     }
 }
 
