@@ -60,10 +60,16 @@ where
     /// A runner started on `args`: `kept` if there is one, or a new one.
     #[inline(always)]
     pub(super) fn runner(&self, kept: Option<Runner<A, V, E>>, args: A) -> Runner<A, V, E> {
-        let mut runner = kept.unwrap_or_else(|| (self.function)());
-        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut runner = self.runner_for_a_run(kept);
         runner.as_mut().start(args);
         runner
+    }
+
+    /// `kept` if there is one, or a new runner, for a run about to start (counted).
+    #[inline(always)]
+    pub(super) fn runner_for_a_run(&self, kept: Option<Runner<A, V, E>>) -> Runner<A, V, E> {
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        kept.unwrap_or_else(|| (self.function)())
     }
 
     /// Counts a backend lookup once its read tells a hit (`computed == false`) from a
@@ -117,8 +123,8 @@ where
             work = match work {
                 Work::Function(mut runner) => match runner.as_mut().poll_run(&mut cx) {
                     Poll::Ready(result) => {
-                        // The finished future is dropped (user code) before any lock.
-                        runner.as_mut().clear();
+                        // The finished future was dropped (user code) in the poll,
+                        // before any lock.
                         held.disarm();
                         return self.complete_here(attached, result, true, Some(runner));
                     }

@@ -85,18 +85,19 @@ where
         };
         let holding = Holding(Some(&lead));
         self.record_miss();
-        let mut runner = self.runner(runner, args);
+        let mut runner = self.runner_for_a_run(runner);
         let wakes_before = lead.flight.wakes();
+        // The function's synchronous part runs first, with no waker to wake: the
+        // wake count read before it is the one before the poll.
         let polled = runner
             .as_mut()
-            .poll_run(&mut Context::from_waker(lead.flight.waker()));
+            .start_poll(args, &mut Context::from_waker(lead.flight.waker()));
         let Poll::Ready(result) = polled else {
             holding.disarm();
             let attached = lead.into_attached();
             return Err(self.lead_pending(attached, Work::Function(runner), wakes_before));
         };
-        // The finished future is dropped (user code) before any lock.
-        runner.as_mut().clear();
+        // The finished future was dropped (user code) in the poll, before any lock.
         holding.disarm();
         // `lead` stays here, lent: moved, it would be copied.
         match self.store_led(&lead, result, runner) {

@@ -3,8 +3,9 @@
 //! A `Cached` handle does not name its function's type, so the function's futures live
 //! behind a `dyn` pointer, which means a heap allocation. A [`Runner`] is that
 //! allocation made reusable: a pinned slot that holds one future of the function at a
-//! time. A leader starts it with its arguments, polls it to the end, empties it and hands
-//! it back to the core, and the next miss starts its future in the same slot. So a miss
+//! time. A leader starts it with its arguments and polls it to the end (the finished
+//! future is dropped there and then, emptying the slot), hands it back to the core, and
+//! the next miss starts its future in the same slot. So a miss
 //! allocates only when no spare runner is at hand (the first miss, or several misses
 //! computing at once).
 //!
@@ -21,14 +22,16 @@ use std::task::{Context, Poll};
 /// One slot for futures of the wrapped function.
 pub(crate) trait Run<A, V, E>: Send {
     /// Starts the function on `args` in this slot. The slot is empty (a runner is
-    /// [`clear`](Run::clear)ed before it is reused).
+    /// reused only once its future finished).
     fn start(self: Pin<&mut Self>, args: A);
 
-    /// Polls the started future. Must not be called on an empty slot.
+    /// Polls the started future. Must not be called on an empty slot. A future that
+    /// finishes is dropped (user code) before this returns, leaving the slot empty.
     fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<V, E>>;
 
-    /// Drops the future, if any, keeping the slot.
-    fn clear(self: Pin<&mut Self>);
+    /// [`start`](Run::start), then [`poll_run`](Run::poll_run): one call for a miss
+    /// that polls its run at once.
+    fn start_poll(self: Pin<&mut Self>, args: A, cx: &mut Context<'_>) -> Poll<Result<V, E>>;
 }
 
 /// A boxed [`Run`]: the one allocation of a miss, reused from miss to miss.
@@ -66,24 +69,26 @@ impl<F, Fut: Future, M> Slot<F, Fut, M> {
         F: Fn(A) -> Fut,
     {
         let mut this = self.project();
-        debug_assert!(this.running.is_none(), "a runner is cleared before reuse");
+        debug_assert!(
+            this.running.is_none(),
+            "a runner is reused once its future finished"
+        );
         let future = (this.function)(args);
         this.running.set(Some(future));
     }
 
-    /// Polls the started future.
+    /// Polls the started future; a finished one is dropped in place, keeping the slot.
+    /// (Should its `Drop` panic, the slot is empty all the same: an assignment leaves
+    /// the new value in place when the old one's drop unwinds.)
     #[inline]
     fn poll_future(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
-        match self.project().running.as_pin_mut() {
-            Some(future) => future.poll(cx),
+        let mut running = self.project().running;
+        let output = match running.as_mut().as_pin_mut() {
+            Some(future) => std::task::ready!(future.poll(cx)),
             None => unreachable!("a runner is polled only after it was started"),
-        }
-    }
-
-    /// Drops the future in place, keeping the slot.
-    #[inline]
-    fn empty(self: Pin<&mut Self>) {
-        self.project().running.set(None);
+        };
+        running.set(None);
+        Poll::Ready(output)
     }
 }
 
@@ -101,8 +106,13 @@ where
         self.poll_future(cx).map(Ok)
     }
 
-    fn clear(self: Pin<&mut Self>) {
-        self.empty();
+    fn start_poll(
+        mut self: Pin<&mut Self>,
+        args: A,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<V, Infallible>> {
+        self.as_mut().begin(args);
+        self.poll_run(cx)
     }
 }
 
@@ -120,8 +130,9 @@ where
         self.poll_future(cx)
     }
 
-    fn clear(self: Pin<&mut Self>) {
-        self.empty();
+    fn start_poll(mut self: Pin<&mut Self>, args: A, cx: &mut Context<'_>) -> Poll<Result<V, E>> {
+        self.as_mut().begin(args);
+        self.poll_run(cx)
     }
 }
 

@@ -408,6 +408,79 @@ fn on_the_lean_path_a_panic_cloning_the_value_to_store_frees_the_key() {
     assert_eq!(cached.stats().len, 1);
 }
 
+/// A computation that finishes (at once, or after one `Pending`) and whose `Drop` then
+/// panics, once its bomb is armed.
+struct FinishedBomb {
+    n: u32,
+    pending_first: bool,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::future::Future for FinishedBomb {
+    type Output = u32;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<u32> {
+        if std::mem::take(&mut self.pending_first) {
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(self.n)
+    }
+}
+
+impl Drop for FinishedBomb {
+    fn drop(&mut self) {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("future's drop failed");
+        }
+    }
+}
+
+#[test]
+fn a_finished_future_whose_drop_panics_frees_the_key() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    // Finished in the first poll (the lean lead path), or in a later one (the general
+    // path): the finished future is dropped before the value is stored, and its
+    // panic reaches the call; nothing is stored, and the next call runs again.
+    for pending_first in [false, true] {
+        let armed = std::sync::Arc::new(AtomicBool::new(true));
+        let runs = std::sync::Arc::new(AtomicUsize::new(0));
+        let cached = Cached::builder().limit(4).build({
+            let (armed, runs) = (armed.clone(), runs.clone());
+            move |n: u32| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                FinishedBomb {
+                    n,
+                    pending_first,
+                    armed: armed.clone(),
+                }
+            }
+        });
+        let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut call = Box::pin(cached.call(1));
+            (0..2).find_map(|_| poll_once(&mut call).is_ready().then_some(()))
+        }));
+        assert_eq!(
+            common::panic_text(&*panicked.unwrap_err()),
+            "future's drop failed",
+            "pending first: {pending_first}"
+        );
+        assert_eq!(cached.stats().len, 0, "nothing was stored");
+        let mut next = Box::pin(cached.call(1));
+        let got = (0..2).find_map(|_| match poll_once(&mut next) {
+            std::task::Poll::Ready(value) => Some(value),
+            std::task::Poll::Pending => None,
+        });
+        assert_eq!(got, Some(1), "the next call waits on a flight nobody leads");
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        assert_eq!(futures_lite::future::block_on(cached.call(1)), 1, "a hit");
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+}
+
 #[test]
 fn on_the_lean_path_a_panic_at_the_store_restarts_the_run_for_a_caller_that_joined() {
     use std::sync::atomic::Ordering;
