@@ -87,8 +87,10 @@ where
         self.record_miss();
         let mut runner = self.runner_for_a_run(runner);
         let wakes_before = lead.flight.wakes();
-        // The function's synchronous part runs first, with no waker to wake: the
-        // wake count read before it is the one before the poll.
+        // The wake count is read before the function's synchronous part runs: a wake
+        // meanwhile (from a waker a kept flight's earlier run left somewhere) counts as
+        // one during the poll, and costs at most one more poll; none is lost, as the
+        // count only grows.
         let polled = runner
             .as_mut()
             .start_poll(args, &mut Context::from_waker(lead.flight.waker()));
