@@ -29,9 +29,12 @@ pub(crate) trait Run<A, V, E>: Send {
     /// finishes is dropped (user code) before this returns, leaving the slot empty.
     fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<V, E>>;
 
-    /// [`start`](Run::start), then [`poll_run`](Run::poll_run): one call for a miss
-    /// that polls its run at once.
-    fn start_poll(self: Pin<&mut Self>, args: A, cx: &mut Context<'_>) -> Poll<Result<V, E>>;
+    /// [`start`](Run::start), then [`poll_run`](Run::poll_run): one dynamic call for a
+    /// miss that polls its run at once (the two inside are static, in each impl's copy).
+    fn start_poll(mut self: Pin<&mut Self>, args: A, cx: &mut Context<'_>) -> Poll<Result<V, E>> {
+        self.as_mut().start(args);
+        self.poll_run(cx)
+    }
 }
 
 /// A boxed [`Run`]: the one allocation of a miss, reused from miss to miss.
@@ -105,15 +108,6 @@ where
     fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<V, Infallible>> {
         self.poll_future(cx).map(Ok)
     }
-
-    fn start_poll(
-        mut self: Pin<&mut Self>,
-        args: A,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<V, Infallible>> {
-        self.as_mut().begin(args);
-        self.poll_run(cx)
-    }
 }
 
 impl<A, V, E, F, Fut> Run<A, V, E> for Slot<F, Fut, Fallible>
@@ -128,11 +122,6 @@ where
     #[inline]
     fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<V, E>> {
         self.poll_future(cx)
-    }
-
-    fn start_poll(mut self: Pin<&mut Self>, args: A, cx: &mut Context<'_>) -> Poll<Result<V, E>> {
-        self.as_mut().begin(args);
-        self.poll_run(cx)
     }
 }
 

@@ -46,7 +46,7 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 
 use super::backend::{BoxFut, DynBackend};
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::Mutex;
 
 /// The book of one cache's backend writes; see the [module docs](self).
 pub(crate) struct Writes<K> {
@@ -109,16 +109,11 @@ impl<K> Writes<K> {
     }
 }
 
-/// Locks `book`, never panicking on poison.
-fn lock<K>(book: &Mutex<Book<K>>) -> MutexGuard<'_, Book<K>> {
-    book.lock()
-}
-
 impl<K: Hash + Eq + Clone> Writes<K> {
     /// Registers the write of `key`'s freshly computed value. Called under the cache's
     /// state lock, so a clear after this point finds it.
     pub(crate) fn start(&self, key: K) -> PendingWrite<K> {
-        let mut book = lock(&self.book);
+        let mut book = self.book.lock();
         let id = book.next;
         book.next += 1;
         book.pending.insert(id, Pending { key, stale: false });
@@ -134,7 +129,7 @@ impl<K: Hash + Eq + Clone> Writes<K> {
     /// Marks stale the writes a clear outdates: of `key`, or (`None`) all of them.
     /// Called under the cache's state lock, with the clear's changes to the state.
     pub(crate) fn outdate(&self, key: Option<&K>) {
-        let mut book = lock(&self.book);
+        let mut book = self.book.lock();
         let Book {
             pending, suspects, ..
         } = &mut *book;
@@ -161,14 +156,14 @@ impl<K: Hash + Eq + Clone> Writes<K> {
     /// Whether the backend may hold a value of `key` computed before a clear: then a
     /// leader runs the function instead of reading it.
     pub(crate) fn is_suspect(&self, key: &K) -> bool {
-        let book = lock(&self.book);
+        let book = self.book.lock();
         !book.suspects.is_empty() && book.suspects.contains_key(key)
     }
 
     /// The epoch a clear starts at, taken before it clears the backend: if the backend
     /// clear succeeds, it covers every taint set before it ([`Writes::cleared`]).
     pub(crate) fn epoch(&self) -> u64 {
-        let mut book = lock(&self.book);
+        let mut book = self.book.lock();
         book.epoch += 1;
         book.epoch
     }
@@ -183,7 +178,7 @@ impl<K: Hash + Eq + Clone> Writes<K> {
 /// [`lift`] in `book`, the keys no longer suspect dropped after the lock is released
 /// (their `Drop` is user code).
 fn lift_in<K: Hash + Eq + Clone>(book: &Mutex<Book<K>>, key: Option<&K>, since: u64, by: Lift) {
-    let removed = lift(&mut lock(book).suspects, key, since, by);
+    let removed = lift(&mut book.lock().suspects, key, since, by);
     drop(removed);
 }
 
@@ -254,7 +249,8 @@ pub(crate) struct PendingWrite<K: Hash + Eq + Clone> {
 impl<K: Hash + Eq + Clone> PendingWrite<K> {
     /// Whether a clear since the value was computed made this write stale.
     fn is_stale(&self) -> bool {
-        lock(&self.book)
+        self.book
+            .lock()
             .pending
             .get(&self.id)
             .is_some_and(|write| write.stale)
@@ -277,7 +273,7 @@ impl<K: Hash + Eq + Clone> PendingWrite<K> {
 
     /// The epoch now: taints set before it are covered by a write that starts now.
     fn epoch(&self) -> u64 {
-        let mut book = lock(&self.book);
+        let mut book = self.book.lock();
         book.epoch += 1;
         book.epoch
     }
@@ -285,7 +281,8 @@ impl<K: Hash + Eq + Clone> PendingWrite<K> {
     /// Whether a stale write of `key` was dropped unfinished (see
     /// [`Suspect::unfinished`]): only a clear lifts that.
     fn has_unfinished(&self, key: &K) -> bool {
-        lock(&self.book)
+        self.book
+            .lock()
             .suspects
             .get(key)
             .is_some_and(|suspect| suspect.unfinished.is_some())
@@ -306,7 +303,7 @@ impl<K: Hash + Eq + Clone> PendingWrite<K> {
 impl<K: Hash + Eq + Clone> Drop for PendingWrite<K> {
     fn drop(&mut self) {
         let key = {
-            let mut book = lock(&self.book);
+            let mut book = self.book.lock();
             let Book {
                 pending,
                 suspects,
@@ -448,6 +445,6 @@ mod tests {
         assert!(writes.is_suspect(&Fragile(1)));
         drop(pending);
         assert!(!writes.is_suspect(&Fragile(1)));
-        assert!(lock(&writes.book).suspects.is_empty());
+        assert!(writes.book.lock().suspects.is_empty());
     }
 }

@@ -297,19 +297,29 @@ impl haiway::cache::Clock for CountdownClock {
     }
 }
 
+/// A [`CountdownClock`], and its countdown (0: it never panics).
+fn countdown_clock() -> (
+    CountdownClock,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let countdown = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clock = CountdownClock {
+        countdown: countdown.clone(),
+        start: std::time::Instant::now(),
+    };
+    (clock, countdown)
+}
+
 #[test]
 fn a_panic_before_the_leader_stores_its_value_frees_the_key() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     let gate = common::Gate::default();
-    let countdown = std::sync::Arc::new(AtomicUsize::new(0));
+    let (clock, countdown) = countdown_clock();
     let g = gate.clone();
     let cached = Cached::builder()
         .limit(4)
         .expiration(std::time::Duration::from_secs(60))
-        .clock(CountdownClock {
-            countdown: countdown.clone(),
-            start: std::time::Instant::now(),
-        })
+        .clock(clock)
         .build(move |n: u32| {
             let g = g.clone();
             async move {
@@ -345,16 +355,13 @@ fn clocked_cache(
     Cached<u32, u32>,
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
-    let countdown = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (clock, countdown) = countdown_clock();
     let first = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let hold = std::sync::Arc::new(hold);
     let cached = Cached::builder()
         .limit(4)
         .expiration(std::time::Duration::from_secs(60))
-        .clock(CountdownClock {
-            countdown: countdown.clone(),
-            start: std::time::Instant::now(),
-        })
+        .clock(clock)
         .build(move |n: u32| {
             if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
                 if let Some(hold) = &*hold {
